@@ -1,0 +1,12 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="fair-toxicity-pipeline",
+    version="0.1.0",
+    description="TFX pipeline for a text toxicity classifier with per-group fairness remediation",
+    packages=find_packages(include=["pipeline*", "components*", "trainer_modules*", "kubeflow*"]),
+    py_modules=["local_runner"],
+    package_data={"pipeline": ["schema/*.pbtxt"]},
+    python_requires=">=3.10,<3.12",
+    entry_points={"console_scripts": ["fair-toxicity=local_runner:main"]},
+)
