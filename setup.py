@@ -6,7 +6,6 @@ setup(
     description="TFX pipeline for a text toxicity classifier with per-group fairness remediation",
     packages=find_packages(include=["pipeline*", "components*", "trainer_modules*", "kubeflow*"]),
     py_modules=["local_runner"],
-    package_data={"pipeline": ["schema/*.pbtxt"]},
     python_requires=">=3.10,<3.12",
     entry_points={"console_scripts": ["fair-toxicity=local_runner:main"]},
 )

@@ -1,0 +1,250 @@
+"""FairnessGate: turns TFMA's validation result into a blessing and a readable explanation.
+
+TFMA checks the thresholds of the EvalConfig. This component applies the one rule TFMA cannot
+express, "groups with fewer than `min_slice_size` eval examples are reported but not judged",
+writes a ModelBlessing for the Pusher and the resolver, and writes a report that says which
+metric on which slice failed, its value and its bound. It runs as a pipeline step so the
+explanation exists on Kubeflow/Vertex runs too.
+"""
+
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+from tfx import v1 as tfx
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.artifact import Artifact
+
+from pipeline.eval_config import COUNT_METRIC, FNR_METRIC, FPR_METRIC, group_of_slice
+from trainer_modules.preprocessing import IDENTITY_GROUP_KEY
+
+REPORT_FILE = "gate_report.json"
+TEXT_FILE = "gate_report.txt"
+OVERALL = "overall"
+
+
+class GateReport(Artifact):
+    """A readable verdict of the fairness gate (JSON and text)."""
+
+    TYPE_NAME = "GateReport"
+
+
+@dataclass
+class Failure:
+    slice: str
+    metric: str
+    value: float | None
+    bound: str
+    message: str = ""
+
+    def describe(self) -> str:
+        value = "not computed" if self.value is None else f"{self.value:.4f}"
+        text = f"{self.metric} on {self.slice} = {value}, bound: {self.bound}"
+        return f"{text} ({self.message})" if self.message else text
+
+
+@dataclass
+class Verdict:
+    blessed: bool
+    failures: list[Failure] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        lines = [f"Model {'blessed' if self.blessed else 'not blessed'} by the fairness gate."]
+        if self.failures:
+            lines.append("Failed checks:")
+            lines += [f"  - {f.describe()}" for f in self.failures]
+        if self.skipped:
+            lines.append("Not judged:")
+            lines += [f"  - {group}: {why}" for group, why in sorted(self.skipped.items())]
+        return "\n".join(lines)
+
+
+def _slice_name(slice_key_proto) -> str:
+    parts = []
+    for key in slice_key_proto.single_slice_keys:
+        kind = key.WhichOneof("kind")
+        value = getattr(key, kind) if kind else ""
+        value = value.decode() if isinstance(value, bytes) else value
+        parts.append(str(value) if key.column == IDENTITY_GROUP_KEY else f"{key.column}={value}")
+    return ", ".join(parts) or OVERALL
+
+
+def _bound_text(threshold_proto) -> str:
+    if threshold_proto.HasField("value_threshold"):
+        v = threshold_proto.value_threshold
+        parts = []
+        if v.HasField("lower_bound"):
+            parts.append(f">= {v.lower_bound.value:g}")
+        if v.HasField("upper_bound"):
+            parts.append(f"<= {v.upper_bound.value:g}")
+        return " and ".join(parts)
+    c = threshold_proto.change_threshold
+    direction = "at most" if c.direction == 1 else "at least"
+    return f"change vs. baseline model {direction} {c.absolute.value:+g}"
+
+
+def _failure_slice(validation_for_slice) -> tuple[str, set[str]]:
+    """A readable slice name and the identity groups it involves."""
+    if validation_for_slice.HasField("cross_slice_key"):
+        cross = validation_for_slice.cross_slice_key
+        base = _slice_name(cross.baseline_slice_key)
+        comparison = _slice_name(cross.comparison_slice_key)
+        groups = {comparison} if comparison != OVERALL else set()
+        return f"{base} minus {comparison}", groups
+    name = _slice_name(validation_for_slice.slice_key)
+    return name, ({name} if name != OVERALL else set())
+
+
+def _metric_label(metric_key_proto, cross: bool) -> str:
+    name = {FPR_METRIC: "false_positive_rate", FNR_METRIC: "false_negative_rate"}.get(
+        metric_key_proto.name, metric_key_proto.name
+    )
+    if metric_key_proto.is_diff:
+        name += " (change vs. baseline model)"
+    if cross:
+        name += " (overall - group)"
+    return name
+
+
+def judge(
+    validation_result,
+    slice_counts: dict[str, int],
+    min_slice_size: int,
+    computed_cross_groups: set[str] = frozenset(),
+) -> Verdict:
+    """Bless when every TFMA failure concerns a group too small (or absent) to judge.
+
+    `slice_counts` maps "overall" and group names to eval example counts;
+    `computed_cross_groups` names the groups whose cross-slice metrics TFMA computed.
+    """
+    small = {
+        g: n for g, n in slice_counts.items() if g != OVERALL and n < min_slice_size
+    }
+    skipped = {
+        g: f"{n} eval examples, fewer than min_slice_size {min_slice_size}" for g, n in small.items()
+    }
+    failures = []
+    for missing in validation_result.missing_slices:
+        group = group_of_slice(tuple((k, v) for k, v in missing.feature_values.items()))
+        if group is not None:
+            skipped.setdefault(group, "no eval examples")
+        else:
+            failures.append(Failure(str(missing), "slice", None, "present", "slice missing"))
+    for per_slice in validation_result.metric_validations_per_slice:
+        slice_name, groups = _failure_slice(per_slice)
+        if groups and groups <= set(skipped):
+            continue
+        cross = per_slice.HasField("cross_slice_key")
+        for failure in per_slice.failures:
+            value = failure.metric_value.double_value.value if failure.HasField("metric_value") else None
+            if value is not None and math.isnan(value):
+                value = None
+            failures.append(
+                Failure(
+                    slice=slice_name,
+                    metric=_metric_label(failure.metric_key, cross),
+                    value=value,
+                    bound=_bound_text(failure.metric_threshold),
+                    message=failure.message.strip(),
+                )
+            )
+    # TFMA 0.47 reports every cross-slicing spec with a threshold as missing, even when it
+    # computed and checked it (its missing-slice check reads only single-slice details), so a
+    # cross slice counts as missing only when no cross-slice metrics exist for its group.
+    for spec in validation_result.missing_cross_slices:
+        for comparison in spec.slicing_specs:
+            group = comparison.feature_values.get(IDENTITY_GROUP_KEY)
+            if group is None or (group not in computed_cross_groups and group not in skipped):
+                failures.append(
+                    Failure(f"overall minus {group}", "cross slice", None, "present", "no eval data")
+                )
+    judged = [g for g in slice_counts if g != OVERALL and g not in skipped]
+    if slice_counts and not judged and OVERALL in slice_counts:
+        # Nothing to judge fairness on: say so rather than bless silently.
+        failures.append(
+            Failure(OVERALL, "identity groups", 0, f">= 1 group with {min_slice_size}+ examples")
+        )
+    return Verdict(blessed=not failures, failures=failures, skipped=skipped)
+
+
+def _metric_row(values: dict) -> dict[str, float]:
+    row = {}
+    for key, metric in values.items():
+        if isinstance(metric, dict) and "doubleValue" in metric:
+            row[key] = metric["doubleValue"]
+        elif isinstance(metric, dict) and "boundedValue" in metric:
+            row[key] = metric["boundedValue"].get("value")
+    return row
+
+
+def load_eval_metrics(evaluation_uri: str):
+    """Per slice ("overall" or a group) metrics, and per group the cross-slice differences
+    (overall minus group) that TFMA computed."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    slices: dict[str, dict[str, float]] = {}
+    cross: dict[str, dict[str, float]] = {}
+    for slice_key, by_output in tfma.load_eval_result(evaluation_uri).slicing_metrics:
+        row = _metric_row(by_output.get("", {}).get("", {}))
+        if slicer_lib.is_cross_slice_key(slice_key):
+            baseline, comparison = slice_key
+            group = group_of_slice(comparison)
+            if not baseline and group is not None:
+                cross[group] = row
+        elif not slice_key:
+            slices[OVERALL] = row
+        elif (group := group_of_slice(slice_key)) is not None:
+            slices[group] = row
+    return slices, cross
+
+
+def gate_from_evaluation(evaluation_uri: str, min_slice_size: int) -> Verdict:
+    import tensorflow_model_analysis as tfma
+
+    slice_metrics, cross_metrics = load_eval_metrics(evaluation_uri)
+    counts = {name: int(row.get(COUNT_METRIC, 0)) for name, row in slice_metrics.items()}
+    verdict = judge(
+        tfma.load_validation_result(evaluation_uri), counts, min_slice_size, set(cross_metrics)
+    )
+    verdict.slice_metrics = slice_metrics
+    return verdict
+
+
+def write_report(verdict: Verdict, directory: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, REPORT_FILE), "w") as f:
+        json.dump(verdict.to_json(), f, indent=2, sort_keys=True)
+    with open(os.path.join(directory, TEXT_FILE), "w") as f:
+        f.write(verdict.describe() + "\n")
+
+
+def read_report(directory: str) -> dict:
+    with open(os.path.join(directory, REPORT_FILE)) as f:
+        return json.load(f)
+
+
+@component
+def FairnessGate(
+    evaluation: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelEvaluation],
+    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
+    blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    report: tfx.dsl.components.OutputArtifact[GateReport],
+    min_slice_size: tfx.dsl.components.Parameter[int] = 30,
+):
+    verdict = gate_from_evaluation(evaluation.uri, min_slice_size)
+    write_report(verdict, report.uri)
+    # The properties the Pusher and LatestBlessedModelStrategy read.
+    blessing.set_int_custom_property("blessed", int(verdict.blessed))
+    blessing.set_int_custom_property("current_model_id", model.id)
+    blessing.set_string_custom_property("current_model", model.uri)
+    os.makedirs(blessing.uri, exist_ok=True)
+    open(os.path.join(blessing.uri, "BLESSED" if verdict.blessed else "NOT_BLESSED"), "w").close()
+    print(verdict.describe())

@@ -1,0 +1,289 @@
+"""Run the pipeline locally (LocalDagRunner) and import datasets.
+
+    python local_runner.py run [--data DIR] [--trainer baseline|min_diff|tfco] ...
+    python local_runner.py import --format generic --input ghc_train.tsv --output DATA/train/data.tfrecord ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+from pipeline import config
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _groups(text: str) -> tuple[str, ...]:
+    from trainer_modules.features import IDENTITY_GROUPS
+
+    groups = tuple(g.strip() for g in text.split(",") if g.strip())
+    unknown = sorted(set(groups) - set(IDENTITY_GROUPS))
+    if unknown or not groups:
+        raise argparse.ArgumentTypeError(
+            f"unknown group(s) {unknown}; choose from {', '.join(IDENTITY_GROUPS)}"
+        )
+    return groups
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = config.Settings()
+    gate, training = defaults.gate, defaults.training
+    parser.add_argument(
+        "--data",
+        help="TFRecord folder (with train/ and eval/ subfolders, or files to hash-split); "
+        "default: the embedded generated data",
+    )
+    parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
+    parser.add_argument(
+        "--serving-dir", help="push destination (default: OUTPUT/serving/<trainer>)"
+    )
+    parser.add_argument("--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)")
+    parser.add_argument("--beam-workers", type=_positive_int, default=1)
+    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument(
+        "--require-blessing",
+        action="store_true",
+        help="exit with status 3 when the model is not blessed",
+    )
+    data = parser.add_argument_group("embedded data")
+    data.add_argument("--train-size", type=_positive_int, default=20_000)
+    data.add_argument("--eval-size", type=_positive_int, default=5_000)
+    data.add_argument("--data-seed", type=int, default=0)
+
+    g = parser.add_argument_group("gate (defaults in pipeline/config.py)")
+    g.add_argument("--decision-threshold", type=_fraction, default=gate.decision_threshold)
+    g.add_argument("--max-group-fpr", type=_fraction, default=gate.max_group_fpr)
+    g.add_argument("--max-fpr-gap", type=_fraction, default=gate.max_group_fpr_gap)
+    g.add_argument("--min-auc", type=_fraction, default=gate.min_auc)
+    g.add_argument("--max-auc-drop", type=_fraction, default=gate.max_auc_drop)
+    g.add_argument("--max-group-fpr-increase", type=_fraction, default=gate.max_group_fpr_increase)
+    g.add_argument("--min-slice-size", type=_positive_int, default=gate.min_slice_size)
+    g.add_argument("--gate-groups", type=_groups, default=gate.groups)
+
+    t = parser.add_argument_group("training (defaults in pipeline/config.py)")
+    t.add_argument("--epochs", type=_positive_int, default=training.epochs)
+    t.add_argument("--batch-size", type=_positive_int, default=training.batch_size)
+    t.add_argument("--learning-rate", type=float, default=training.learning_rate)
+    t.add_argument("--seed", type=int, default=training.seed)
+    t.add_argument("--glove", default="", help="pretrained GloVe text file for the embedding")
+    t.add_argument("--target-groups", type=_groups, default=training.target_groups)
+    t.add_argument("--min-diff-weight", type=float, default=training.min_diff_weight)
+    t.add_argument("--tfco-epsilon", type=float, default=training.tfco_epsilon)
+    t.add_argument("--max-tokens", type=_positive_int, default=config.TransformSettings.max_tokens)
+    t.add_argument("--vocab-size", type=_positive_int, default=config.TransformSettings.vocab_size)
+
+
+def settings_from_args(args) -> config.Settings:
+    if args.glove and not os.path.isfile(args.glove):
+        raise SystemExit(f"error: --glove file not found: {args.glove}")
+    defaults = config.Settings()
+    return config.Settings(
+        trainer=args.trainer,
+        transform=config.TransformSettings(max_tokens=args.max_tokens, vocab_size=args.vocab_size),
+        training=dataclasses.replace(
+            defaults.training,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            glove_path=os.path.abspath(args.glove) if args.glove else "",
+            target_groups=args.target_groups,
+            min_diff_weight=args.min_diff_weight,
+            tfco_epsilon=args.tfco_epsilon,
+        ),
+        gate=config.GatePolicy(
+            decision_threshold=args.decision_threshold,
+            max_group_fpr=args.max_group_fpr,
+            max_group_fpr_gap=args.max_fpr_gap,
+            min_auc=args.min_auc,
+            max_auc_drop=args.max_auc_drop,
+            max_group_fpr_increase=args.max_group_fpr_increase,
+            min_slice_size=args.min_slice_size,
+            groups=args.gate_groups,
+        ),
+    )
+
+
+def beam_args(workers: int) -> list[str]:
+    if workers == 1:
+        return ["--direct_num_workers=1"]
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+
+
+def resolve_data(args) -> tuple[str, bool]:
+    """The data folder and whether it has train/ and eval/ split folders."""
+    if args.data is None:
+        from pipeline.embedded_data import write_dataset
+
+        folder = os.path.join(
+            args.output,
+            "data",
+            f"embedded-{args.train_size}-{args.eval_size}-seed{args.data_seed}",
+        )
+        print(f"Embedded data: {folder}", flush=True)
+        return write_dataset(folder, args.train_size, args.eval_size, args.data_seed), True
+    folder = os.path.abspath(args.data)
+    if not os.path.isdir(folder):
+        raise SystemExit(f"error: --data folder not found: {folder}")
+    split = all(os.path.isdir(os.path.join(folder, s)) for s in ("train", "eval"))
+    files = [
+        f
+        for sub in (("train", "eval") if split else ("",))
+        for f in os.listdir(os.path.join(folder, sub))
+        if not f.startswith(".")
+    ]
+    if not files:
+        raise SystemExit(f"error: --data folder has no data files: {folder}")
+    return folder, split
+
+
+def latest_run_outputs(metadata_path: str, pipeline_name: str) -> dict:
+    """Gate report and push of the newest run of this pipeline, read from ML Metadata."""
+    from tfx.orchestration import metadata
+
+    from components.gate import read_report
+
+    out = {}
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
+        store = m.store
+        context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+        if context is None:
+            return out
+        artifacts = store.get_artifacts_by_context(context.id)
+        types = {t.id: t.name for t in store.get_artifact_types()}
+        by_type: dict[str, list] = {}
+        for a in artifacts:
+            by_type.setdefault(types[a.type_id], []).append(a)
+        reports = sorted(by_type.get("GateReport", []), key=lambda a: a.id)
+        pushes = sorted(by_type.get("PushedModel", []), key=lambda a: a.id)
+        if reports:
+            out["report_dir"] = reports[-1].uri
+            out["report"] = read_report(reports[-1].uri)
+        if pushes:
+            push = pushes[-1]
+            props = push.custom_properties
+            out["pushed"] = bool(props["pushed"].int_value) if "pushed" in props else False
+            if "pushed_destination" in props:
+                out["pushed_destination"] = props["pushed_destination"].string_value
+    return out
+
+
+def print_summary(outputs: dict, settings: config.Settings, seconds: float) -> None:
+    report = outputs.get("report")
+    if report:
+        print("\nPer-group metrics on the eval split "
+              f"(threshold {settings.gate.decision_threshold}):")
+        print(f"  {'slice':<20} {'examples':>8} {'FPR':>7} {'FNR':>7} {'AUC':>7}")
+        rows = report.get("slice_metrics", {})
+        for name in ["overall", *sorted(k for k in rows if k != "overall")]:
+            row = rows.get(name)
+            if row is None:
+                continue
+
+            def fmt(key, row=row):
+                value = row.get(key)
+                return f"{value:7.3f}" if isinstance(value, (int, float)) else f"{'-':>7}"
+
+            print(f"  {name:<20} {int(row.get('example_count', 0)):>8} "
+                  f"{fmt('fall_out')} {fmt('miss_rate')} {fmt('auc')}")
+        print()
+        blessed = report["blessed"]
+        print(f"Outcome: {'blessed' if blessed else 'not blessed'}")
+        for failure in report.get("failures", []):
+            value = failure["value"]
+            shown = "not computed" if value is None else f"{value:.4f}"
+            print(f"  failed: {failure['metric']} on {failure['slice']} = {shown} "
+                  f"(bound {failure['bound']})")
+        for group, why in sorted(report.get("skipped", {}).items()):
+            print(f"  not judged: {group} ({why})")
+        print(f"Gate report: {outputs['report_dir']}")
+    if outputs.get("pushed"):
+        print(f"Pushed model: {outputs.get('pushed_destination')}")
+    else:
+        print("No model pushed.")
+    print(f"Wall time: {seconds:.0f} s")
+
+
+def run(args) -> int:
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    settings = settings_from_args(args)
+    output = os.path.abspath(args.output)
+    args.output = output
+    os.makedirs(output, exist_ok=True)
+    data_root, split_folders = resolve_data(args)
+    name = config.pipeline_name(settings.trainer)
+    metadata_path = os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
+    serving_dir = os.path.abspath(args.serving_dir or os.path.join(output, "serving", settings.trainer))
+
+    built = create_pipeline(
+        pipeline_name=name,
+        pipeline_root=os.path.join(output, "pipelines", name),
+        data_root=data_root,
+        split_folders=split_folders,
+        schema_path=str(SCHEMA_PATH),
+        serving_model_dir=serving_dir,
+        settings=settings,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            metadata_path
+        ),
+        beam_pipeline_args=beam_args(args.beam_workers),
+        enable_cache=not args.no_cache,
+    )
+    print(f"Running pipeline {name} (trainer: {settings.trainer}) ...", flush=True)
+    start = time.monotonic()
+    try:
+        tfx.orchestration.LocalDagRunner().run(built)
+    except Exception as error:  # noqa: BLE001 - shown to the user, the run is over
+        print(f"\nPipeline failed; no model was pushed.\n{error}", file=sys.stderr)
+        return 2
+    outputs = latest_run_outputs(metadata_path, name)
+    print_summary(outputs, settings, time.monotonic() - start)
+    print(f"Outputs: {output}")
+    blessed = bool(outputs.get("report", {}).get("blessed"))
+    if args.require_blessing and not blessed:
+        return 3
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="local_runner.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_arguments(sub.add_parser("run", help="run the pipeline with LocalDagRunner"))
+    from pipeline.importers import add_import_arguments, run_import
+
+    add_import_arguments(sub.add_parser("import", help="convert a CSV/TSV dataset to TFRecords"))
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    return run_import(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Builds the Evaluator's EvalConfig (slices, metrics, thresholds) from a GatePolicy."""
+
+from __future__ import annotations
+
+import json
+
+import tensorflow_model_analysis as tfma
+
+from pipeline.config import GatePolicy
+from trainer_modules.features import LABEL_KEY
+from trainer_modules.preprocessing import IDENTITY_GROUP_KEY
+
+FPR_METRIC = "fall_out"
+FNR_METRIC = "miss_rate"
+AUC_METRIC = "auc"
+COUNT_METRIC = "example_count"
+FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"
+
+
+def group_slice(group: str) -> tfma.SlicingSpec:
+    return tfma.SlicingSpec(feature_values={IDENTITY_GROUP_KEY: group})
+
+
+def group_of_slice(slice_key) -> str | None:
+    """The identity group named by a TFMA slice key (tuple form), or None for overall."""
+    for column_value in slice_key or ():
+        if len(column_value) == 2 and column_value[0] == IDENTITY_GROUP_KEY:
+            value = column_value[1]
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def _bound(lower: float | None = None, upper: float | None = None):
+    threshold = tfma.GenericValueThreshold()
+    if lower is not None:
+        threshold.lower_bound.value = lower
+    if upper is not None:
+        threshold.upper_bound.value = upper
+    return threshold
+
+
+def _change(direction, absolute: float):
+    return tfma.GenericChangeThreshold(direction=direction, absolute={"value": absolute})
+
+
+def build_eval_config(
+    policy: GatePolicy, compute_confidence_intervals: bool = False
+) -> tfma.EvalConfig:
+    group_slices = [group_slice(g) for g in policy.groups]
+    at_threshold = json.dumps({"thresholds": [policy.decision_threshold]})
+
+    auc = tfma.MetricConfig(
+        class_name="AUC",
+        per_slice_thresholds=[
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=_bound(lower=policy.min_auc),
+                    change_threshold=_change(
+                        tfma.MetricDirection.HIGHER_IS_BETTER, -policy.max_auc_drop
+                    ),
+                ),
+            )
+        ],
+    )
+    fpr = tfma.MetricConfig(
+        class_name="FallOut",
+        config=at_threshold,
+        per_slice_thresholds=[
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=group_slices,
+                threshold=tfma.MetricThreshold(
+                    value_threshold=_bound(upper=policy.max_group_fpr),
+                    change_threshold=_change(
+                        tfma.MetricDirection.LOWER_IS_BETTER, policy.max_group_fpr_increase
+                    ),
+                ),
+            )
+        ],
+        # TFMA checks (baseline slice - comparison slice), i.e. overall FPR - group FPR, so
+        # "group FPR at most `gap` above overall" is a lower bound of -gap.
+        cross_slice_thresholds=[
+            tfma.CrossSliceMetricThreshold(
+                cross_slicing_specs=[
+                    tfma.CrossSlicingSpec(
+                        baseline_spec=tfma.SlicingSpec(), slicing_specs=group_slices
+                    )
+                ],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=_bound(lower=-policy.max_group_fpr_gap)
+                ),
+            )
+        ],
+    )
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        auc,
+        tfma.MetricConfig(
+            class_name="BinaryAccuracy",
+            config=json.dumps({"threshold": policy.decision_threshold}),
+        ),
+        fpr,
+        tfma.MetricConfig(class_name="MissRate", config=at_threshold),
+        tfma.MetricConfig(
+            class_name="FairnessIndicators",
+            module=FAIRNESS_MODULE,
+            config=json.dumps({"thresholds": list(policy.fairness_thresholds)}),
+        ),
+    ]
+    options = tfma.Options()
+    options.compute_confidence_intervals.value = compute_confidence_intervals
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=LABEL_KEY,
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), *group_slices],
+        cross_slicing_specs=[
+            tfma.CrossSlicingSpec(baseline_spec=tfma.SlicingSpec(), slicing_specs=group_slices)
+        ],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        options=options,
+    )

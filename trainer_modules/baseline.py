@@ -1,0 +1,20 @@
+"""Baseline trainer: the shared CNN with binary cross-entropy, no remediation."""
+
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from trainer_modules import common
+
+
+def fit(model: tf.keras.Model, train: tf.data.Dataset, settings) -> tf.keras.Model:
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
+        loss=tf.keras.losses.BinaryCrossentropy(),
+        metrics=[tf.keras.metrics.AUC(name="auc")],
+    )
+    model.fit(common.tokens_only(train), epochs=settings.epochs, verbose=2)
+    return model
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    common.run(fn_args, fit)

@@ -1,0 +1,219 @@
+"""Shared trainer pieces: settings, input pipeline, model builder, signatures, export.
+
+A variant module (baseline, min_diff, tfco) supplies only its `fit` step; `run` does the rest,
+so every variant exports the same serving signatures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from pipeline.config import TrainerSettings
+from trainer_modules.features import (
+    IDENTITY_COLUMNS,
+    IDENTITY_FEATURES,
+    LABEL_KEY,
+    TEXT_KEY,
+    TOKENS_KEY,
+    identity_feature,
+)
+from trainer_modules.preprocessing import VOCAB_NAME
+
+PREDICTION_KEY = "toxicity"
+TRAINING_STATS_FILE = "training_stats.json"
+
+FitFn = Callable[[tf.keras.Model, tf.data.Dataset, TrainerSettings], tf.keras.Model]
+
+
+def settings_from_config(custom_config: dict | None) -> TrainerSettings:
+    config = dict(custom_config or {})
+    if "target_groups" in config:
+        config["target_groups"] = tuple(config["target_groups"])
+    return TrainerSettings(**config)
+
+
+def make_dataset(
+    file_pattern,
+    data_accessor: tfx.components.DataAccessor,
+    tf_transform_output: tft.TFTransformOutput,
+    batch_size: int,
+    seed: int | None = None,
+    shuffle: bool = True,
+    num_epochs: int | None = 1,
+) -> tf.data.Dataset:
+    """Batches of (features, label): token ids plus the 0/1 identity tags."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=LABEL_KEY,
+            shuffle=shuffle,
+            shuffle_seed=seed,
+            num_epochs=num_epochs,
+        ),
+        tf_transform_output.transformed_metadata.schema,
+    )
+    keep = (TOKENS_KEY, *IDENTITY_FEATURES)
+    return dataset.map(lambda features, label: ({k: features[k] for k in keep}, label))
+
+
+def tokens_only(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    return dataset.map(lambda features, label: (features[TOKENS_KEY], label))
+
+
+def load_glove(path: str, vocabulary: list[bytes], dim: int, seed: int) -> np.ndarray:
+    """Embedding matrix for ids [pad, vocabulary..., oov] from a GloVe text file."""
+    index = {word.decode("utf-8", "replace"): i + 1 for i, word in enumerate(vocabulary)}
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(0.0, 0.1, size=(len(vocabulary) + 2, dim)).astype("float32")
+    matrix[0] = 0.0
+    found = 0
+    with tf.io.gfile.GFile(path) as f:
+        for line in f:
+            parts = line.rstrip().split(" ")
+            row = index.get(parts[0])
+            if row is None or len(parts) != dim + 1:
+                continue
+            matrix[row] = np.asarray(parts[1:], dtype="float32")
+            found += 1
+    logging.info("GloVe: %d of %d vocabulary words found in %s", found, len(vocabulary), path)
+    return matrix
+
+
+def build_model(
+    vocab_size: int,
+    max_tokens: int,
+    settings: TrainerSettings,
+    embedding_matrix: np.ndarray | None = None,
+) -> tf.keras.Model:
+    """The TFCO tutorial's CNN; outputs a probability, with the logit layer named 'logits'."""
+    tokens = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=TOKENS_KEY)
+    initializer = (
+        tf.keras.initializers.Constant(embedding_matrix)
+        if embedding_matrix is not None
+        else "uniform"
+    )
+    x = tf.keras.layers.Embedding(
+        vocab_size + 2, settings.embedding_dim, embeddings_initializer=initializer
+    )(tokens)
+    for pool in (5, 5, 40):
+        x = tf.keras.layers.Conv1D(128, 5, activation="relu", padding="same")(x)
+        x = tf.keras.layers.MaxPooling1D(pool, padding="same")(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = tf.keras.layers.Dense(128, activation="relu")(x)
+    logits = tf.keras.layers.Dense(1, name="logits")(x)
+    probability = tf.keras.layers.Activation("sigmoid", name="probability")(logits)
+    return tf.keras.Model(tokens, probability)
+
+
+def logits_of(model: tf.keras.Model) -> tf.keras.Model:
+    """A view of `model` that returns logits, sharing its weights."""
+    return tf.keras.Model(model.inputs, model.get_layer("logits").output)
+
+
+def _raw_spec_without_label(tf_transform_output):
+    spec = dict(tf_transform_output.raw_feature_spec())
+    spec.pop(LABEL_KEY, None)
+    return spec
+
+
+def export_serving_model(model, tf_transform_output, serving_model_dir: str) -> None:
+    """Save with `serving_default` (tf.Example), `transform_features` and `score_text`."""
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_spec = _raw_spec_without_label(tf_transform_output)
+    full_raw_spec = tf_transform_output.raw_feature_spec()
+
+    def score(raw_features):
+        transformed = model.tft_layer(raw_features)
+        return {PREDICTION_KEY: model(transformed[TOKENS_KEY])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        return score(tf.io.parse_example(serialized, raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        return model.tft_layer(tf.io.parse_example(serialized, full_raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_KEY)])
+    def score_text(texts):
+        batch = tf.shape(texts, out_type=tf.int64)[0]
+        features = {TEXT_KEY: tf.reshape(texts, [-1, 1])}
+        for column in IDENTITY_COLUMNS:
+            if column in raw_spec:
+                features[column] = tf.SparseTensor(
+                    indices=tf.zeros([0, 2], tf.int64),
+                    values=tf.constant([], tf.string),
+                    dense_shape=tf.stack([batch, 0]),
+                )
+        return score(features)
+
+    model.save(
+        serving_model_dir,
+        save_format="tf",
+        signatures={
+            "serving_default": serve_examples,
+            "transform_features": transform_features,
+            "score_text": score_text,
+        },
+    )
+
+
+def count_examples(dataset: tf.data.Dataset) -> int:
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(batch[1], out_type=tf.int64)[0]))
+
+
+def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
+    """The Trainer's run_fn body shared by every variant."""
+    settings = settings_from_config(fn_args.custom_config)
+    tf.keras.utils.set_random_seed(settings.seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    vocabulary = tf_transform_output.vocabulary_by_name(VOCAB_NAME)
+    max_tokens = tf_transform_output.transformed_feature_spec()[TOKENS_KEY].shape[0]
+
+    train = make_dataset(
+        fn_args.train_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        settings.batch_size,
+        seed=settings.seed,
+    )
+    embedding = (
+        load_glove(settings.glove_path, vocabulary, settings.embedding_dim, settings.seed)
+        if settings.glove_path
+        else None
+    )
+    model = build_model(len(vocabulary), max_tokens, settings, embedding)
+
+    examples = count_examples(train)
+    start = time.monotonic()
+    model = fit(model, train, settings)
+    seconds = time.monotonic() - start
+    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+
+    stats = {
+        "train_examples": examples,
+        "epochs": settings.epochs,
+        "train_seconds": seconds,
+        "examples_per_second": examples * settings.epochs / seconds if seconds else None,
+    }
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_STATS_FILE), "w") as f:
+        json.dump(stats, f)
+    logging.info("Training stats: %s", stats)
+
+
+def identity_mask(features: dict, groups) -> tf.Tensor:
+    """True for examples tagged with any of the given identity groups."""
+    tags = [tf.reshape(features[identity_feature(g)], [-1]) > 0 for g in groups]
+    return tf.reduce_any(tf.stack(tags, axis=1), axis=1)
