@@ -1,0 +1,134 @@
+"""The gate: TFMA's own validator checks our EvalConfig; `judge` turns it into a verdict."""
+
+import pytest
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.evaluators import metrics_validator
+from tensorflow_model_analysis.proto import validation_result_pb2
+
+from components.gate import judge
+from pipeline.config import GatePolicy
+from pipeline.eval_config import build_eval_config
+
+POLICY = GatePolicy(
+    max_group_fpr=0.25, max_group_fpr_gap=0.10, min_auc=0.75, min_slice_size=30,
+    groups=("religion", "race", "disability"),
+)
+
+
+def _eval_config(policy=POLICY):
+    return tfma.utils.update_eval_config_with_defaults(
+        build_eval_config(policy), has_baseline=False, rubber_stamp=True
+    )
+
+
+def _keys(eval_config):
+    thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(
+        eval_config.metrics_specs, eval_config=eval_config
+    )
+    return {key.name: key for key in thresholds}
+
+
+def _group(name):
+    return (("identity_group", name),)
+
+
+def validate(overall: dict, groups: dict[str, dict], policy=POLICY):
+    """Validate as the Evaluator does: per slice and cross slice, then missing specs."""
+    config = _eval_config(policy)
+    keys = _keys(config)
+    sliced = [((), {keys[k]: v for k, v in overall.items() if k in keys})]
+    for name, metrics in groups.items():
+        # TFMA computes every metric on every slice; the tests vary FPR and counts.
+        metrics = {"auc": 0.8, **metrics}
+        sliced.append((_group(name), {keys[k]: v for k, v in metrics.items() if k in keys}))
+        if "fall_out" in metrics:
+            diff = {keys["fall_out"]: overall["fall_out"] - metrics["fall_out"]}
+            sliced.append((((), _group(name)), diff))
+    result = validation_result_pb2.ValidationResult(validation_ok=True)
+    for slice_key, metrics in sliced:
+        one = metrics_validator.validate_metrics((slice_key, metrics), config)
+        result.validation_ok &= one.validation_ok
+        result.metric_validations_per_slice.extend(one.metric_validations_per_slice)
+        metrics_validator.merge_details(result, one)
+    for spec in metrics_validator.get_missing_slices(
+        result.validation_details.slicing_details, config
+    ):
+        if isinstance(spec, tfma.SlicingSpec):
+            result.missing_slices.append(spec)
+        else:
+            result.missing_cross_slices.append(spec)
+    counts = {"overall": overall["example_count"]}
+    counts.update({g: m["example_count"] for g, m in groups.items()})
+    cross_groups = {g for g, m in groups.items() if "fall_out" in m}
+    return result, judge(result, counts, policy.min_slice_size, cross_groups)
+
+
+OVERALL = {"example_count": 1000, "auc": 0.85, "fall_out": 0.05}
+
+
+def test_within_bounds_is_blessed():
+    groups = {g: {"example_count": 100, "fall_out": 0.08} for g in POLICY.groups}
+    _, verdict = validate(OVERALL, groups)
+    assert verdict.blessed, verdict.describe()
+    assert verdict.failures == []
+
+
+def test_group_fpr_gap_above_bound_is_not_blessed():
+    groups = {g: {"example_count": 100, "fall_out": 0.08} for g in POLICY.groups}
+    groups["religion"]["fall_out"] = 0.20  # under the 0.25 cap, but 0.15 above overall
+    tfma_result, verdict = validate(OVERALL, groups)
+    assert not tfma_result.validation_ok
+    assert not verdict.blessed
+    [failure] = verdict.failures
+    assert failure.slice == "overall minus religion"
+    assert failure.value == pytest.approx(-0.15)
+    assert failure.bound == ">= -0.1"
+    assert "religion" in verdict.describe() and "-0.15" in verdict.describe()
+
+
+def test_gap_exactly_within_sign_convention_is_blessed():
+    # Group FPR below overall is a negative gap: never a failure.
+    groups = {g: {"example_count": 100, "fall_out": 0.0} for g in POLICY.groups}
+    assert validate(OVERALL, groups)[1].blessed
+
+
+def test_group_fpr_above_cap_and_low_auc_are_each_reported():
+    groups = {g: {"example_count": 100, "fall_out": 0.08} for g in POLICY.groups}
+    groups["race"]["fall_out"] = 0.30
+    _, verdict = validate({**OVERALL, "auc": 0.70}, groups)
+    described = {(f.slice, f.metric, f.bound) for f in verdict.failures}
+    assert ("overall", "auc", ">= 0.75") in described
+    assert ("race", "false_positive_rate", "<= 0.25") in described
+    assert ("overall minus race", "false_positive_rate (overall - group)", ">= -0.1") in described
+
+
+def test_group_too_small_to_judge_is_skipped_not_failed():
+    groups = {g: {"example_count": 100, "fall_out": 0.08} for g in POLICY.groups}
+    groups["disability"] = {"example_count": 12, "fall_out": 0.9}
+    tfma_result, verdict = validate(OVERALL, groups)
+    assert not tfma_result.validation_ok
+    assert verdict.blessed, verdict.describe()
+    assert "disability" in verdict.skipped and "12 eval examples" in verdict.skipped["disability"]
+
+
+def test_group_missing_from_eval_data_is_explained():
+    groups = {g: {"example_count": 100, "fall_out": 0.08} for g in ("religion", "race")}
+    tfma_result, verdict = validate(OVERALL, groups)
+    assert [s.feature_values["identity_group"] for s in tfma_result.missing_slices] == [
+        "disability"
+    ]
+    assert verdict.blessed
+    assert verdict.skipped == {"disability": "no eval examples"}
+    assert "disability: no eval examples" in verdict.describe()
+
+
+def test_no_group_large_enough_is_not_blessed():
+    groups = {g: {"example_count": 5, "fall_out": 0.0} for g in POLICY.groups}
+    _, verdict = validate(OVERALL, groups)
+    assert not verdict.blessed
+    assert verdict.failures[0].metric == "identity groups"
+
+
+def test_unknown_group_in_policy_is_rejected():
+    with pytest.raises(ValueError, match="unknown identity group"):
+        GatePolicy(groups=("religion", "martians"))
