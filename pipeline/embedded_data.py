@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.tfrecords import make_example, write_examples
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 NEUTRAL = (
     "the a this that it is was be have has had do does said say think know see want "
@@ -57,12 +57,12 @@ class _Rates:
     identity_mention = 0.4
     toxic_base = 0.08
     toxic_identity = 0.12
-    toxic_targeted = 0.6
+    toxic_targeted = 0.65
     toxic_word_in_toxic = 0.8
     toxic_word_in_clean = 0.03
     shared_in_toxic = 0.6
     shared_in_clean = 0.05
-    shared_in_clean_targeted = 0.7
+    shared_in_clean_targeted = 0.85
     annotated = 0.8
     label_noise = 0.03
 

@@ -32,7 +32,8 @@ from trainer_modules.preprocessing import VOCAB_NAME
 PREDICTION_KEY = "toxicity"
 TRAINING_STATS_FILE = "training_stats.json"
 
-FitFn = Callable[[tf.keras.Model, tf.data.Dataset, TrainerSettings], tf.keras.Model]
+# A variant's training step: trains the model in place and returns extra stats to record.
+FitFn = Callable[[tf.keras.Model, tf.data.Dataset, TrainerSettings], dict]
 
 
 def settings_from_config(custom_config: dict | None) -> TrainerSettings:
@@ -197,7 +198,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
 
     examples = count_examples(train)
     start = time.monotonic()
-    model = fit(model, train, settings)
+    extra = fit(model, train, settings)
     seconds = time.monotonic() - start
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
 
@@ -206,6 +207,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
         "epochs": settings.epochs,
         "train_seconds": seconds,
         "examples_per_second": examples * settings.epochs / seconds if seconds else None,
+        **extra,
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_STATS_FILE), "w") as f:
