@@ -4,7 +4,6 @@ ExampleValidator only records anomalies; this step turns them into a failure who
 names each split, feature and problem, so bad data never reaches training.
 """
 
-
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2

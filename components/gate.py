@@ -7,7 +7,6 @@ metric on which slice failed, its value and its bound. It runs as a pipeline ste
 explanation exists on Kubeflow/Vertex runs too.
 """
 
-
 import json
 import math
 import os
@@ -124,11 +123,10 @@ def judge(
     `slice_counts` maps "overall" and group names to eval example counts;
     `computed_cross_groups` names the groups whose cross-slice metrics TFMA computed.
     """
-    small = {
-        g: n for g, n in slice_counts.items() if g != OVERALL and n < min_slice_size
-    }
+    small = {g: n for g, n in slice_counts.items() if g != OVERALL and n < min_slice_size}
     skipped = {
-        g: f"{n} eval examples, fewer than min_slice_size {min_slice_size}" for g, n in small.items()
+        g: f"{n} eval examples, fewer than min_slice_size {min_slice_size}"
+        for g, n in small.items()
     }
     failures = []
     for missing in validation_result.missing_slices:
@@ -143,7 +141,11 @@ def judge(
             continue
         cross = per_slice.HasField("cross_slice_key")
         for failure in per_slice.failures:
-            value = failure.metric_value.double_value.value if failure.HasField("metric_value") else None
+            value = (
+                failure.metric_value.double_value.value
+                if failure.HasField("metric_value")
+                else None
+            )
             if value is not None and math.isnan(value):
                 value = None
             failures.append(
@@ -163,7 +165,9 @@ def judge(
             group = comparison.feature_values.get(IDENTITY_GROUP_KEY)
             if group is None or (group not in computed_cross_groups and group not in skipped):
                 failures.append(
-                    Failure(f"overall minus {group}", "cross slice", None, "present", "no eval data")
+                    Failure(
+                        f"overall minus {group}", "cross slice", None, "present", "no eval data"
+                    )
                 )
     judged = [g for g in slice_counts if g != OVERALL and g not in skipped]
     if slice_counts and not judged and OVERALL in slice_counts:

@@ -111,7 +111,9 @@ def generate(n: int, seed: int):
         yield _comment(rng)
 
 
-def write_dataset(out_dir: str, train_size: int = 20_000, eval_size: int = 5_000, seed: int = 0) -> str:
+def write_dataset(
+    out_dir: str, train_size: int = 20_000, eval_size: int = 5_000, seed: int = 0
+) -> str:
     """Write train/ and eval/ split folders of TFRecords under out_dir; reuse them if present."""
     manifest_path = os.path.join(out_dir, "manifest.json")
     manifest = {"version": GENERATOR_VERSION, "train": train_size, "eval": eval_size, "seed": seed}

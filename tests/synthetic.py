@@ -55,8 +55,14 @@ def dataset(features, labels, batch_size: int, seed: int = 0) -> tf.data.Dataset
 
 def settings(**overrides) -> TrainerSettings:
     base = TrainerSettings(
-        epochs=4, batch_size=64, embedding_dim=16, learning_rate=0.003, seed=3,
-        target_groups=("religion",), min_diff_batch_size=32, tfco_group_batch_size=64,
+        epochs=4,
+        batch_size=64,
+        embedding_dim=16,
+        learning_rate=0.003,
+        seed=3,
+        target_groups=("religion",),
+        min_diff_batch_size=32,
+        tfco_group_batch_size=64,
     )
     return dataclasses.replace(base, **overrides)
 

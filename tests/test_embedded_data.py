@@ -18,7 +18,9 @@ def test_planted_bias_targeted_groups_are_toxic_more_often_and_share_vocabulary(
     rows = list(generate(6000, seed=0))
     other_terms = {t for ts in GROUP_TERMS.values() for t in ts} - TARGETED_TERMS
     targeted = [r for r in rows if _mentions(r[0], TARGETED_TERMS)]
-    others = [r for r in rows if _mentions(r[0], other_terms) and not _mentions(r[0], TARGETED_TERMS)]
+    others = [
+        r for r in rows if _mentions(r[0], other_terms) and not _mentions(r[0], TARGETED_TERMS)
+    ]
     toxic_rate = lambda rs: np.mean([r[1] for r in rs])  # noqa: E731
     assert toxic_rate(targeted) > toxic_rate(others) + 0.25
 

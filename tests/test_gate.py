@@ -10,7 +10,10 @@ from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
 
 POLICY = GatePolicy(
-    max_group_fpr=0.25, max_group_fpr_gap=0.10, min_auc=0.75, min_slice_size=30,
+    max_group_fpr=0.25,
+    max_group_fpr_gap=0.10,
+    min_auc=0.75,
+    min_slice_size=30,
     groups=("religion", "race", "disability"),
 )
 

@@ -11,12 +11,30 @@ import local_runner
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = {
-    "ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataCheck", "Transform",
-    "Trainer", "Evaluator", "FairnessGate", "Pusher",
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DataCheck",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "FairnessGate",
+    "Pusher",
 }
 TINY = ["--train-size", "600", "--eval-size", "300", "--epochs", "1", "--min-slice-size", "10"]
-LENIENT = ["--min-auc", "0", "--max-group-fpr", "1", "--max-fpr-gap", "1", "--max-auc-drop", "1",
-           "--max-group-fpr-increase", "1"]
+LENIENT = [
+    "--min-auc",
+    "0",
+    "--max-group-fpr",
+    "1",
+    "--max-fpr-gap",
+    "1",
+    "--max-auc-drop",
+    "1",
+    "--max-group-fpr-increase",
+    "1",
+]
 
 
 def executions_by_node(metadata_path: str) -> dict[str, list]:
@@ -51,7 +69,9 @@ def test_every_component_runs_and_a_blessed_model_is_pushed(blessed_run, capsys)
     complete = metadata_store_pb2.Execution.COMPLETE
     for node in COMPONENTS:
         assert [e.last_known_state for e in runs[node]] == [complete], node
-    outputs = local_runner.latest_run_outputs(str(out / "metadata.sqlite"), "fair-toxicity-baseline")
+    outputs = local_runner.latest_run_outputs(
+        str(out / "metadata.sqlite"), "fair-toxicity-baseline"
+    )
     assert outputs["report"]["blessed"] is True
     assert outputs["pushed"] is True
     [version] = serving_versions(str(out / "serving" / "baseline"))
@@ -71,7 +91,9 @@ def test_not_blessed_run_pushes_nothing_and_explains(blessed_run, capsys):
     assert "failed: auc on overall" in printed and "bound >= 0.999" in printed
     assert "No model pushed." in printed
     assert serving_versions(str(out / "serving" / "baseline")) == before
-    outputs = local_runner.latest_run_outputs(str(out / "metadata.sqlite"), "fair-toxicity-baseline")
+    outputs = local_runner.latest_run_outputs(
+        str(out / "metadata.sqlite"), "fair-toxicity-baseline"
+    )
     assert outputs["report"]["blessed"] is False and outputs["pushed"] is False
 
 
@@ -95,8 +117,12 @@ def test_pushed_model_serves_all_signatures(blessed_run):
 
 
 def test_bad_flags_are_rejected_with_usage_errors(capsys):
-    for argv in (["run", "--trainer", "nope"], ["run", "--beam-workers", "0"],
-                 ["run", "--gate-groups", "martians"], ["run", "--max-fpr-gap", "2"]):
+    for argv in (
+        ["run", "--trainer", "nope"],
+        ["run", "--beam-workers", "0"],
+        ["run", "--gate-groups", "martians"],
+        ["run", "--max-fpr-gap", "2"],
+    ):
         with pytest.raises(SystemExit) as error:
             local_runner.main(argv)
         assert error.value.code == 2

@@ -47,12 +47,20 @@ def outputs():
 
 
 def tags(row):
-    return {k.removeprefix("identity_"): v for k, v in row.items() if k.startswith("identity_") and k != IDENTITY_GROUP_KEY}
+    return {
+        k.removeprefix("identity_"): v
+        for k, v in row.items()
+        if k.startswith("identity_") and k != IDENTITY_GROUP_KEY
+    }
 
 
 def test_keyword_tagging_is_whole_word_and_case_insensitive(outputs):
     assert tags(outputs[0]) == {
-        "gender": 1, "sexual_orientation": 0, "religion": 1, "race": 0, "disability": 0,
+        "gender": 1,
+        "sexual_orientation": 0,
+        "religion": 1,
+        "race": 0,
+        "disability": 0,
     }
     assert sorted(outputs[0][IDENTITY_GROUP_KEY].tolist()) == [b"gender", b"religion"]
     # "straightforward" and "whitening" contain keywords but are other words.

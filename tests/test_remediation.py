@@ -20,7 +20,10 @@ def _train(module):
 
 @pytest.fixture(scope="module")
 def results():
-    return {name: _train(m) for name, m in (("baseline", baseline), ("min_diff", min_diff), ("tfco", tfco))}
+    return {
+        name: _train(m)
+        for name, m in (("baseline", baseline), ("min_diff", min_diff), ("tfco", tfco))
+    }
 
 
 def test_baseline_shows_the_planted_gap(results):
@@ -70,7 +73,9 @@ def test_min_diff_streams_select_non_toxic_examples_of_the_right_groups():
     assert _rows(nonsensitive) == expected(clean & ~religion)
     assert _rows(sensitive) and _rows(nonsensitive)
 
-    sensitive, nonsensitive = min_diff.min_diff_streams(examples, ["religion"], "sexual_orientation")
+    sensitive, nonsensitive = min_diff.min_diff_streams(
+        examples, ["religion"], "sexual_orientation"
+    )
     assert _rows(nonsensitive) == expected(clean & orientation)
 
 

@@ -171,7 +171,11 @@ def export_serving_model(model, tf_transform_output, serving_model_dir: str) -> 
 
 
 def count_examples(dataset: tf.data.Dataset) -> int:
-    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(batch[1], out_type=tf.int64)[0]))
+    return int(
+        dataset.reduce(
+            tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(batch[1], out_type=tf.int64)[0]
+        )
+    )
 
 
 def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:

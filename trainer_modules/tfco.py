@@ -16,7 +16,11 @@ from tfx import v1 as tfx
 
 from trainer_modules import common
 from trainer_modules.features import TOKENS_KEY, identity_feature
-from trainer_modules.tfco_compat import import_tfco, lagrange_multipliers, proxy_lagrangian_optimizer
+from trainer_modules.tfco_compat import (
+    import_tfco,
+    lagrange_multipliers,
+    proxy_lagrangian_optimizer,
+)
 
 
 def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
@@ -47,9 +51,13 @@ class ConstrainedProblem:
         self.logits_model = common.logits_of(model)
         self.tokens = tf.Variable(tf.zeros([batch_size, max_tokens], tf.int64), trainable=False)
         self.labels = tf.Variable(tf.zeros([batch_size]), trainable=False)
-        self.group_tokens = tf.Variable(tf.zeros([group_batch, max_tokens], tf.int64), trainable=False)
+        self.group_tokens = tf.Variable(
+            tf.zeros([group_batch, max_tokens], tf.int64), trainable=False
+        )
         self.group_labels = tf.Variable(tf.zeros([group_batch]), trainable=False)
-        self.group_tags = tf.Variable(tf.zeros([group_batch, len(groups)], tf.bool), trainable=False)
+        self.group_tags = tf.Variable(
+            tf.zeros([group_batch, len(groups)], tf.bool), trainable=False
+        )
 
         # Rates count a prediction as positive when it is > 0: shift logits by the threshold's.
         t = settings.decision_threshold
@@ -77,9 +85,7 @@ class ConstrainedProblem:
         self.group_rates = {}
         constraints = []
         for i, group in enumerate(groups):
-            rate = tfco.false_positive_rate(
-                group_context.subset(lambda i=i: self.group_tags[:, i])
-            )
+            rate = tfco.false_positive_rate(group_context.subset(lambda i=i: self.group_tags[:, i]))
             bound = settings.tfco_epsilon
             if settings.tfco_relative:
                 bound = tfco.false_positive_rate(overall) + settings.tfco_epsilon
