@@ -1,21 +1,22 @@
 """Run the pipeline locally (LocalDagRunner) and import datasets.
 
-    python local_runner.py run [--data DIR] [--trainer baseline|min_diff|tfco] ...
-    python local_runner.py import --format generic --input ghc_train.tsv --output DATA/train/data.tfrecord ...
+python local_runner.py run [--data DIR] [--trainer baseline|min_diff|tfco] ...
+python local_runner.py import --format generic --input ghc_train.tsv --output DATA/train/data.tfrecord ...
+python local_runner.py predict [--serving-dir DIR] [TEXT ...] [--file F]   (stdin otherwise)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import json
+import itertools
 import os
 import sys
 import time
 from pathlib import Path
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
 from pipeline import config
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -61,7 +62,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--serving-dir", help="push destination (default: OUTPUT/serving/<trainer>)"
     )
-    parser.add_argument("--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)")
+    parser.add_argument(
+        "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
+    )
+    mysql = parser.add_argument_group("ML Metadata on MySQL/MariaDB, instead of SQLite")
+    mysql.add_argument("--mysql-host", help="server host; setting it selects MySQL")
+    mysql.add_argument("--mysql-port", type=_positive_int, default=3306)
+    mysql.add_argument("--mysql-database", default="mlmd")
+    mysql.add_argument("--mysql-user", default="root")
+    mysql.add_argument(
+        "--mysql-password",
+        default=None,
+        help="default: $MLMD_MYSQL_PASSWORD (which keeps it out of the process list)",
+    )
     parser.add_argument("--beam-workers", type=_positive_int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument(
@@ -146,6 +159,26 @@ def resolve_data(args) -> tuple[str, bool]:
         )
         print(f"Embedded data: {folder}", flush=True)
         return write_dataset(folder, args.train_size, args.eval_size, args.data_seed), True
+    folder, split = _data_folder(args)
+    check_input_files(folder, split)
+    return folder, split
+
+
+def check_input_files(folder: str, split: bool) -> None:
+    """Read every input file before the pipeline starts: ExampleGen's own failure on a
+    truncated or corrupted file is a Beam traceback that names no file."""
+    from pipeline.preflight import DataFileError, check_data
+
+    try:
+        report = check_data(folder, split)
+    except DataFileError as error:
+        raise SystemExit(
+            f"error: bad input file: {error}\nThe pipeline did not start; nothing was pushed."
+        ) from None
+    print("\n".join(report.lines()), flush=True)
+
+
+def _data_folder(args) -> tuple[str, bool]:
     folder = os.path.abspath(args.data)
     if not os.path.isdir(folder):
         raise SystemExit(f"error: --data folder not found: {folder}")
@@ -161,14 +194,43 @@ def resolve_data(args) -> tuple[str, bool]:
     return folder, split
 
 
-def latest_run_outputs(metadata_path: str, pipeline_name: str) -> dict:
-    """Gate report and push of the newest run of this pipeline, read from ML Metadata."""
+def metadata_connection(args, output: str):
+    """The ML Metadata connection config: MySQL/MariaDB when --mysql-host is set, else SQLite."""
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.orchestration import metadata
+
+    if not args.mysql_host:
+        path = os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
+        return metadata.sqlite_metadata_connection_config(path)
+    if args.metadata:
+        raise SystemExit("error: --metadata (SQLite) and --mysql-host cannot be used together")
+    password = args.mysql_password
+    if password is None:
+        password = os.environ.get("MLMD_MYSQL_PASSWORD", "")
+    return metadata_store_pb2.ConnectionConfig(
+        mysql=metadata_store_pb2.MySQLDatabaseConfig(
+            host=args.mysql_host,
+            port=args.mysql_port,
+            database=args.mysql_database,
+            user=args.mysql_user,
+            password=password,
+        )
+    )
+
+
+def latest_run_outputs(connection, pipeline_name: str) -> dict:
+    """Gate report and push of the newest run of this pipeline, read from ML Metadata.
+
+    `connection` is a SQLite file path or an ML Metadata ConnectionConfig (e.g. MySQL).
+    """
     from tfx.orchestration import metadata
 
     from components.gate import read_report
 
+    if isinstance(connection, str | os.PathLike):
+        connection = metadata.sqlite_metadata_connection_config(os.fspath(connection))
     out = {}
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
+    with metadata.Metadata(connection) as m:
         store = m.store
         context = store.get_context_by_type_and_name("pipeline", pipeline_name)
         if context is None:
@@ -195,8 +257,10 @@ def latest_run_outputs(metadata_path: str, pipeline_name: str) -> dict:
 def print_summary(outputs: dict, settings: config.Settings, seconds: float) -> None:
     report = outputs.get("report")
     if report:
-        print("\nPer-group metrics on the eval split "
-              f"(threshold {settings.gate.decision_threshold}):")
+        print(
+            "\nPer-group metrics on the eval split "
+            f"(threshold {settings.gate.decision_threshold}):"
+        )
         print(f"  {'slice':<20} {'examples':>8} {'FPR':>7} {'FNR':>7} {'AUC':>7}")
         rows = report.get("slice_metrics", {})
         for name in ["overall", *sorted(k for k in rows if k != "overall")]:
@@ -206,18 +270,22 @@ def print_summary(outputs: dict, settings: config.Settings, seconds: float) -> N
 
             def fmt(key, row=row):
                 value = row.get(key)
-                return f"{value:7.3f}" if isinstance(value, (int, float)) else f"{'-':>7}"
+                return f"{value:7.3f}" if isinstance(value, int | float) else f"{'-':>7}"
 
-            print(f"  {name:<20} {int(row.get('example_count', 0)):>8} "
-                  f"{fmt('fall_out')} {fmt('miss_rate')} {fmt('auc')}")
+            print(
+                f"  {name:<20} {int(row.get('example_count', 0)):>8} "
+                f"{fmt('fall_out')} {fmt('miss_rate')} {fmt('auc')}"
+            )
         print()
         blessed = report["blessed"]
         print(f"Outcome: {'blessed' if blessed else 'not blessed'}")
         for failure in report.get("failures", []):
             value = failure["value"]
             shown = "not computed" if value is None else f"{value:.4f}"
-            print(f"  failed: {failure['metric']} on {failure['slice']} = {shown} "
-                  f"(bound {failure['bound']})")
+            print(
+                f"  failed: {failure['metric']} on {failure['slice']} = {shown} "
+                f"(bound {failure['bound']})"
+            )
         for group, why in sorted(report.get("skipped", {}).items()):
             print(f"  not judged: {group} ({why})")
         print(f"Gate report: {outputs['report_dir']}")
@@ -237,10 +305,12 @@ def run(args) -> int:
     output = os.path.abspath(args.output)
     args.output = output
     os.makedirs(output, exist_ok=True)
+    connection = metadata_connection(args, output)
     data_root, split_folders = resolve_data(args)
     name = config.pipeline_name(settings.trainer)
-    metadata_path = os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
-    serving_dir = os.path.abspath(args.serving_dir or os.path.join(output, "serving", settings.trainer))
+    serving_dir = os.path.abspath(
+        args.serving_dir or os.path.join(output, "serving", settings.trainer)
+    )
 
     built = create_pipeline(
         pipeline_name=name,
@@ -250,9 +320,7 @@ def run(args) -> int:
         schema_path=str(SCHEMA_PATH),
         serving_model_dir=serving_dir,
         settings=settings,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path
-        ),
+        metadata_connection_config=connection,
         beam_pipeline_args=beam_args(args.beam_workers),
         enable_cache=not args.no_cache,
     )
@@ -263,12 +331,52 @@ def run(args) -> int:
     except Exception as error:  # noqa: BLE001 - shown to the user, the run is over
         print(f"\nPipeline failed; no model was pushed.\n{error}", file=sys.stderr)
         return 2
-    outputs = latest_run_outputs(metadata_path, name)
+    outputs = latest_run_outputs(connection, name)
     print_summary(outputs, settings, time.monotonic() - start)
     print(f"Outputs: {output}")
     blessed = bool(outputs.get("report", {}).get("blessed"))
     if args.require_blessing and not blessed:
         return 3
+    return 0
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score")
+    parser.add_argument("--file", help="a file with one text per line ('-': stdin)")
+    parser.add_argument("--serving-dir", help="push folder (default: OUTPUT/serving/<trainer>)")
+    parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
+    parser.add_argument("--batch-size", type=_positive_int, default=256)
+
+
+def predict(args) -> int:
+    """Score texts with the newest complete pushed model; JSON lines on stdout."""
+    from pipeline import serving
+
+    serving_dir = os.path.abspath(
+        args.serving_dir or os.path.join(args.output, "serving", args.trainer)
+    )
+    try:
+        model_dir = serving.latest_model_dir(serving_dir)
+        scorer = serving.load_scorer(model_dir)
+    except serving.ServingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Model: {model_dir}", file=sys.stderr, flush=True)
+    # argv holds undecodable bytes as surrogates; give them the U+FFFD that Transform would.
+    texts = [os.fsencode(t).decode("utf-8", "replace") for t in args.texts]
+    with contextlib.ExitStack() as stack:
+        lines = ()
+        if args.file and args.file != "-":
+            try:
+                lines = serving.read_lines(stack.enter_context(open(args.file, "rb")))
+            except OSError as error:
+                print(f"error: cannot read --file: {error}", file=sys.stderr)
+                return 1
+        elif args.file == "-" or not texts:
+            lines = serving.read_lines(sys.stdin.buffer)
+        for record in serving.predict(scorer, itertools.chain(texts, lines), args.batch_size):
+            print(serving.to_json_line(record))
     return 0
 
 
@@ -279,9 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.importers import add_import_arguments, run_import
 
     add_import_arguments(sub.add_parser("import", help="convert a CSV/TSV dataset to TFRecords"))
+    add_predict_arguments(
+        sub.add_parser("predict", help="score texts with the newest complete pushed model")
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
+    if args.command == "predict":
+        return predict(args)
     return run_import(args)
 
 

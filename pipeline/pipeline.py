@@ -7,6 +7,7 @@ from tfx.proto import example_gen_pb2
 
 from components.data_check import DataCheck
 from components.gate import FairnessGate
+from components.pusher import AtomicPusher
 from pipeline import config
 from pipeline.eval_config import build_eval_config
 
@@ -31,7 +32,9 @@ def example_gen_input_config(split_folders: bool, hash_buckets=(4, 1)):
             ]
         )
     )
-    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern="*")]), output
+    return example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="all", pattern="*")]
+    ), output
 
 
 def create_pipeline(
@@ -52,9 +55,9 @@ def create_pipeline(
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=input_config, output_config=output_config
     ).with_id("ExampleGen")
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"]
-    ).with_id("StatisticsGen")
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        "StatisticsGen"
+    )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path).with_id("SchemaGen")
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
@@ -100,12 +103,11 @@ def create_pipeline(
         min_slice_size=settings.gate.min_slice_size,
     ).with_id("FairnessGate")
 
-    pusher = tfx.components.Pusher(
+    # Our own pusher: atomic rename into a new version folder, never an overwrite.
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=gate.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
-        ),
+        serving_dir=serving_model_dir,
     ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(

@@ -1,0 +1,193 @@
+"""Pusher: puts a blessed model into the serving folder atomically, and never overwrites.
+
+TFX's Pusher copies file by file into the final version folder, so a crash mid-copy leaves a
+half-written version where a model server (or `local_runner.py predict`) would load it. Here
+the model is copied into a hidden temporary folder inside the serving folder, flushed to disk,
+and renamed to its version folder in one step; the completion marker is written after the
+rename. A version that already exists is never replaced: the push takes the next free number.
+Nothing is written unless the gate's blessing has `blessed` = 1 for this very model.
+"""
+
+import errno
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from tfx import v1 as tfx
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.artifact import Artifact
+from tfx.utils import path_utils
+
+from pipeline.serving import COMPLETE_MARKER, version_folders
+
+TMP_PREFIX = ".push-tmp-"
+PUSH_RECORD = "push.json"
+# Versions are Unix seconds like TFX's; a collision moves up by one, this many times at most.
+MAX_VERSION_ATTEMPTS = 1000
+
+
+class PushError(RuntimeError):
+    """The model could not be pushed; the serving folder is unchanged."""
+
+
+@dataclass
+class PushResult:
+    pushed: bool
+    destination: str = ""
+    version: str = ""
+    reason: str = ""
+
+
+def is_blessed(blessing: Artifact, model: Artifact) -> bool:
+    """True only for a blessing with `blessed` = 1 that names this model (when it names one)."""
+    if not blessing.has_custom_property("blessed"):
+        return False
+    if blessing.get_int_custom_property("blessed") != 1:
+        return False
+    if blessing.has_custom_property("current_model_id") and model.id:
+        blessed_id = blessing.get_int_custom_property("current_model_id")
+        if blessed_id != model.id:
+            raise PushError(
+                f"the blessing {blessing.uri} is for model id {blessed_id}, not for the model "
+                f"to push (id {model.id}, {model.uri}); refusing to push"
+            )
+    return True
+
+
+def _fsync_tree(root: str) -> None:
+    # The rename must not become visible before the data it points to is on disk.
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(serving_dir: str) -> list[str]:
+    """Delete temporary folders that a killed push on this host left behind."""
+    host = socket.gethostname()
+    removed = []
+    for name in os.listdir(serving_dir):
+        if not name.startswith(TMP_PREFIX):
+            continue
+        owner_host, _, rest = name[len(TMP_PREFIX) :].rpartition("@")
+        pid = rest.split("-")[0]
+        if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(serving_dir, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def _claim_version(tmp: str, serving_dir: str, now: float) -> str:
+    """Rename tmp to the first free version >= now (and above every existing one)."""
+    existing = [v for v, _ in version_folders(serving_dir)]
+    version = max(int(now), existing[-1] + 1 if existing else 0)
+    for _ in range(MAX_VERSION_ATTEMPTS):
+        target = os.path.join(serving_dir, str(version))
+        if not os.path.lexists(target):
+            try:
+                # POSIX rename replaces only a missing or empty directory; a version with a
+                # model in it (say, a concurrent push that took this number) makes it fail.
+                os.replace(tmp, target)
+                return str(version)
+            except OSError as error:
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise
+        version += 1
+    raise PushError(f"no free version folder in {serving_dir} after {MAX_VERSION_ATTEMPTS} tries")
+
+
+def _write_json_atomically(path: str, data: dict) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(path))
+
+
+def push_model(
+    model_dir: str,
+    serving_dir: str,
+    *,
+    blessed: bool,
+    details: dict | None = None,
+    now: float | None = None,
+) -> PushResult:
+    """Copy the SavedModel at model_dir into a new version folder of serving_dir.
+
+    Without a blessing nothing is touched, not even created. `details` goes into the marker.
+    """
+    if not blessed:
+        return PushResult(pushed=False, reason="the model is not blessed")
+    if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+        raise PushError(f"{model_dir} is not a SavedModel (no saved_model.pb); nothing pushed")
+    os.makedirs(serving_dir, exist_ok=True)
+    remove_stale_temporaries(serving_dir)
+    # Host and pid in the name let a later push tell a dead push's leftovers from a live one.
+    tmp = os.path.join(
+        serving_dir, f"{TMP_PREFIX}{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        shutil.copytree(model_dir, tmp)
+        _fsync_tree(tmp)
+        version = _claim_version(tmp, serving_dir, time.time() if now is None else now)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(serving_dir)
+    destination = os.path.join(serving_dir, version)
+    marker = {"version": version, "source": model_dir, "pushed_at": time.time(), **(details or {})}
+    _write_json_atomically(os.path.join(destination, COMPLETE_MARKER), marker)
+    return PushResult(pushed=True, destination=destination, version=version, reason="pushed")
+
+
+@component
+def AtomicPusher(
+    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
+    model_blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    pushed_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.PushedModel],
+    serving_dir: tfx.dsl.components.Parameter[str],
+):
+    model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    result = push_model(
+        model_dir,
+        serving_dir,
+        blessed=is_blessed(model_blessing, model),
+        details={"model_id": model.id, "blessing": model_blessing.uri},
+    )
+    # The properties TFX's Pusher sets, which local_runner and other readers expect.
+    pushed_model.set_int_custom_property("pushed", int(result.pushed))
+    if result.pushed:
+        pushed_model.set_string_custom_property("pushed_destination", result.destination)
+        pushed_model.set_string_custom_property("pushed_version", result.version)
+    os.makedirs(pushed_model.uri, exist_ok=True)
+    with open(os.path.join(pushed_model.uri, PUSH_RECORD), "w") as f:
+        json.dump(result.__dict__, f, indent=2, sort_keys=True)
+    print(f"Pushed to {result.destination}" if result.pushed else f"Not pushed: {result.reason}")

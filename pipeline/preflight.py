@@ -1,0 +1,245 @@
+"""Pre-flight check of the input TFRecord files, before the pipeline starts.
+
+ImportExampleGen reads the files with Beam; a truncated file, a record with a bad CRC or a file
+that is not a TFRecord file at all stops it with a long Beam traceback that names neither the
+file nor the record. This check reads every file the pipeline will read (the same split
+patterns, matched the way Beam matches them) and raises `DataFileError` naming the file, the
+record index and the problem. It also counts empty comments: they are valid input (Transform
+turns them into an all-padding token sequence) but worth knowing about.
+
+Schema problems (missing or wrongly typed features, labels out of range, new features) are
+left to ExampleValidator and DataCheck, which judge the data against the curated schema.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import struct
+import time
+from dataclasses import dataclass, field
+
+from trainer_modules.features import TEXT_KEY
+
+BATCH = 4096
+# Beam picks the codec from the extension; TFRecordDataset reads these two as well.
+COMPRESSION = {".gz": "GZIP", ".deflate": "ZLIB"}
+UNCHECKED_EXTENSIONS = (".bz2", ".zst", ".zstd", ".lzma", ".xz", ".snappy")
+_LOSS = re.compile(r"(truncated|corrupted) record at (\d+)")
+
+
+class DataFileError(ValueError):
+    """An input file cannot be read as TFRecords of tf.Example."""
+
+
+@dataclass
+class FileReport:
+    path: str
+    records: int = 0
+    empty_comments: int = 0
+    first_empty: int | None = None
+    note: str = ""
+    checked: bool = True
+
+
+@dataclass
+class DataReport:
+    splits: dict[str, list[FileReport]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for files in self.splits.values() for f in files)
+
+    def lines(self) -> list[str]:
+        files = [f for fs in self.splits.values() for f in fs]
+        out = [
+            f"Input check: {len(files)} file(s), {self.records} records, framing and CRCs "
+            f"intact ({self.seconds:.1f} s)."
+        ]
+        for f in files:
+            if f.empty_comments:
+                out.append(
+                    f"  note: {f.path}: {f.empty_comments} record(s) with an empty "
+                    f"{TEXT_KEY} (first: record {f.first_empty}); kept, they score as "
+                    "an empty text"
+                )
+            if f.note:
+                out.append(f"  note: {f.path}: {f.note}")
+        return out
+
+
+def match_files(pattern: str) -> list[str]:
+    """The files Beam's ReadFromTFRecord reads for a pattern (hidden files included)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def _compression(path: str) -> str:
+    return COMPRESSION.get(os.path.splitext(path)[1].lower(), "")
+
+
+def _record_starts(path: str):
+    """Byte offsets (in the decompressed stream) where records start, read from the headers."""
+    opener = gzip.open if _compression(path) == "GZIP" else open
+    offset = 0
+    with opener(path, "rb") as f:
+        while True:
+            header = f.read(12)
+            if len(header) < 12:
+                return
+            yield offset
+            (length,) = struct.unpack("<Q", header[:8])
+            offset += 12 + length + 4
+            f.seek(offset)
+
+
+def _record_index(path: str, offset: int) -> int | None:
+    if _compression(path) == "ZLIB":
+        return None
+    index = 0
+    for start in _record_starts(path):
+        if start >= offset:
+            break
+        index += 1
+    return index
+
+
+def _loss_error(path: str, message: str) -> DataFileError:
+    found = _LOSS.search(message)
+    if not found:
+        return DataFileError(f"{path}: unreadable TFRecord file: {message.strip()}")
+    kind, offset = found.group(1), int(found.group(2))
+    if kind == "corrupted" and offset == 0 and "Is this even a TFRecord file" in message:
+        return DataFileError(
+            f"{path}: not a TFRecord file (the first record's length header fails its CRC "
+            "check); convert CSV/TSV files with `local_runner.py import`"
+        )
+    index = _record_index(path, offset)
+    where = f"record {index} (byte offset {offset})" if index is not None else f"byte {offset}"
+    if kind == "truncated":
+        return DataFileError(
+            f"{path}: truncated: {where} is cut short, the file ends in the middle of it "
+            "(an interrupted copy or write?)"
+        )
+    return DataFileError(f"{path}: corrupted {where}: its CRC checksum does not match its bytes")
+
+
+def _content_pass(path: str) -> FileReport:
+    """Records and empty comments of a file, in batches inside TensorFlow."""
+    import tensorflow as tf
+
+    spec = {TEXT_KEY: tf.io.VarLenFeature(tf.string)}
+
+    def per_batch(serialized):
+        texts = tf.io.parse_example(serialized, spec)[TEXT_KEY]
+        blank = tf.strings.length(tf.strings.strip(texts.values)) == 0
+        rows = tf.boolean_mask(texts.indices[:, 0], blank)
+        first = tf.cond(
+            tf.size(rows) > 0, lambda: tf.reduce_min(rows), lambda: tf.constant(-1, tf.int64)
+        )
+        return (
+            tf.shape(serialized, out_type=tf.int64)[0],
+            tf.size(tf.unique(rows).y, tf.int64),
+            first,
+        )
+
+    report = FileReport(path)
+    dataset = tf.data.TFRecordDataset(
+        path, compression_type=_compression(path), buffer_size=1 << 20
+    )
+    for n, empty, first in dataset.batch(BATCH).map(per_batch).as_numpy_iterator():
+        if empty and report.first_empty is None:
+            report.first_empty = report.records + int(first)
+        report.records += int(n)
+        report.empty_comments += int(empty)
+    return report
+
+
+def _framing_pass(path: str) -> int:
+    import tensorflow as tf
+
+    dataset = tf.data.TFRecordDataset(
+        path, compression_type=_compression(path), buffer_size=1 << 20
+    )
+    return int(
+        dataset.batch(BATCH)
+        .map(lambda s: tf.shape(s, out_type=tf.int64)[0])
+        .reduce(tf.constant(0, tf.int64), lambda total, n: total + n)
+    )
+
+
+def _record_by_record(path: str) -> FileReport:
+    """Slow path after a parse failure: find an undecodable record, or count what we can."""
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+
+    report = FileReport(path, records=_framing_pass(path))
+    dataset = tf.data.TFRecordDataset(path, compression_type=_compression(path))
+    for index, record in enumerate(dataset.as_numpy_iterator()):
+        try:
+            example = tf.train.Example.FromString(record)
+        except DecodeError:
+            raise DataFileError(
+                f"{path}: record {index} is not a serialized tf.Example "
+                f"({len(record)} bytes with a valid CRC)"
+            ) from None
+        feature = example.features.feature.get(TEXT_KEY)
+        if feature is None:
+            continue
+        if feature.WhichOneof("kind") != "bytes_list":
+            # The schema check reports wrongly typed features; counting stops here.
+            report.note = f"empty comments not counted: {TEXT_KEY} is not text in record {index}"
+            return report
+        if any(not v.strip() for v in feature.bytes_list.value):
+            report.empty_comments += 1
+            if report.first_empty is None:
+                report.first_empty = index
+    return report
+
+
+def check_file(path: str) -> FileReport:
+    import tensorflow as tf
+
+    if path.lower().endswith(UNCHECKED_EXTENSIONS):
+        return FileReport(
+            path, note="compressed with a codec this check cannot read; not checked", checked=False
+        )
+    try:
+        return _content_pass(path)
+    except tf.errors.DataLossError as error:
+        raise _loss_error(path, error.message) from None
+    except tf.errors.InvalidArgumentError:
+        # A record that is not a tf.Example, or a wrongly typed comment_text.
+        try:
+            return _record_by_record(path)
+        except tf.errors.DataLossError as error:
+            raise _loss_error(path, error.message) from None
+
+
+def split_patterns(data_root: str, split_folders: bool) -> dict[str, str]:
+    """Split name to file pattern, exactly as the pipeline's ExampleGen reads them."""
+    from pipeline.pipeline import example_gen_input_config
+
+    input_config, _ = example_gen_input_config(split_folders)
+    return {s.name: os.path.join(data_root, s.pattern) for s in input_config.splits}
+
+
+def check_data(data_root: str, split_folders: bool) -> DataReport:
+    """Read every input file; DataFileError names the first unreadable file and record."""
+    start = time.monotonic()
+    report = DataReport()
+    for split, pattern in split_patterns(data_root, split_folders).items():
+        files = match_files(pattern)
+        if not files:
+            raise DataFileError(f"{os.path.dirname(pattern)}: no data files for split '{split}'")
+        report.splits[split] = [check_file(path) for path in files]
+        if all(f.checked and not f.records for f in report.splits[split]):
+            raise DataFileError(
+                f"{os.path.dirname(pattern)}: split '{split}' has no records "
+                f"(files: {', '.join(os.path.basename(p) for p in files)})"
+            )
+    report.seconds = time.monotonic() - start
+    return report

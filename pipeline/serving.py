@@ -1,0 +1,122 @@
+"""Find the newest complete pushed model in a serving folder and score texts with it.
+
+The serving folder holds one folder per pushed version, named by an integer (TF Serving's
+layout). `components.pusher` copies a model into a hidden temporary folder, renames it to its
+version and only then writes `COMPLETE_MARKER` into it, so a version counts as complete when
+it has the marker and a `saved_model.pb`. Names starting with '.' are never versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from trainer_modules.features import TEXT_KEY
+
+COMPLETE_MARKER = "PUSH_COMPLETE.json"
+SIGNATURE = "score_text"
+PREDICTION_KEY = "toxicity"
+DEFAULT_BATCH_SIZE = 256
+
+
+class ServingError(RuntimeError):
+    """No model to serve: a missing serving folder, or no complete version in it."""
+
+
+def version_folders(serving_dir: str) -> list[tuple[int, str]]:
+    """(version, path) of every integer-named folder, complete or not, oldest first."""
+    if not os.path.isdir(serving_dir):
+        return []
+    versions = []
+    for name in os.listdir(serving_dir):
+        path = os.path.join(serving_dir, name)
+        if name.isdigit() and os.path.isdir(path):
+            versions.append((int(name), path))
+    return sorted(versions)
+
+
+def is_complete(model_dir: str) -> bool:
+    return os.path.isfile(os.path.join(model_dir, COMPLETE_MARKER)) and os.path.isfile(
+        os.path.join(model_dir, "saved_model.pb")
+    )
+
+
+def complete_versions(serving_dir: str) -> list[tuple[int, str]]:
+    return [(v, path) for v, path in version_folders(serving_dir) if is_complete(path)]
+
+
+def latest_model_dir(serving_dir: str) -> str:
+    """The highest complete version folder; ServingError says why there is none."""
+    if not os.path.isdir(serving_dir):
+        raise ServingError(
+            f"serving folder not found: {serving_dir} (run the pipeline until a model is "
+            "blessed and pushed, or pass --serving-dir)"
+        )
+    complete = complete_versions(serving_dir)
+    if complete:
+        return complete[-1][1]
+    incomplete = [os.path.basename(p) for _, p in version_folders(serving_dir)]
+    detail = (
+        f"; version folders without {COMPLETE_MARKER} (incomplete, ignored): "
+        + ", ".join(incomplete)
+        if incomplete
+        else ""
+    )
+    raise ServingError(f"no complete pushed model in {serving_dir}{detail}")
+
+
+Scorer = Callable[[Sequence[str]], list[float]]
+
+
+def load_scorer(model_dir: str) -> Scorer:
+    """A function from texts to toxicity probabilities, via the model's score_text signature."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(model_dir)
+    if SIGNATURE not in loaded.signatures:
+        raise ServingError(
+            f"{model_dir} has no {SIGNATURE!r} signature (found: {sorted(loaded.signatures)})"
+        )
+    signature = loaded.signatures[SIGNATURE]
+
+    def score(texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        # Lone surrogates (undecodable bytes in argv) cannot be encoded strictly.
+        batch = [t.encode("utf-8", "replace") for t in texts]
+        out = signature(**{TEXT_KEY: tf.constant(batch, dtype=tf.string)})[PREDICTION_KEY]
+        return [float(p) for p in out.numpy().reshape(-1)]
+
+    # The signature's variables live as long as `loaded`; keep it reachable from the closure.
+    score.model = loaded
+    return score
+
+
+def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def read_lines(stream) -> Iterator[str]:
+    """One text per line of a binary stream; invalid UTF-8 becomes U+FFFD, as in Transform."""
+    for raw in stream:
+        yield raw.rstrip(b"\r\n").decode("utf-8", "replace")
+
+
+def predict(scorer: Scorer, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE):
+    """Yield {"text", "toxicity"} records in input order."""
+    for batch in batched(texts, batch_size):
+        for text, p in zip(batch, scorer(batch), strict=True):
+            yield {"text": text, PREDICTION_KEY: p}
+
+
+def to_json_line(record: dict) -> str:
+    text = record["text"].encode("utf-8", "replace").decode("utf-8")
+    return json.dumps({**record, "text": text}, ensure_ascii=False)
