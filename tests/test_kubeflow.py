@@ -190,7 +190,7 @@ def test_trainer_and_transform_name_the_packaged_functions(compiled):
     assert parameter(tasks["Transform"], "preprocessing_fn") == config.PREPROCESSING_FN
     assert parameter(tasks["SchemaGen"], "schema_file") == "/pipeline/schema/schema.pbtxt"
     assert parameter(tasks["ExampleGen"], "input_base") == "gs://fair-bucket/data"
-    assert "gs://fair-bucket/serving" in parameter(tasks["Pusher"], "push_destination")
+    assert parameter(tasks["Pusher"], "serving_dir") == "gs://fair-bucket/serving"
 
 
 def test_gate_flags_reach_the_evaluator(compiled):
