@@ -3,6 +3,7 @@
 No test reaches the network: submission goes to fakes of the Vertex AI and KFP clients.
 """
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -281,6 +282,37 @@ def test_vertex_training_config_runs_the_image_in_the_region():
         "accelerator_type": "NVIDIA_TESLA_T4",
         "accelerator_count": 1,
     }
+
+
+def vertex_training_supported() -> bool:
+    from pipeline.pipeline import create_pipeline
+
+    return "vertex_training" in inspect.signature(create_pipeline).parameters
+
+
+@pytest.mark.usefixtures("compilable")
+def test_vertex_training_runs_the_trainer_as_a_vertex_job(tmp_path):
+    if not vertex_training_supported():
+        pytest.skip("create_pipeline has no vertex_training parameter yet")
+    assert runner.main(compile_args(tmp_path, "tfco", "--vertex-training", "--epochs", "3")) == 0
+    job = json.loads((tmp_path / "out" / "fair-toxicity-tfco.json").read_text())
+    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    args = container_executors(spec)["Trainer"]["args"]
+    executor = args[args.index("--executor_class_path") + 1]
+    assert executor == "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
+    custom = json.loads(parameter(spec.root.dag.tasks["Trainer"], "custom_config"))
+    assert custom["ai_platform_enable_vertex"] is True
+    assert custom["ai_platform_vertex_region"] == "europe-west4"
+    (pool,) = custom["ai_platform_training_args"]["job_spec"]["worker_pool_specs"]
+    assert pool["container_spec"]["image_uri"] == IMAGE
+    assert custom["epochs"] == 3, "the trainer's own settings stay in custom_config"
+
+
+def test_vertex_training_is_refused_until_create_pipeline_supports_it(tmp_path):
+    if vertex_training_supported():
+        pytest.skip("create_pipeline supports vertex_training")
+    with pytest.raises(SystemExit, match="needs create_pipeline\\(..., vertex_training=...\\)"):
+        runner.main(compile_args(tmp_path, "baseline", "--vertex-training"))
 
 
 def test_submit_needs_an_explicit_destination(tmp_path, capsys):
