@@ -135,6 +135,17 @@ def compiled(request, tmp_path_factory):
     }
 
 
+def test_compile_names_the_artifact_type_it_cannot_compile(tmp_path, capsys):
+    if not KFP_ARTIFACT_NAME_BLOCKER:
+        pytest.skip("GateReport compiles")
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(compile_args(tmp_path, "baseline"))
+    message = str(exit_info.value.code)
+    assert message.startswith("error: cannot compile for Kubeflow Pipelines v2")
+    assert "GateReport" in message and "'<module>.<Class>'" in message
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_every_component_is_a_task_of_the_root_dag(compiled):
     tasks = compiled["spec"].root.dag.tasks
     assert {component_of(name) for name in tasks} == COMPONENTS
