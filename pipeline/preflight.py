@@ -96,15 +96,17 @@ def _record_starts(path: str):
             f.seek(offset)
 
 
-def _record_index(path: str, offset: int) -> int | None:
+def _locate(path: str, offset: int) -> tuple[int, int] | None:
+    """(index, start offset) of the record holding a byte offset. TensorFlow reports a bad
+    header at the record's start and a bad payload at start + 12."""
     if _compression(path) == "ZLIB":
         return None
-    index = 0
-    for start in _record_starts(path):
-        if start >= offset:
+    found = None
+    for index, start in enumerate(_record_starts(path)):
+        if start > offset:
             break
-        index += 1
-    return index
+        found = (index, start)
+    return found
 
 
 def _loss_error(path: str, message: str) -> DataFileError:
@@ -117,8 +119,8 @@ def _loss_error(path: str, message: str) -> DataFileError:
             f"{path}: not a TFRecord file (the first record's length header fails its CRC "
             "check); convert CSV/TSV files with `local_runner.py import`"
         )
-    index = _record_index(path, offset)
-    where = f"record {index} (byte offset {offset})" if index is not None else f"byte {offset}"
+    located = _locate(path, offset)
+    where = f"record {located[0]} (byte offset {located[1]})" if located else f"byte {offset}"
     if kind == "truncated":
         return DataFileError(
             f"{path}: truncated: {where} is cut short, the file ends in the middle of it "
@@ -211,8 +213,9 @@ def check_file(path: str) -> FileReport:
         return _content_pass(path)
     except tf.errors.DataLossError as error:
         raise _loss_error(path, error.message) from None
-    except tf.errors.InvalidArgumentError:
-        # A record that is not a tf.Example, or a wrongly typed comment_text.
+    except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+        # A record that is not a tf.Example, or a wrongly typed comment_text. TensorFlow puts
+        # the record's bytes into its error message, and fails to decode non-UTF-8 ones.
         try:
             return _record_by_record(path)
         except tf.errors.DataLossError as error:

@@ -24,3 +24,31 @@ def shared_data() -> Path:
 def _quiet_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     yield
+
+
+@pytest.fixture(scope="session")
+def pushed_run(tmp_path_factory):
+    """One tiny blessed run whose push later tests must leave untouched. Its data holds
+    valid-but-odd comments (empty, 100,000 characters, invalid UTF-8, control characters),
+    so the run also shows that they flow through every step."""
+    import contextlib
+    import io
+
+    import local_runner
+    from tests import runs
+
+    out = tmp_path_factory.mktemp("pushed-run")
+    data = runs.write_data(out / "data", weird=True)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = local_runner.main(["run", "--data", str(data), "--output", str(out / "root"),
+                                  "--epochs", "1", *runs.LENIENT])  # fmt: skip
+    serving = out / "root" / "serving" / "baseline"
+    assert code == 0 and len(runs.versions(serving)) == 1, printed.getvalue()[-3000:]
+    return {
+        "data": data,
+        "output": out / "root",
+        "serving": serving,
+        "metadata": out / "root" / "metadata.sqlite",
+        "printed": printed.getvalue(),
+    }

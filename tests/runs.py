@@ -1,0 +1,178 @@
+"""Helpers for the reliability tests: tiny pipeline runs, folder snapshots, ML Metadata queries."""
+
+import contextlib
+import hashlib
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.embedded_data import write_dataset
+from pipeline.tfrecords import make_example, write_examples
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = "fair-toxicity-baseline"
+TINY = ["--train-size", "400", "--eval-size", "100", "--epochs", "1"]
+# Tiny data cannot meet the real gate; these bounds bless any model that trains.
+LENIENT = [
+    "--min-auc", "0", "--min-slice-size", "1", "--max-group-fpr", "1", "--max-fpr-gap", "1",
+    "--max-auc-drop", "1", "--max-group-fpr-increase", "1",
+]  # fmt: skip
+
+# MLMD Execution.State values, for queries through plain sqlite3.
+RUNNING, COMPLETE, FAILED, CACHED = 2, 3, 4, 5
+
+WEIRD_COMMENTS = {
+    "empty": ("", 0.0),
+    "whitespace only": ("   ", 0.0),
+    "100,000 characters": ("word " * 20_000, 0.0),
+    "invalid UTF-8": ("caf\udcc3 na\udcefve", 0.0),
+    "control and bidi characters": ("tab\tbell\x07nul\x00 \u202eright-to-left \U0001f600", 1.0),
+}
+
+
+def write_data(folder: Path, train: int = 400, eval_: int = 100, weird: bool = False) -> Path:
+    """Embedded train/ and eval/ split folders; with `weird`, extra valid-but-odd comments:
+    empty, whitespace, 100,000 characters, invalid UTF-8 and control characters."""
+    write_dataset(str(folder), train, eval_, seed=0)
+    if weird:
+        for split in ("train", "eval"):
+            write_examples(str(folder / split / "weird.tfrecord"), weird_examples())
+    return folder
+
+
+def weird_examples() -> list:
+    examples = []
+    for text, label in WEIRD_COMMENTS.values():
+        example = make_example("", label)
+        # Written as bytes so that invalid UTF-8 reaches the pipeline as it would from a file.
+        raw = text.encode("utf-8", "surrogateescape")
+        example.features.feature["comment_text"].bytes_list.value[0] = raw
+        examples.append(example)
+    return examples
+
+
+def snapshot(folder) -> dict[str, tuple[int, str]]:
+    """Every file under folder (hidden ones too): relative path -> (size, sha1)."""
+    out = {}
+    if not os.path.isdir(folder):
+        return out
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                digest = hashlib.sha1(f.read()).hexdigest()
+            out[os.path.relpath(path, folder)] = (os.path.getsize(path), digest)
+    return out
+
+
+def versions(serving) -> list[str]:
+    if not os.path.isdir(serving):
+        return []
+    return sorted(v for v in os.listdir(serving) if not v.startswith("."))
+
+
+def executions_by_run(metadata_path) -> dict[str, dict[str, list[int]]]:
+    """Run id -> node id -> states of that node's executions in the run, read with sqlite3
+    (read-only, so a test can poll while a pipeline process writes)."""
+    uri = f"file:{metadata_path}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+        rows = db.execute(
+            """
+            SELECT run.name, node.name, e.last_known_state
+            FROM Execution e
+            JOIN Association a_run ON a_run.execution_id = e.id
+            JOIN Context run ON run.id = a_run.context_id
+            JOIN Type run_type ON run_type.id = run.type_id AND run_type.name = 'pipeline_run'
+            JOIN Association a_node ON a_node.execution_id = e.id
+            JOIN Context node ON node.id = a_node.context_id
+            JOIN Type node_type ON node_type.id = node.type_id AND node_type.name = 'node'
+            ORDER BY e.id
+            """
+        ).fetchall()
+    out: dict[str, dict[str, list[int]]] = {}
+    for run, node, state in rows:
+        out.setdefault(run, {}).setdefault(node.split(".", 1)[1], []).append(state)
+    return out
+
+
+def latest_run(metadata_path) -> dict[str, list[int]]:
+    runs = executions_by_run(metadata_path)
+    return runs[max(runs)] if runs else {}
+
+
+def runner_command(*args: str) -> list[str]:
+    return [sys.executable, str(PROJECT_ROOT / "local_runner.py"), *args]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mariadb_binaries() -> tuple[str, str, str] | None:
+    """(mariadbd, mariadb-install-db, mariadb) when the server is installed."""
+    path = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin" + os.pathsep + "/usr/bin"
+    found = [shutil.which(n, path=path) for n in ("mariadbd", "mariadb-install-db", "mariadb")]
+    return tuple(found) if all(found) else None
+
+
+@contextlib.contextmanager
+def mariadb_server(database: str, user: str, password: str, timeout: float = 90):
+    """A throwaway MariaDB server on 127.0.0.1 with one database; yields its port."""
+    mariadbd, install_db, client = mariadb_binaries()
+    # Not under pytest's tmp folder: that is private to root, and the server runs as mysql.
+    base = tempfile.mkdtemp(prefix="mlmd-mariadb-")
+    datadir, sock, port = os.path.join(base, "data"), os.path.join(base, "mysqld.sock"), free_port()
+    as_root = os.geteuid() == 0
+    user_flag = ["--user=mysql"] if as_root else []
+    if as_root:
+        shutil.chown(base, "mysql", "mysql")
+    server = None
+    log = open(os.path.join(base, "server.log"), "wb")  # noqa: SIM115 - closed in finally
+    try:
+        subprocess.run(
+            [install_db, *user_flag, f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+             "--skip-test-db"],
+            check=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+        server = subprocess.Popen(
+            [mariadbd, "--no-defaults", *user_flag, f"--datadir={datadir}", f"--socket={sock}",
+             f"--port={port}", "--bind-address=127.0.0.1", "--skip-networking=0",
+             f"--pid-file={os.path.join(base, 'mysqld.pid')}"],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        sql = (
+            f"CREATE DATABASE {database}; CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; "
+            f"GRANT ALL ON {database}.* TO '{user}'@'%';"
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            done = subprocess.run(
+                [client, "--no-defaults", "-uroot", f"--socket={sock}", "-e", sql],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if done.returncode == 0:
+                break
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                tail = Path(base, "server.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"MariaDB did not start: {done.stderr}\n{tail}")
+            time.sleep(0.5)
+        yield port
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
