@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from pipeline import config
 
@@ -162,8 +164,6 @@ def load_config_file(path: str) -> dict:
             text = f.read()
     except OSError as error:
         raise SystemExit(f"error: cannot read --config {path}: {error.strerror}") from None
-    import yaml
-
     try:
         values = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
     except (ValueError, yaml.YAMLError) as error:
@@ -393,8 +393,6 @@ def submit_vertex(args: argparse.Namespace, job_path: Path, credentials) -> str:
 
 def kfp_package(job_path: Path) -> Path:
     """The KFP client takes a PipelineSpec YAML; the TFX runner writes a PipelineJob JSON."""
-    import yaml
-
     job = json.loads(job_path.read_text(encoding="utf-8"))
     package = job_path.with_suffix(".yaml")
     package.write_text(yaml.safe_dump(job["pipelineSpec"], sort_keys=False), encoding="utf-8")
