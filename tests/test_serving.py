@@ -1,0 +1,104 @@
+"""`local_runner.py predict`: the newest complete pushed model answers every text, odd or not."""
+
+import io
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+import local_runner
+from pipeline import serving
+
+pytestmark = pytest.mark.e2e
+
+ODD_TEXTS = {
+    "empty": "",
+    "a million characters": "you idiot " * 100_000,
+    "unicode": "Ünïcödé 中文 русский عربى \U0001f600 \u202eright-to-left",
+    "control characters": "nul\x00 bell\x07 escape\x1b[31m delete\x7f form\x0c feed",
+    "only punctuation": "?!?!... ---",
+}
+
+
+def predict(argv, capsys, stdin: bytes | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    capsys.readouterr()
+    code = local_runner.main(["predict", *argv])
+    out = capsys.readouterr()
+    return code, [json.loads(line) for line in out.out.splitlines()], out.err
+
+
+@pytest.fixture(scope="module")
+def scorer(pushed_run):
+    return serving.load_scorer(serving.latest_model_dir(str(pushed_run["serving"])))
+
+
+@pytest.mark.parametrize("name", ODD_TEXTS)
+def test_odd_texts_get_a_probability(scorer, name):
+    [p] = scorer([ODD_TEXTS[name]])
+    assert 0.0 <= p <= 1.0
+
+
+def test_a_batch_answers_in_order_and_like_one_by_one(scorer):
+    texts = list(ODD_TEXTS.values())
+    together = scorer(texts)
+    assert together == pytest.approx([scorer([t])[0] for t in texts], abs=1e-6)
+
+
+def test_cli_scores_texts_as_json_lines(pushed_run, capsys):
+    texts = [ODD_TEXTS["empty"], ODD_TEXTS["unicode"], ODD_TEXTS["control characters"]]
+    code, records, err = predict(["--serving-dir", str(pushed_run["serving"]), *texts], capsys)
+    assert code == 0
+    assert [r["text"] for r in records] == texts
+    assert all(0.0 <= r["toxicity"] <= 1.0 for r in records)
+    newest = serving.latest_model_dir(str(pushed_run["serving"]))
+    assert f"Model: {newest}" in err
+
+
+def test_cli_reads_stdin_and_files_with_invalid_utf8(pushed_run, capsys, monkeypatch, tmp_path):
+    lines = b"first line\n\ncaf\xc3 bad \xff bytes\r\nlast line without newline"
+    code, records, _ = predict(
+        ["--serving-dir", str(pushed_run["serving"])], capsys, lines, monkeypatch
+    )
+    assert code == 0
+    assert [r["text"] for r in records] == [
+        "first line", "", "caf\ufffd bad \ufffd bytes", "last line without newline",
+    ]  # fmt: skip
+    texts_file = tmp_path / "texts.txt"
+    texts_file.write_bytes(lines)
+    code, from_file, _ = predict(
+        ["--serving-dir", str(pushed_run["serving"]), "--file", str(texts_file)], capsys
+    )
+    assert code == 0 and from_file == records
+    code, _, err = predict(
+        ["--serving-dir", str(pushed_run["serving"]), "--file", str(tmp_path / "none.txt")], capsys
+    )
+    assert code == 1 and "error: cannot read --file" in err
+
+
+def test_cli_takes_the_highest_complete_version(pushed_run, capsys, tmp_path):
+    served = tmp_path / "serving"
+    [(version, path)] = serving.complete_versions(str(pushed_run["serving"]))
+    shutil.copytree(path, served / str(version))
+    # A newer version without the completion marker, as a killed copy would leave it.
+    incomplete = served / str(version + 10)
+    shutil.copytree(path, incomplete)
+    os.remove(incomplete / serving.COMPLETE_MARKER)
+    (served / ".push-tmp-elsewhere@1-0").mkdir()
+    code, records, err = predict(["--serving-dir", str(served), "hello"], capsys)
+    assert code == 0 and len(records) == 1
+    assert f"Model: {served / str(version)}" in err
+
+
+def test_cli_missing_serving_dir_or_model_is_a_clear_error(tmp_path, capsys):
+    code, records, err = predict(["--serving-dir", str(tmp_path / "nowhere"), "x"], capsys)
+    assert (code, records) == (1, [])
+    assert f"error: serving folder not found: {tmp_path / 'nowhere'}" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = predict(["--serving-dir", str(tmp_path / "empty"), "x"], capsys)
+    assert code == 1 and f"error: no complete pushed model in {tmp_path / 'empty'}" in err
+    code, _, err = predict(["--output", str(tmp_path), "--trainer", "tfco", "x"], capsys)
+    assert code == 1 and str(tmp_path / "serving" / "tfco") in err
