@@ -132,3 +132,17 @@ def test_bad_flags_are_rejected_with_usage_errors(capsys):
 def test_missing_data_folder_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="--data folder not found"):
         local_runner.main(["run", "--output", str(tmp_path), "--data", str(tmp_path / "none")])
+
+
+@pytest.mark.parametrize("trainer", ["min_diff", "tfco"])
+def test_remediation_trainers_export_what_the_evaluator_loads(tmp_path, trainer):
+    code = local_runner.main(
+        ["run", "--output", str(tmp_path), "--trainer", trainer, *TINY, *LENIENT]
+    )
+    assert code == 0
+    outputs = local_runner.latest_run_outputs(
+        str(tmp_path / "metadata.sqlite"), f"fair-toxicity-{trainer.replace('_', '-')}"
+    )
+    overall = outputs["report"]["slice_metrics"]["overall"]
+    assert overall["example_count"] == 300 and 0.0 <= overall["auc"] <= 1.0
+    assert outputs["report"]["blessed"] is True and outputs["pushed"] is True

@@ -71,11 +71,9 @@ class ConstrainedProblem:
 
         overall = tfco.rate_context(main_scores, lambda: self.labels)
         if settings.tfco_objective == "cross_entropy":
-            objective = tfco.wrap_rate(
-                lambda: tf.reduce_mean(
-                    tf.nn.sigmoid_cross_entropy_with_logits(self.labels, main_scores() + offset)
-                )
-            )
+            # Error rate with a cross-entropy penalty: the objective's gradient is (shifted)
+            # cross-entropy and it shares the main stream's predictions with the constraints.
+            objective = tfco.error_rate(overall, penalty_loss=tfco.SoftmaxCrossEntropyLoss())
         elif settings.tfco_objective == "error_rate":
             objective = tfco.error_rate(overall)
         else:
