@@ -1,0 +1,37 @@
+"""The package sets the Keras mode itself: every process that imports it gets Keras 2."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.mark.parametrize("package", ["pipeline", "trainer_modules", "components", "kubeflow"])
+def test_importing_a_package_selects_legacy_keras(package):
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env["TF_USE_LEGACY_KERAS"] = "0"  # a user's setting would break MinDiff, TFCO and TFMA
+    code = f"import {package}, tensorflow as tf; print(tf.keras.__name__)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().startswith("tf_keras"), result.stdout
+
+
+def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package():
+    from pipeline import config
+
+    code = (
+        "import importlib; from pipeline import config\n"
+        "for path in [config.PREPROCESSING_FN, *config.RUN_FN.values()]:\n"
+        "    module, name = path.rsplit('.', 1)\n"
+        "    assert callable(getattr(importlib.import_module(module), name)), path\n"
+        "print('ok')"
+    )
+    # From another folder, so the imports come from the installed package, not the cwd.
+    result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+    assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco"}
