@@ -3,6 +3,8 @@
 python local_runner.py run [--data DIR] [--trainer baseline|min_diff|tfco] ...
 python local_runner.py import --format generic --input ghc_train.tsv --output DATA/train/data.tfrecord ...
 python local_runner.py predict [--serving-dir DIR] [TEXT ...] [--file F]   (stdin otherwise)
+python local_runner.py report [--output DIR] [--trainers baseline min_diff tfco] [--report-dir DIR]
+python local_runner.py compare [run flags] [--trainers ...]   (runs each variant, then reports)
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--beam-workers", type=_positive_int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument(
+        "--confidence-intervals",
+        action="store_true",
+        help="have the Evaluator compute TFMA confidence intervals (shown by `report`)",
+    )
     parser.add_argument(
         "--require-blessing",
         action="store_true",
@@ -299,6 +306,7 @@ def print_summary(outputs: dict, settings: config.Settings, seconds: float) -> N
 def run(args) -> int:
     from tfx import v1 as tfx
 
+    from pipeline import progress
     from pipeline.pipeline import create_pipeline
 
     settings = settings_from_args(args)
@@ -323,11 +331,13 @@ def run(args) -> int:
         metadata_connection_config=connection,
         beam_pipeline_args=beam_args(args.beam_workers),
         enable_cache=not args.no_cache,
+        compute_confidence_intervals=args.confidence_intervals,
     )
     print(f"Running pipeline {name} (trainer: {settings.trainer}) ...", flush=True)
     start = time.monotonic()
     try:
-        tfx.orchestration.LocalDagRunner().run(built)
+        with progress.track(len(built.components), connection):
+            tfx.orchestration.LocalDagRunner().run(built)
     except Exception as error:  # noqa: BLE001 - shown to the user, the run is over
         print(f"\nPipeline failed; no model was pushed.\n{error}", file=sys.stderr)
         return 2
@@ -380,6 +390,81 @@ def predict(args) -> int:
     return 0
 
 
+def _add_report_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trainers",
+        "--trainer",
+        nargs="+",
+        choices=config.TRAINERS,
+        default=list(config.TRAINERS),
+        help="trainer variants, side by side in this order (default: all)",
+    )
+    parser.add_argument("--report-dir", help="where the report goes (default: OUTPUT/report)")
+    parser.add_argument(
+        "--no-threshold-matching",
+        action="store_true",
+        help="skip scoring the eval split for the matched-threshold rates",
+    )
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
+    parser.add_argument(
+        "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
+    )
+    _add_report_output_arguments(parser)
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    # The parser resolves conflicts: --trainer becomes an alias of --trainers here.
+    add_run_arguments(parser)
+    _add_report_output_arguments(parser)
+
+
+def report(args) -> int:
+    from pipeline.report import report_command
+
+    output = os.path.abspath(args.output)
+    connection = os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
+    if not os.path.exists(connection):
+        print(f"error: no ML Metadata database at {connection}", file=sys.stderr)
+        return 1
+    runs = report_command(
+        connection,
+        args.trainers,
+        args.report_dir or os.path.join(output, "report"),
+        match=not args.no_threshold_matching,
+    )
+    return 0 if runs else 1
+
+
+def compare(args) -> int:
+    """Runs each variant through `run` (cached steps are reused), then reports and ranks.
+    Exit status: 2 when a variant's run failed, 3 with --require-blessing when none passes."""
+    from pipeline.report import report_command
+
+    output = os.path.abspath(args.output)
+    failed = []
+    for trainer in args.trainers:
+        print(f"\n=== {trainer} ===", flush=True)
+        variant = argparse.Namespace(**{**vars(args), "trainer": trainer})
+        variant.require_blessing = False
+        if run(variant) == 2:
+            failed.append(trainer)
+    runs = report_command(
+        metadata_connection(args, output),
+        [t for t in args.trainers if t not in failed],
+        args.report_dir or os.path.join(output, "report"),
+        match=not args.no_threshold_matching,
+    )
+    if failed:
+        print(f"Failed runs: {', '.join(failed)}", file=sys.stderr)
+        return 2
+    if args.require_blessing and not any(r.blessed for r in runs):
+        return 3
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="local_runner.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -390,11 +475,25 @@ def main(argv: list[str] | None = None) -> int:
     add_predict_arguments(
         sub.add_parser("predict", help="score texts with the newest complete pushed model")
     )
+    add_report_arguments(
+        sub.add_parser("report", help="fairness report (HTML, charts) of the latest evaluations")
+    )
+    add_compare_arguments(
+        sub.add_parser(
+            "compare",
+            help="train every trainer variant on the same data, report and rank them",
+            conflict_handler="resolve",
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
     if args.command == "predict":
         return predict(args)
+    if args.command == "report":
+        return report(args)
+    if args.command == "compare":
+        return compare(args)
     return run_import(args)
 
 
