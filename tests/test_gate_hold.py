@@ -1,0 +1,53 @@
+"""The gate holds: a run whose Evaluator fails, or whose model is not blessed, never changes the
+serving folder that an earlier blessed run pushed to. (That a blessed push never overwrites a
+version is in test_pusher.py.)"""
+
+import pytest
+import tensorflow_model_analysis as tfma
+
+import local_runner
+from pipeline import pipeline as pipeline_module
+from tests import runs
+
+pytestmark = pytest.mark.e2e
+
+
+def rerun(pushed_run, *extra: str) -> int:
+    # The fixture's data and training flags, so ExampleGen to Trainer come from the cache.
+    return local_runner.main(["run", "--data", str(pushed_run["data"]),
+                              "--output", str(pushed_run["output"]), "--epochs", "1",
+                              *runs.LENIENT, *extra])  # fmt: skip
+
+
+def test_a_model_the_gate_rejects_is_not_pushed(pushed_run, capsys):
+    before = runs.snapshot(pushed_run["serving"])
+    capsys.readouterr()
+    assert rerun(pushed_run, "--min-auc", "0.99", "--require-blessing") == 3
+    printed = capsys.readouterr().out
+    assert "Outcome: not blessed" in printed and "No model pushed." in printed
+    states = runs.latest_run(pushed_run["metadata"])
+    assert states["Trainer"] == [runs.CACHED]
+    assert states["Evaluator"] == states["FairnessGate"] == states["Pusher"] == [runs.COMPLETE]
+    outputs = local_runner.latest_run_outputs(pushed_run["metadata"], runs.PIPELINE)
+    assert outputs["report"]["blessed"] is False and outputs["pushed"] is False
+    assert runs.snapshot(pushed_run["serving"]) == before
+
+
+def test_a_failing_evaluator_stops_the_run_before_gate_and_push(pushed_run, capsys, monkeypatch):
+    real = pipeline_module.build_eval_config
+
+    def with_unknown_metric(*args, **kwargs):
+        # A real configuration mistake: TFMA has no metric class of this name.
+        config = real(*args, **kwargs)
+        config.metrics_specs[0].metrics.append(tfma.MetricConfig(class_name="FalsePositiveRate"))
+        return config
+
+    monkeypatch.setattr(pipeline_module, "build_eval_config", with_unknown_metric)
+    before = runs.snapshot(pushed_run["serving"])
+    capsys.readouterr()
+    assert rerun(pushed_run) == 2
+    assert "Pipeline failed; no model was pushed." in capsys.readouterr().err
+    states = runs.latest_run(pushed_run["metadata"])
+    assert states["Evaluator"] == [runs.FAILED]
+    assert "FairnessGate" not in states and "Pusher" not in states
+    assert runs.snapshot(pushed_run["serving"]) == before
