@@ -7,7 +7,8 @@ Each run is `local_runner.py run` on generated data (train:eval 4:1) in a fresh 
 as a subprocess. Per-component seconds come from the run's ML Metadata store (an execution's
 last update minus its creation); peak memory is the largest sum of RSS over the process and
 all its descendants (Beam workers included), sampled every 0.5 s. Results are merged into
-bench/results/scale.json, keyed by (examples, beam_workers, epochs).
+bench/results/scale.json, keyed by (examples, beam_workers, epochs), with the machine's
+1-minute load average before and after each run (other work on a shared machine slows it).
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def run_once(examples: int, workers: int, epochs: int, work_dir: Path) -> dict:
     ]
     log_path = work_dir / f"{output.name}.log"
     print(f"running {examples} examples with {workers} Beam worker(s); log: {log_path}", flush=True)
+    # Other work on a shared machine slows a run down; the load says how busy it was.
+    load_before = os.getloadavg()[0]
     status, wall, peak = run_and_watch(command, log_path)
     # 0: blessed or not; 3 only with --require-blessing. Anything else is a failed run.
     if status != 0:
@@ -137,6 +140,7 @@ def run_once(examples: int, workers: int, epochs: int, work_dir: Path) -> dict:
         "pipeline_seconds": span,
         "peak_memory_gib": round(peak / GIB, 2),
         "components": components,
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
