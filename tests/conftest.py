@@ -51,4 +51,6 @@ def pushed_run(tmp_path_factory):
         "serving": serving,
         "metadata": out / "root" / "metadata.sqlite",
         "printed": printed.getvalue(),
+        # Node -> execution states of this run, before later tests add runs to the store.
+        "states": runs.latest_run(out / "root" / "metadata.sqlite"),
     }

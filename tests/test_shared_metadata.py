@@ -1,0 +1,98 @@
+"""Shared ML Metadata: two runs on one SQLite store at once, and a run on MariaDB."""
+
+import contextlib
+import sqlite3
+import subprocess
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+
+import local_runner
+from tests import runs
+
+NODES = {
+    "ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataCheck", "Transform",
+    "Trainer", "LatestBlessedModelResolver", "Evaluator", "FairnessGate", "Pusher",
+}  # fmt: skip
+
+
+def test_sqlite_and_mysql_flags_exclude_each_other(tmp_path):
+    with pytest.raises(SystemExit, match="--metadata .* and --mysql-host cannot be used together"):
+        local_runner.main(["run", "--output", str(tmp_path), "--metadata", "m.sqlite",
+                           "--mysql-host", "127.0.0.1"])  # fmt: skip
+
+
+def test_mysql_flags_build_the_connection(monkeypatch):
+    parser = local_runner.argparse.ArgumentParser()
+    local_runner.add_run_arguments(parser)
+    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", "from-env")
+    args = parser.parse_args(["--mysql-host", "db.internal", "--mysql-port", "3307",
+                              "--mysql-database", "ml", "--mysql-user", "pipeline"])  # fmt: skip
+    mysql = local_runner.metadata_connection(args, "/unused").mysql
+    assert (mysql.host, mysql.port, mysql.database, mysql.user, mysql.password) == (
+        "db.internal", 3307, "ml", "pipeline", "from-env",
+    )  # fmt: skip
+    args.mysql_password = "from-flag"
+    assert local_runner.metadata_connection(args, "/unused").mysql.password == "from-flag"
+
+
+@pytest.mark.e2e
+def test_two_runs_at_once_share_one_sqlite_store(tmp_path):
+    store = tmp_path / "shared-metadata.sqlite"
+    processes = []
+    for name in ("first", "second"):
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+        command = runs.runner_command("run", "--output", str(tmp_path / name), "--metadata",
+                                      str(store), *runs.TINY)  # fmt: skip
+        processes.append(
+            (name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
+        )
+    for name, process, log in processes:
+        try:
+            process.wait(timeout=900)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+        assert process.returncode == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    by_run = runs.executions_by_run(store)
+    assert len(by_run) == 2
+    for states in by_run.values():
+        assert set(states) == NODES
+        assert all(s in ([runs.COMPLETE], [runs.CACHED]) for s in states.values()), states
+    # Through ML Metadata's own client too: both runs' outputs are there.
+    config = metadata.sqlite_metadata_connection_config(str(store))
+    with metadata.Metadata(config) as m:
+        reports = m.store.get_artifacts_by_type("GateReport")
+        assert len(reports) == 2
+    assert "report" in local_runner.latest_run_outputs(str(store), runs.PIPELINE)
+
+
+@pytest.mark.e2e
+def test_a_run_on_mariadb_metadata(tmp_path, monkeypatch):
+    if runs.mariadb_binaries() is None:
+        pytest.skip("mariadbd not found: install Debian's mariadb-server to run this test")
+    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", "s3cret")
+    with runs.mariadb_server("mlmd", "pipeline", "s3cret") as port:
+        code = local_runner.main(["run", "--output", str(tmp_path), *runs.TINY, *runs.LENIENT,
+                                  "--mysql-host", "127.0.0.1", "--mysql-port", str(port),
+                                  "--mysql-database", "mlmd", "--mysql-user", "pipeline"])  # fmt: skip
+        assert code == 0
+        config = metadata_store_pb2.ConnectionConfig(
+            mysql=metadata_store_pb2.MySQLDatabaseConfig(
+                host="127.0.0.1", port=port, database="mlmd", user="pipeline", password="s3cret"
+            )
+        )
+        outputs = local_runner.latest_run_outputs(config, runs.PIPELINE)
+        with metadata.Metadata(config) as m:
+            states = {e.last_known_state for e in m.store.get_executions()}
+            nodes = {c.name.split(".", 1)[1] for c in m.store.get_contexts_by_type("node")}
+    assert outputs["report"]["blessed"] is True and outputs["pushed"] is True
+    assert outputs["pushed_destination"].startswith(str(tmp_path / "serving" / "baseline"))
+    assert nodes == NODES and states == {metadata_store_pb2.Execution.COMPLETE}
+    assert not (tmp_path / "metadata.sqlite").exists()
