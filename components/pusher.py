@@ -6,6 +6,11 @@ the model is copied into a hidden temporary folder inside the serving folder, fl
 and renamed to its version folder in one step; the completion marker is written after the
 rename. A version that already exists is never replaced: the push takes the next free number.
 Nothing is written unless the gate's blessing has `blessed` = 1 for this very model.
+
+Object stores such as GCS (a `gs://` serving dir on Vertex) have no atomic folder rename. There
+the model is copied straight into its new version folder, `saved_model.pb` last (the file TF
+Serving waits for, as TFX's Pusher does), and the marker after it; a push killed mid-copy leaves
+a version without the marker, which readers of the marker ignore.
 """
 
 import errno
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
@@ -132,6 +138,38 @@ def _write_json_atomically(path: str, data: dict) -> None:
     _fsync_dir(os.path.dirname(path))
 
 
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    """Copy through TFX's fileio (local paths, gs:// ...), with saved_model.pb last."""
+    pairs = []
+    src = src.rstrip("/")
+    for folder, _, files in fileio.walk(src):
+        # Not os.path.relpath: it would normalise "gs://" to "gs:/".
+        relative = folder.rstrip("/")[len(src) :].lstrip("/")
+        target = os.path.join(dst, relative) if relative else dst
+        fileio.makedirs(target)
+        pairs += [(os.path.join(folder, n), os.path.join(target, n)) for n in files]
+    graph = os.path.join(src, "saved_model.pb")
+    for source, target in sorted(pairs, key=lambda pair: pair[0] == graph):
+        fileio.copy(source, target, overwrite=False)
+
+
+def _push_to_object_store(model_dir: str, serving_dir: str, now: float, marker: dict) -> PushResult:
+    fileio.makedirs(serving_dir)
+    existing = [int(n.rstrip("/")) for n in fileio.listdir(serving_dir) if n.rstrip("/").isdigit()]
+    version = max(int(now), max(existing) + 1 if existing else 0)
+    while fileio.exists(os.path.join(serving_dir, str(version))):
+        version += 1
+    destination = os.path.join(serving_dir, str(version))
+    _copy_tree(model_dir, destination)
+    with fileio.open(os.path.join(destination, COMPLETE_MARKER), "w") as f:
+        f.write(json.dumps({**marker, "version": str(version)}, indent=2, sort_keys=True))
+    return PushResult(pushed=True, destination=destination, version=str(version), reason="pushed")
+
+
 def push_model(
     model_dir: str,
     serving_dir: str,
@@ -146,8 +184,12 @@ def push_model(
     """
     if not blessed:
         return PushResult(pushed=False, reason="the model is not blessed")
-    if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+    if not fileio.exists(os.path.join(model_dir, "saved_model.pb")):
         raise PushError(f"{model_dir} is not a SavedModel (no saved_model.pb); nothing pushed")
+    now = time.time() if now is None else now
+    marker = {"source": model_dir, "pushed_at": time.time(), **(details or {})}
+    if not _is_local(serving_dir):
+        return _push_to_object_store(model_dir, serving_dir, now, marker)
     os.makedirs(serving_dir, exist_ok=True)
     remove_stale_temporaries(serving_dir)
     # Host and pid in the name let a later push tell a dead push's leftovers from a live one.
@@ -155,16 +197,20 @@ def push_model(
         serving_dir, f"{TMP_PREFIX}{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:8]}"
     )
     try:
-        shutil.copytree(model_dir, tmp)
+        if _is_local(model_dir):
+            shutil.copytree(model_dir, tmp)
+        else:
+            _copy_tree(model_dir, tmp)
         _fsync_tree(tmp)
-        version = _claim_version(tmp, serving_dir, time.time() if now is None else now)
+        version = _claim_version(tmp, serving_dir, now)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_dir(serving_dir)
     destination = os.path.join(serving_dir, version)
-    marker = {"version": version, "source": model_dir, "pushed_at": time.time(), **(details or {})}
-    _write_json_atomically(os.path.join(destination, COMPLETE_MARKER), marker)
+    _write_json_atomically(
+        os.path.join(destination, COMPLETE_MARKER), {**marker, "version": version}
+    )
     return PushResult(pushed=True, destination=destination, version=version, reason="pushed")
 
 
@@ -187,7 +233,7 @@ def AtomicPusher(
     if result.pushed:
         pushed_model.set_string_custom_property("pushed_destination", result.destination)
         pushed_model.set_string_custom_property("pushed_version", result.version)
-    os.makedirs(pushed_model.uri, exist_ok=True)
-    with open(os.path.join(pushed_model.uri, PUSH_RECORD), "w") as f:
-        json.dump(result.__dict__, f, indent=2, sort_keys=True)
+    fileio.makedirs(pushed_model.uri)
+    with fileio.open(os.path.join(pushed_model.uri, PUSH_RECORD), "w") as f:
+        f.write(json.dumps(result.__dict__, indent=2, sort_keys=True))
     print(f"Pushed to {result.destination}" if result.pushed else f"Not pushed: {result.reason}")

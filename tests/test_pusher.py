@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
 from components import pusher
@@ -166,3 +167,39 @@ def test_serving_errors_are_clear(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ServingError, match="no complete pushed model in .*empty$"):
         latest_model_dir(str(tmp_path / "empty"))
+
+
+def _ram_copy(local, remote):
+    for root, _, files in os.walk(local):
+        for name in files:
+            path = os.path.join(root, name)
+            target = f"{remote}/{os.path.relpath(path, local)}"
+            fileio.makedirs(os.path.dirname(target))
+            fileio.copy(path, target)
+
+
+def test_object_store_push_copies_the_graph_last_and_never_overwrites(model_dir, monkeypatch):
+    # TensorFlow's in-memory filesystem stands in for gs://, which has no atomic rename.
+    serving = f"ram://serving-{os.getpid()}"
+    copied = []
+    real_copy = fileio.copy
+    monkeypatch.setattr(
+        pusher.fileio,
+        "copy",
+        lambda src, dst, overwrite=False: copied.append(dst) or real_copy(src, dst, overwrite),
+    )
+    first = push_model(str(model_dir), serving, blessed=True, now=NOW)
+    second = push_model(str(model_dir), serving, blessed=True, now=NOW)
+    assert (first.version, second.version) == (str(NOW), str(NOW + 1))
+    assert copied[3].endswith(f"{NOW}/saved_model.pb") and len(copied) == 8
+    for result in (first, second):
+        assert fileio.exists(f"{result.destination}/{COMPLETE_MARKER}")
+        assert fileio.exists(f"{result.destination}/variables/variables.index")
+
+
+def test_a_remote_model_is_pushed_atomically_to_a_local_serving_dir(model_dir, tmp_path):
+    remote = f"ram://model-{os.getpid()}"
+    _ram_copy(model_dir, remote)
+    result = push_model(remote, str(tmp_path / "serving"), blessed=True, now=NOW)
+    assert os.listdir(tmp_path / "serving") == [str(NOW)]
+    assert model_files(result.destination) == snapshot(model_dir)
