@@ -217,7 +217,6 @@ class RunResult:
     name: str
     slices: dict[str, dict[str, Value]]
     bounds: GateBounds = field(default_factory=GateBounds)
-    cross: dict[str, dict[str, Value]] = field(default_factory=dict)
     gate: dict | None = None
     pipeline: str = ""
     evaluation_uri: str = ""
@@ -311,26 +310,24 @@ class RunResult:
         }
 
 
-def slice_rows(slicing_metrics) -> tuple[dict, dict]:
-    """TFMA EvalResult.slicing_metrics -> per-slice and per-group cross-slice Value rows."""
+def slice_rows(slicing_metrics) -> dict[str, dict[str, Value]]:
+    """TFMA EvalResult.slicing_metrics -> Value rows for "overall" and each group. The
+    cross-slice rows (overall - group) are left out: the report computes the same gap from
+    the two slices, for groups TFMA had no cross slice for too."""
     from tensorflow_model_analysis.slicer import slicer_lib
 
     from pipeline.eval_config import group_of_slice
 
     slices: dict[str, dict[str, Value]] = {}
-    cross: dict[str, dict[str, Value]] = {}
     for slice_key, by_output in slicing_metrics:
-        row = parse_row((by_output or {}).get("", {}).get("", {}))
         if slicer_lib.is_cross_slice_key(slice_key):
-            baseline, comparison = slice_key
-            group = group_of_slice(comparison)
-            if not baseline and group is not None:
-                cross[group] = row
-        elif not slice_key:
+            continue
+        row = parse_row((by_output or {}).get("", {}).get("", {}))
+        if not slice_key:
             slices[OVERALL] = row
         elif (group := group_of_slice(slice_key)) is not None:
             slices[group] = row
-    return slices, cross
+    return slices
 
 
 # ---------------------------------------------------------------- ML Metadata
@@ -467,7 +464,7 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
     from components.gate import read_report
 
     result = tfma.load_eval_result(ref.evaluation_uri)
-    slices, cross = slice_rows(result.slicing_metrics)
+    slices = slice_rows(result.slicing_metrics)
     gate = None
     if ref.gate_report_dir and os.path.exists(ref.gate_report_dir):
         gate = read_report(ref.gate_report_dir)
@@ -475,7 +472,6 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
     return RunResult(
         name=name,
         slices=slices,
-        cross=cross,
         bounds=bounds_from_eval_config(result.config, min_slice),
         gate=gate,
         pipeline=ref.pipeline,
@@ -842,7 +838,9 @@ def _categories(runs: list[RunResult]) -> list[str]:
     """Overall, then every group the gate names (present in the eval data or not)."""
     seen = [OVERALL]
     for run in runs:
-        seen += [g for g in (*run.bounds.groups, *run.groups) if g not in seen]
+        for group in (*run.bounds.groups, *run.groups):
+            if group not in seen:
+                seen.append(group)
     return seen
 
 
