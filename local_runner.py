@@ -232,7 +232,7 @@ def latest_run_outputs(connection, pipeline_name: str) -> dict:
     """
     from tfx.orchestration import metadata
 
-    from components.gate import read_report
+    from components.gate import GateReport, read_report
 
     if isinstance(connection, str | os.PathLike):
         connection = metadata.sqlite_metadata_connection_config(os.fspath(connection))
@@ -247,7 +247,7 @@ def latest_run_outputs(connection, pipeline_name: str) -> dict:
         by_type: dict[str, list] = {}
         for a in artifacts:
             by_type.setdefault(types[a.type_id], []).append(a)
-        reports = sorted(by_type.get("GateReport", []), key=lambda a: a.id)
+        reports = sorted(by_type.get(GateReport.TYPE_NAME, []), key=lambda a: a.id)
         pushes = sorted(by_type.get("PushedModel", []), key=lambda a: a.id)
         if reports:
             out["report_dir"] = reports[-1].uri

@@ -27,7 +27,9 @@ OVERALL = "overall"
 class GateReport(Artifact):
     """A readable verdict of the fairness gate (JSON and text)."""
 
-    TYPE_NAME = "GateReport"
+    # Kubeflow v2 accepts only "<module>.<Class>" and its containers import the class by this
+    # name (tensorflow/tfx#6102); `components` re-exports it.
+    TYPE_NAME = "components.GateReport"
 
 
 @dataclass

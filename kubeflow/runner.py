@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import sys
 from pathlib import Path
@@ -304,11 +303,6 @@ def build_pipeline(args: argparse.Namespace):
 
     extra = {}
     if args.vertex_training:
-        if "vertex_training" not in inspect.signature(create_pipeline).parameters:
-            raise SystemExit(
-                "error: --vertex-training needs create_pipeline(..., vertex_training=...) in "
-                "pipeline/pipeline.py, which this version does not have yet (see docs/kubeflow.md)"
-            )
         extra["vertex_training"] = vertex_training_config(args)
     settings = settings_from_args(args)
     return create_pipeline(

@@ -51,13 +51,14 @@ class TrainerSettings:
     min_diff_batch_size: int = 32
     # TFCO: group FPR <= overall FPR + epsilon (relative) or <= epsilon (absolute), at the
     # gate's decision threshold so the constraints bind where the model is judged.
-    tfco_epsilon: float = 0.02
+    tfco_epsilon: float = 0.01
     tfco_relative: bool = True
     # "cross_entropy" keeps the model calibrated around the threshold; "error_rate" is the
     # tutorial's hinge-proxy objective, which on rare positives pushed every logit below 0.
     tfco_objective: str = "cross_entropy"
-    tfco_group_batch_size: int = 64
-    tfco_multiplier_learning_rate: float = 0.05
+    tfco_group_batch_size: int = 128
+    tfco_multiplier_learning_rate: float = 0.1
+    tfco_min_overall_fpr: float = 0.05
     decision_threshold: float = 0.5
 
     def custom_config(self) -> dict:

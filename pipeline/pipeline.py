@@ -50,7 +50,10 @@ def create_pipeline(
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
     compute_confidence_intervals: bool = False,
+    vertex_training: dict | None = None,
 ) -> tfx.dsl.Pipeline:
+    """The whole pipeline. `vertex_training`: Vertex AI Training settings (the
+    `ai_platform_*` custom_config keys of TFX's Vertex Trainer); None trains in place."""
     input_config, output_config = example_gen_input_config(split_folders, settings.hash_buckets)
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=input_config, output_config=output_config
@@ -74,14 +77,19 @@ def create_pipeline(
     ).with_id("Transform")
     transform.add_upstream_node(data_check)
 
-    trainer = tfx.components.Trainer(
+    trainer_class = tfx.components.Trainer
+    trainer_config = settings.training.custom_config()
+    if vertex_training is not None:
+        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+        trainer_config = {**trainer_config, **vertex_training}
+    trainer = trainer_class(
         run_fn=config.RUN_FN[settings.trainer],
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(),
         eval_args=tfx.proto.EvalArgs(),
-        custom_config=settings.training.custom_config(),
+        custom_config=trainer_config,
     ).with_id("Trainer")
 
     model_resolver = tfx.dsl.Resolver(

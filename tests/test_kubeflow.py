@@ -3,7 +3,6 @@
 No test reaches the network: submission goes to fakes of the Vertex AI and KFP clients.
 """
 
-import inspect
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,6 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.gate import GateReport
 from kubeflow import runner
 from pipeline import config
 
@@ -60,21 +58,6 @@ COMPONENTS = {
     "Pusher",
 }
 
-# KFP v2 containers import a custom artifact class by its TYPE_NAME, which must read
-# "<module>.<Class>" (tensorflow/tfx#6102); a bare "GateReport" cannot compile. The fix
-# belongs to components/gate.py; until it lands, the tests that compile are expected to fail.
-KFP_ARTIFACT_NAME_BLOCKER = (
-    None
-    if "." in GateReport.TYPE_NAME
-    else f"GateReport.TYPE_NAME {GateReport.TYPE_NAME!r} is not '<module>.<Class>'"
-)
-
-
-@pytest.fixture
-def compilable():
-    if KFP_ARTIFACT_NAME_BLOCKER:
-        pytest.xfail(KFP_ARTIFACT_NAME_BLOCKER)
-
 
 def write_config(folder: Path, values: dict = DEPLOY) -> Path:
     path = folder / "deploy.yaml"
@@ -118,8 +101,6 @@ def container_executors(spec: pipeline_spec_pb2.PipelineSpec) -> dict[str, dict]
 
 @pytest.fixture(scope="module", params=config.TRAINERS)
 def compiled(request, tmp_path_factory):
-    if KFP_ARTIFACT_NAME_BLOCKER:
-        pytest.xfail(KFP_ARTIFACT_NAME_BLOCKER)
     folder = tmp_path_factory.mktemp(f"kfp-{request.param}")
     argv = compile_args(folder, request.param)
     assert runner.main(argv) == 0
@@ -133,17 +114,6 @@ def compiled(request, tmp_path_factory):
         "spec": spec,
         "pipeline": runner.build_pipeline(runner.parse_args(argv)),
     }
-
-
-def test_compile_names_the_artifact_type_it_cannot_compile(tmp_path, capsys):
-    if not KFP_ARTIFACT_NAME_BLOCKER:
-        pytest.skip("GateReport compiles")
-    with pytest.raises(SystemExit) as exit_info:
-        runner.main(compile_args(tmp_path, "baseline"))
-    message = str(exit_info.value.code)
-    assert message.startswith("error: cannot compile for Kubeflow Pipelines v2")
-    assert "GateReport" in message and "'<module>.<Class>'" in message
-    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_every_component_is_a_task_of_the_root_dag(compiled):
@@ -295,16 +265,7 @@ def test_vertex_training_config_runs_the_image_in_the_region():
     }
 
 
-def vertex_training_supported() -> bool:
-    from pipeline.pipeline import create_pipeline
-
-    return "vertex_training" in inspect.signature(create_pipeline).parameters
-
-
-@pytest.mark.usefixtures("compilable")
 def test_vertex_training_runs_the_trainer_as_a_vertex_job(tmp_path):
-    if not vertex_training_supported():
-        pytest.skip("create_pipeline has no vertex_training parameter yet")
     assert runner.main(compile_args(tmp_path, "tfco", "--vertex-training", "--epochs", "3")) == 0
     job = json.loads((tmp_path / "out" / "fair-toxicity-tfco.json").read_text())
     spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
@@ -317,13 +278,6 @@ def test_vertex_training_runs_the_trainer_as_a_vertex_job(tmp_path):
     (pool,) = custom["ai_platform_training_args"]["job_spec"]["worker_pool_specs"]
     assert pool["container_spec"]["image_uri"] == IMAGE
     assert custom["epochs"] == 3, "the trainer's own settings stay in custom_config"
-
-
-def test_vertex_training_is_refused_until_create_pipeline_supports_it(tmp_path):
-    if vertex_training_supported():
-        pytest.skip("create_pipeline supports vertex_training")
-    with pytest.raises(SystemExit, match="needs create_pipeline\\(..., vertex_training=...\\)"):
-        runner.main(compile_args(tmp_path, "baseline", "--vertex-training"))
 
 
 def test_submit_needs_an_explicit_destination(tmp_path, capsys):
@@ -376,7 +330,6 @@ def test_submit_to_vertex_without_credentials_stops_before_compiling(tmp_path, m
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.usefixtures("compilable")
 def test_submit_to_vertex_sends_the_compiled_job(tmp_path, monkeypatch):
     import google.auth
     from google.auth.credentials import AnonymousCredentials
@@ -412,7 +365,6 @@ def test_submit_to_vertex_sends_the_compiled_job(tmp_path, monkeypatch):
     assert sent["submit"] == {"service_account": "runner@fair-proj.iam"}
 
 
-@pytest.mark.usefixtures("compilable")
 def test_submit_to_kfp_sends_the_pipeline_spec(tmp_path, monkeypatch):
     import kfp
 
@@ -442,7 +394,6 @@ def test_submit_to_kfp_sends_the_pipeline_spec(tmp_path, monkeypatch):
     assert sent["run"]["enable_caching"] is True
 
 
-@pytest.mark.usefixtures("compilable")
 def test_unreachable_kfp_endpoint_is_a_plain_error(tmp_path, monkeypatch):
     import kfp
 

@@ -9,6 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 import local_runner
+from components.gate import GateReport
 from tests import runs
 
 NODES = {
@@ -68,7 +69,7 @@ def test_two_runs_at_once_share_one_sqlite_store(tmp_path):
     # Through ML Metadata's own client too: both runs' outputs are there.
     config = metadata.sqlite_metadata_connection_config(str(store))
     with metadata.Metadata(config) as m:
-        reports = m.store.get_artifacts_by_type("GateReport")
+        reports = m.store.get_artifacts_by_type(GateReport.TYPE_NAME)
         assert len(reports) == 2
     assert "report" in local_runner.latest_run_outputs(str(store), runs.PIPELINE)
 

@@ -6,6 +6,7 @@ so every variant exports the same serving signatures.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -37,7 +38,9 @@ FitFn = Callable[[tf.keras.Model, tf.data.Dataset, TrainerSettings], dict]
 
 
 def settings_from_config(custom_config: dict | None) -> TrainerSettings:
-    config = dict(custom_config or {})
+    # Other keys (e.g. the ai_platform_* keys of Vertex training) belong to the executor.
+    fields = {f.name for f in dataclasses.fields(TrainerSettings)}
+    config = {k: v for k, v in (custom_config or {}).items() if k in fields}
     if "target_groups" in config:
         config["target_groups"] = tuple(config["target_groups"])
     return TrainerSettings(**config)

@@ -89,6 +89,10 @@ class ConstrainedProblem:
                 bound = tfco.false_positive_rate(overall) + settings.tfco_epsilon
             self.group_rates[group] = rate
             constraints.append(rate <= bound)
+        if settings.tfco_min_overall_fpr > 0:
+            # Without a floor, "FPR(group) <= FPR(overall) + eps" is met by predicting every
+            # example non-toxic; the floor holds the model at the operating point.
+            constraints.append(tfco.false_positive_rate(overall) >= settings.tfco_min_overall_fpr)
         self.problem = tfco.RateMinimizationProblem(objective, constraints)
         self.optimizer = proxy_lagrangian_optimizer(
             settings.learning_rate,
