@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import itertools
 import os
 import sys
@@ -19,41 +18,13 @@ import time
 from pathlib import Path
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from pipeline import config
+from pipeline import cli, config
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _groups(text: str) -> tuple[str, ...]:
-    from trainer_modules.features import IDENTITY_GROUPS
-
-    groups = tuple(g.strip() for g in text.split(",") if g.strip())
-    unknown = sorted(set(groups) - set(IDENTITY_GROUPS))
-    if unknown or not groups:
-        raise argparse.ArgumentTypeError(
-            f"unknown group(s) {unknown}; choose from {', '.join(IDENTITY_GROUPS)}"
-        )
-    return groups
-
-
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = config.Settings()
-    gate, training = defaults.gate, defaults.training
     parser.add_argument(
         "--data",
         help="TFRecord folder (with train/ and eval/ subfolders, or files to hash-split); "
@@ -69,7 +40,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     mysql = parser.add_argument_group("ML Metadata on MySQL/MariaDB, instead of SQLite")
     mysql.add_argument("--mysql-host", help="server host; setting it selects MySQL")
-    mysql.add_argument("--mysql-port", type=_positive_int, default=3306)
+    mysql.add_argument("--mysql-port", type=cli.positive_int, default=3306)
     mysql.add_argument("--mysql-database", default="mlmd")
     mysql.add_argument("--mysql-user", default="root")
     mysql.add_argument(
@@ -77,7 +48,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="default: $MLMD_MYSQL_PASSWORD (which keeps it out of the process list)",
     )
-    parser.add_argument("--beam-workers", type=_positive_int, default=1)
+    parser.add_argument("--beam-workers", type=cli.positive_int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument(
         "--confidence-intervals",
@@ -90,62 +61,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="exit with status 3 when the model is not blessed",
     )
     data = parser.add_argument_group("embedded data")
-    data.add_argument("--train-size", type=_positive_int, default=20_000)
-    data.add_argument("--eval-size", type=_positive_int, default=5_000)
+    data.add_argument("--train-size", type=cli.positive_int, default=20_000)
+    data.add_argument("--eval-size", type=cli.positive_int, default=5_000)
     data.add_argument("--data-seed", type=int, default=0)
 
-    g = parser.add_argument_group("gate (defaults in pipeline/config.py)")
-    g.add_argument("--decision-threshold", type=_fraction, default=gate.decision_threshold)
-    g.add_argument("--max-group-fpr", type=_fraction, default=gate.max_group_fpr)
-    g.add_argument("--max-fpr-gap", type=_fraction, default=gate.max_group_fpr_gap)
-    g.add_argument("--min-auc", type=_fraction, default=gate.min_auc)
-    g.add_argument("--max-auc-drop", type=_fraction, default=gate.max_auc_drop)
-    g.add_argument("--max-group-fpr-increase", type=_fraction, default=gate.max_group_fpr_increase)
-    g.add_argument("--min-slice-size", type=_positive_int, default=gate.min_slice_size)
-    g.add_argument("--gate-groups", type=_groups, default=gate.groups)
-
-    t = parser.add_argument_group("training (defaults in pipeline/config.py)")
-    t.add_argument("--epochs", type=_positive_int, default=training.epochs)
-    t.add_argument("--batch-size", type=_positive_int, default=training.batch_size)
-    t.add_argument("--learning-rate", type=float, default=training.learning_rate)
-    t.add_argument("--seed", type=int, default=training.seed)
-    t.add_argument("--glove", default="", help="pretrained GloVe text file for the embedding")
-    t.add_argument("--target-groups", type=_groups, default=training.target_groups)
-    t.add_argument("--min-diff-weight", type=float, default=training.min_diff_weight)
-    t.add_argument("--tfco-epsilon", type=float, default=training.tfco_epsilon)
-    t.add_argument("--max-tokens", type=_positive_int, default=config.TransformSettings.max_tokens)
-    t.add_argument("--vocab-size", type=_positive_int, default=config.TransformSettings.vocab_size)
+    parser.add_argument("--glove", default="", help="pretrained GloVe text file for the embedding")
+    cli.add_gate_and_training_arguments(parser)
 
 
 def settings_from_args(args) -> config.Settings:
     if args.glove and not os.path.isfile(args.glove):
         raise SystemExit(f"error: --glove file not found: {args.glove}")
-    defaults = config.Settings()
-    return config.Settings(
-        trainer=args.trainer,
-        transform=config.TransformSettings(max_tokens=args.max_tokens, vocab_size=args.vocab_size),
-        training=dataclasses.replace(
-            defaults.training,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
-            glove_path=os.path.abspath(args.glove) if args.glove else "",
-            target_groups=args.target_groups,
-            min_diff_weight=args.min_diff_weight,
-            tfco_epsilon=args.tfco_epsilon,
-        ),
-        gate=config.GatePolicy(
-            decision_threshold=args.decision_threshold,
-            max_group_fpr=args.max_group_fpr,
-            max_group_fpr_gap=args.max_fpr_gap,
-            min_auc=args.min_auc,
-            max_auc_drop=args.max_auc_drop,
-            max_group_fpr_increase=args.max_group_fpr_increase,
-            min_slice_size=args.min_slice_size,
-            groups=args.gate_groups,
-        ),
-    )
+    return cli.settings_from_args(args, glove_path=args.glove)
 
 
 def beam_args(workers: int) -> list[str]:
@@ -356,7 +283,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serving-dir", help="push folder (default: OUTPUT/serving/<trainer>)")
     parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
     parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
-    parser.add_argument("--batch-size", type=_positive_int, default=256)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=256)
 
 
 def predict(args) -> int:

@@ -11,7 +11,6 @@ Settings come from flags or a JSON/YAML file (`--config`) whose keys are the lon
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import yaml
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from pipeline import config
+from pipeline import cli, config
 
 # kubeflow/Dockerfile copies the repository here; paths that components open at run time
 # (the curated schema) must be paths inside the image, not on the machine that compiles.
@@ -33,32 +32,6 @@ SUBMIT_ONLY = ("vertex", "kfp-endpoint", "service-account")
 REPEATABLE = ("beam-arg",)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _groups(text: str) -> tuple[str, ...]:
-    from trainer_modules.features import IDENTITY_GROUPS
-
-    groups = tuple(g.strip() for g in text.split(",") if g.strip())
-    unknown = sorted(set(groups) - set(IDENTITY_GROUPS))
-    if unknown or not groups:
-        raise argparse.ArgumentTypeError(
-            f"unknown group(s) {unknown}; choose from {', '.join(IDENTITY_GROUPS)}"
-        )
-    return groups
-
-
 def _gcs_path(text: str) -> str:
     # Vertex and Dataflow workers cannot read the files of the machine that compiles.
     if not text.startswith("gs://") or len(text) <= len("gs://"):
@@ -69,8 +42,6 @@ def _gcs_path(text: str) -> str:
 def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """The flags of both subcommands; returns their actions so a config file can name them."""
     actions: list[argparse.Action] = []
-    defaults = config.Settings()
-    gate, training = defaults.gate, defaults.training
 
     def add(group, *names, **kwargs):
         actions.append(group.add_argument(*names, **kwargs))
@@ -102,8 +73,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
     beam = parser.add_argument_group("Beam on Dataflow")
     add(beam, "--temp-location", type=_gcs_path, help="default: PIPELINE_ROOT/dataflow-temp")
     add(beam, "--machine-type", default="n1-standard-4", help="Dataflow worker machine type")
-    add(beam, "--max-num-workers", type=_positive_int, default=10)
-    add(beam, "--disk-size-gb", type=_positive_int, default=50)
+    add(beam, "--max-num-workers", type=cli.positive_int, default=10)
+    add(beam, "--disk-size-gb", type=cli.positive_int, default=50)
     add(
         beam,
         "--beam-arg",
@@ -117,28 +88,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
     add(vertex, "--vertex-training", action="store_true", help="run the Trainer as a Vertex job")
     add(vertex, "--training-machine-type", default="n1-standard-4")
     add(vertex, "--training-accelerator-type", help="e.g. NVIDIA_TESLA_T4")
-    add(vertex, "--training-accelerator-count", type=_positive_int, default=1)
+    add(vertex, "--training-accelerator-count", type=cli.positive_int, default=1)
 
-    g = parser.add_argument_group("gate (defaults in pipeline/config.py)")
-    add(g, "--decision-threshold", type=_fraction, default=gate.decision_threshold)
-    add(g, "--max-group-fpr", type=_fraction, default=gate.max_group_fpr)
-    add(g, "--max-fpr-gap", type=_fraction, default=gate.max_group_fpr_gap)
-    add(g, "--min-auc", type=_fraction, default=gate.min_auc)
-    add(g, "--max-auc-drop", type=_fraction, default=gate.max_auc_drop)
-    add(g, "--max-group-fpr-increase", type=_fraction, default=gate.max_group_fpr_increase)
-    add(g, "--min-slice-size", type=_positive_int, default=gate.min_slice_size)
-    add(g, "--gate-groups", type=_groups, default=gate.groups)
-
-    t = parser.add_argument_group("training (defaults in pipeline/config.py)")
-    add(t, "--epochs", type=_positive_int, default=training.epochs)
-    add(t, "--batch-size", type=_positive_int, default=training.batch_size)
-    add(t, "--learning-rate", type=float, default=training.learning_rate)
-    add(t, "--seed", type=int, default=training.seed)
-    add(t, "--target-groups", type=_groups, default=training.target_groups)
-    add(t, "--min-diff-weight", type=float, default=training.min_diff_weight)
-    add(t, "--tfco-epsilon", type=float, default=training.tfco_epsilon)
-    add(t, "--max-tokens", type=_positive_int, default=config.TransformSettings.max_tokens)
-    add(t, "--vocab-size", type=_positive_int, default=config.TransformSettings.vocab_size)
+    cli.add_gate_and_training_arguments(parser, add)
     return actions
 
 
@@ -220,39 +172,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def settings_from_args(args: argparse.Namespace) -> config.Settings:
-    training = config.Settings().training
-    try:
-        return config.Settings(
-            trainer=args.trainer,
-            transform=config.TransformSettings(
-                max_tokens=args.max_tokens, vocab_size=args.vocab_size
-            ),
-            training=dataclasses.replace(
-                training,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                seed=args.seed,
-                target_groups=tuple(args.target_groups),
-                min_diff_weight=args.min_diff_weight,
-                tfco_epsilon=args.tfco_epsilon,
-            ),
-            gate=config.GatePolicy(
-                decision_threshold=args.decision_threshold,
-                max_group_fpr=args.max_group_fpr,
-                max_group_fpr_gap=args.max_fpr_gap,
-                min_auc=args.min_auc,
-                max_auc_drop=args.max_auc_drop,
-                max_group_fpr_increase=args.max_group_fpr_increase,
-                min_slice_size=args.min_slice_size,
-                groups=tuple(args.gate_groups),
-            ),
-        )
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
-
-
 def dataflow_beam_args(args: argparse.Namespace) -> list[str]:
     return [
         "--runner=DataflowRunner",
@@ -304,7 +223,7 @@ def build_pipeline(args: argparse.Namespace):
     extra = {}
     if args.vertex_training:
         extra["vertex_training"] = vertex_training_config(args)
-    settings = settings_from_args(args)
+    settings = cli.settings_from_args(args)
     return create_pipeline(
         pipeline_name=config.pipeline_name(settings.trainer),
         pipeline_root=args.pipeline_root,
