@@ -12,9 +12,10 @@ cached result is recognised by its execution's state in ML Metadata, read after 
 returns, in the same thread, so there is never a second connection open while the launcher
 writes (polling MLMD from another thread could meet SQLite's write lock).
 
-Two alternatives were tried or rejected: a handler on TFX's "Component %s is running." log
-records goes silent mid-run, because each Beam component parses absl flags and resets the absl
-logger's level to WARNING; polling MLMD from a thread risks "database is locked" in the run.
+Two alternatives were tried or rejected: a logging handler on TFX's "Component %s is running."
+records went silent from the Transform step on in a real run (the components' own set-up
+changes absl's logger), so it would hang on other libraries' logging configuration; polling
+ML Metadata from a thread risks "database is locked" in the run itself.
 """
 
 from __future__ import annotations

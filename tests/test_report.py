@@ -471,7 +471,10 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared)
     assert [r["name"] for r in summary["runs"]] == ["baseline", "min_diff"]
     bounds = GateBounds(**{**summary["bounds"], "groups": tuple(summary["bounds"]["groups"]),
                            "fairness_thresholds": tuple(summary["bounds"]["fairness_thresholds"])})  # fmt: skip
-    assert bounds.min_slice_size == 10 and bounds.max_group_fpr == GatePolicy().max_group_fpr
+    policy = GatePolicy()
+    assert bounds.min_slice_size == 10 and bounds.decision_threshold == policy.decision_threshold
+    assert (bounds.max_group_fpr, bounds.min_auc) == (policy.max_group_fpr, policy.min_auc)
+    assert bounds.max_fpr_gap == pytest.approx(policy.max_group_fpr_gap)
     for line in bounds.lines():
         assert report._e(line) in page
     for group in GatePolicy().groups:
