@@ -25,21 +25,10 @@ from pathlib import Path
 
 import psutil
 
+from pipeline.pipeline import COMPONENT_IDS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT_ROOT / "bench" / "results" / "scale.json"
-COMPONENT_ORDER = (
-    "ExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DataCheck",
-    "Transform",
-    "Trainer",
-    "LatestBlessedModelResolver",
-    "Evaluator",
-    "FairnessGate",
-    "Pusher",
-)
 GIB = 1024**3
 
 
@@ -154,7 +143,7 @@ def merge(existing: list[dict], new: list[dict]) -> list[dict]:
 
 
 def table(runs: list[dict]) -> str:
-    shown = [c for c in COMPONENT_ORDER if any(c in r["components"] for r in runs)]
+    shown = [c for c in COMPONENT_IDS if any(c in r["components"] for r in runs)]
     header = ["examples", "workers", "wall s", "pipeline s", "peak GiB", *shown]
     lines = [
         "| " + " | ".join(header) + " |",

@@ -11,6 +11,21 @@ from components.pusher import AtomicPusher
 from pipeline import config
 from pipeline.eval_config import build_eval_config
 
+# The pipeline's component ids, in execution order (the benchmarks and tests use them).
+COMPONENT_IDS = (
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DataCheck",
+    "Transform",
+    "Trainer",
+    "LatestBlessedModelResolver",
+    "Evaluator",
+    "FairnessGate",
+    "Pusher",
+)
+
 
 def example_gen_input_config(split_folders: bool, hash_buckets=(4, 1)):
     """Read `train/` and `eval/` folders when present, else hash-split one folder."""

@@ -14,6 +14,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow import runner
 from pipeline import config
+from pipeline.pipeline import COMPONENT_IDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = PROJECT_ROOT / "kubeflow" / "Dockerfile"
@@ -44,19 +45,7 @@ DATAFLOW_ARGS = (
     "--disk_size_gb=80",
     f"--sdk_container_image={IMAGE}",
 )
-COMPONENTS = {
-    "ExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DataCheck",
-    "Transform",
-    "Trainer",
-    "LatestBlessedModelResolver",
-    "Evaluator",
-    "FairnessGate",
-    "Pusher",
-}
+COMPONENTS = set(COMPONENT_IDS)
 
 
 def write_config(folder: Path, values: dict = DEPLOY) -> Path:
