@@ -887,36 +887,30 @@ def render_charts(runs: list[RunResult]) -> dict[str, bytes]:
                         f"= {overall + bounds.max_fpr_gap:.3f}",
                     )
                 )
-    series = [
-        Series(
-            run.name,
-            COLORS[i % len(COLORS)],
-            [run.metric(c, FPR) for c in categories],
-            _faded(run, categories),
-        )
-        for i, run in enumerate(runs)
-    ]
+
+    def series_of(metric):
+        return [
+            Series(
+                run.name,
+                COLORS[i % len(COLORS)],
+                [run.metric(c, metric) for c in categories],
+                _faded(run, categories),
+            )
+            for i, run in enumerate(runs)
+        ]
+
     charts["fpr_by_group.png"] = bar_chart(
         f"False positive rate by identity group at threshold {threshold:g}",
         categories,
-        series,
+        series_of(FPR),
         rules,
         CHARTS["fpr_by_group.png"],
         notes,
     )
-    series = [
-        Series(
-            run.name,
-            COLORS[i % len(COLORS)],
-            [run.metric(c, FNR) for c in categories],
-            _faded(run, categories),
-        )
-        for i, run in enumerate(runs)
-    ]
     charts["fnr_by_group.png"] = bar_chart(
         f"False negative rate by identity group at threshold {threshold:g}",
         categories,
-        series,
+        series_of(FNR),
         [],
         CHARTS["fnr_by_group.png"],
         notes,
