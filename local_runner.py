@@ -152,6 +152,18 @@ def metadata_connection(args, output: str):
     )
 
 
+def artifacts_by_type(store, pipeline_name: str) -> dict[str, list]:
+    """A pipeline's ML Metadata artifacts by type name, oldest first (empty if it never ran)."""
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if context is None:
+        return {}
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    by_type: dict[str, list] = {}
+    for artifact in sorted(store.get_artifacts_by_context(context.id), key=lambda a: a.id):
+        by_type.setdefault(types[artifact.type_id], []).append(artifact)
+    return by_type
+
+
 def latest_run_outputs(connection, pipeline_name: str) -> dict:
     """Gate report and push of the newest run of this pipeline, read from ML Metadata.
 
@@ -165,17 +177,9 @@ def latest_run_outputs(connection, pipeline_name: str) -> dict:
         connection = metadata.sqlite_metadata_connection_config(os.fspath(connection))
     out = {}
     with metadata.Metadata(connection) as m:
-        store = m.store
-        context = store.get_context_by_type_and_name("pipeline", pipeline_name)
-        if context is None:
-            return out
-        artifacts = store.get_artifacts_by_context(context.id)
-        types = {t.id: t.name for t in store.get_artifact_types()}
-        by_type: dict[str, list] = {}
-        for a in artifacts:
-            by_type.setdefault(types[a.type_id], []).append(a)
-        reports = sorted(by_type.get(GateReport.TYPE_NAME, []), key=lambda a: a.id)
-        pushes = sorted(by_type.get("PushedModel", []), key=lambda a: a.id)
+        by_type = artifacts_by_type(m.store, pipeline_name)
+        reports = by_type.get(GateReport.TYPE_NAME, [])
+        pushes = by_type.get("PushedModel", [])
         if reports:
             out["report_dir"] = reports[-1].uri
             out["report"] = read_report(reports[-1].uri)

@@ -54,18 +54,15 @@ def prepare_ghc(out: Path) -> Path:
 
 
 def latest_artifacts(metadata_path: str, pipeline_name: str) -> dict[str, str]:
+    """The newest artifact's URI of each type in a pipeline's ML Metadata."""
     from tfx.orchestration import metadata
 
+    from local_runner import artifacts_by_type
+
     with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
-        store = m.store
-        context = store.get_context_by_type_and_name("pipeline", pipeline_name)
-        types = {t.id: t.name for t in store.get_artifact_types()}
-        latest: dict[str, tuple[int, str]] = {}
-        for a in store.get_artifacts_by_context(context.id):
-            name = types[a.type_id]
-            if name not in latest or a.id > latest[name][0]:
-                latest[name] = (a.id, a.uri)
-        return {name: uri for name, (_, uri) in latest.items()}
+        return {
+            name: found[-1].uri for name, found in artifacts_by_type(m.store, pipeline_name).items()
+        }
 
 
 def score_eval_split(model_dir: str, data_folder: Path):
