@@ -4,8 +4,18 @@ setup(
     name="fair-toxicity-pipeline",
     version="0.1.0",
     description="TFX pipeline for a text toxicity classifier with per-group fairness remediation",
-    packages=find_packages(include=["pipeline*", "components*", "trainer_modules*", "kubeflow*"]),
-    py_modules=["local_runner"],
+    packages=find_packages(
+        include=[
+            "pipeline*",
+            "components*",
+            "trainer_modules*",
+            "kubeflow*",
+            "ingest*",
+            "runners*",
+            "report*",
+        ]
+    ),
+    py_modules=["local_runner", "contract"],
     python_requires=">=3.10,<3.12",
     entry_points={"console_scripts": ["fair-toxicity=local_runner:main"]},
 )

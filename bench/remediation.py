@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from contract import IDENTITY_GROUPS, identity_feature  # noqa: E402
 from pipeline import config  # noqa: E402
-from trainer_modules.features import IDENTITY_GROUPS, identity_feature  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MIN_NEGATIVES = 30
@@ -33,13 +33,13 @@ MATCHED_FPR = 0.05
 
 
 def prepare_embedded(out: Path) -> Path:
-    from pipeline.embedded_data import write_dataset
+    from ingest.embedded_data import write_dataset
 
     return Path(write_dataset(str(out / "data" / "embedded")))
 
 
 def prepare_ghc(out: Path) -> Path:
-    from pipeline.importers import import_generic
+    from ingest.importers import import_generic
 
     folder = out / "data" / "ghc"
     ghc = SHARED_DATA / "gab_hate_corpus"
@@ -55,13 +55,11 @@ def prepare_ghc(out: Path) -> Path:
 
 def latest_artifacts(metadata_path: str, pipeline_name: str) -> dict[str, str]:
     """The newest artifact's URI of each type in a pipeline's ML Metadata."""
-    from tfx.orchestration import metadata
+    from runners.mlmd import Reader
 
-    from local_runner import artifacts_by_type
-
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(metadata_path)) as m:
+    with Reader(metadata_path) as reader:
         return {
-            name: found[-1].uri for name, found in artifacts_by_type(m.store, pipeline_name).items()
+            name: found[-1].uri for name, found in reader.artifacts_by_type(pipeline_name).items()
         }
 
 

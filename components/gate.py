@@ -16,12 +16,17 @@ from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.artifact import Artifact
 
-from pipeline.eval_config import COUNT_METRIC, FNR_METRIC, FPR_METRIC, group_of_slice
-from trainer_modules.preprocessing import IDENTITY_GROUP_KEY
+from contract import (
+    COUNT_METRIC,
+    FNR_METRIC,
+    FPR_METRIC,
+    IDENTITY_GROUP_KEY,
+    OVERALL,
+    group_of_slice,
+)
 
 REPORT_FILE = "gate_report.json"
 TEXT_FILE = "gate_report.txt"
-OVERALL = "overall"
 
 
 class GateReport(Artifact):

@@ -28,7 +28,7 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from pipeline.serving import COMPLETE_MARKER, version_folders
+from components.serving import COMPLETE_MARKER, version_folders
 
 TMP_PREFIX = ".push-tmp-"
 PUSH_RECORD = "push.json"

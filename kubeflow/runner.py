@@ -18,7 +18,8 @@ from pathlib import Path
 import yaml
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from pipeline import cli, config
+from pipeline import config
+from runners import cli
 
 # kubeflow/Dockerfile copies the repository here; paths that components open at run time
 # (the curated schema) must be paths inside the image, not on the machine that compiles.

@@ -6,10 +6,10 @@ runners pass to `create_pipeline` and that CLI flags may override.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
-from trainer_modules.features import IDENTITY_GROUPS
+from contract import IDENTITY_GROUPS
+from trainer_modules.settings import TrainerSettings, TransformSettings
 
 PIPELINE_NAME_PREFIX = "fair-toxicity"
 TRAINERS = ("baseline", "min_diff", "tfco")
@@ -23,48 +23,6 @@ def pipeline_name(trainer: str) -> str:
     # One pipeline per variant: its resolver baseline is the latest blessed model of the
     # same variant, and its pushes are its own versions.
     return f"{PIPELINE_NAME_PREFIX}-{trainer.replace('_', '-')}"
-
-
-@dataclass(frozen=True)
-class TransformSettings:
-    max_tokens: int = 100
-    vocab_size: int = 10_000
-
-    def custom_config(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class TrainerSettings:
-    epochs: int = 2
-    batch_size: int = 128
-    learning_rate: float = 0.001
-    embedding_dim: int = 100
-    seed: int = 1
-    glove_path: str = ""
-    # MinDiff and TFCO: which identity groups are remediated.
-    target_groups: tuple[str, ...] = ("religion", "sexual_orientation")
-    min_diff_weight: float = 1.5
-    min_diff_kernel: str = "gaussian"
-    # Nonsensitive MinDiff stream: "all" other non-toxic examples, or one reference group.
-    min_diff_reference: str = "all"
-    min_diff_batch_size: int = 32
-    # TFCO: group FPR <= overall FPR + epsilon (relative) or <= epsilon (absolute), at the
-    # gate's decision threshold so the constraints bind where the model is judged.
-    tfco_epsilon: float = 0.01
-    tfco_relative: bool = True
-    # "cross_entropy" keeps the model calibrated around the threshold; "error_rate" is the
-    # tutorial's hinge-proxy objective, which on rare positives pushed every logit below 0.
-    tfco_objective: str = "cross_entropy"
-    tfco_group_batch_size: int = 128
-    tfco_multiplier_learning_rate: float = 0.1
-    tfco_min_overall_fpr: float = 0.05
-    decision_threshold: float = 0.5
-
-    def custom_config(self) -> dict:
-        config = dataclasses.asdict(self)
-        config["target_groups"] = list(self.target_groups)
-        return config
 
 
 @dataclass(frozen=True)

@@ -6,28 +6,14 @@ import json
 
 import tensorflow_model_analysis as tfma
 
+from contract import IDENTITY_GROUP_KEY, LABEL_KEY
 from pipeline.config import GatePolicy
-from trainer_modules.features import LABEL_KEY
-from trainer_modules.preprocessing import IDENTITY_GROUP_KEY
 
-FPR_METRIC = "fall_out"
-FNR_METRIC = "miss_rate"
-AUC_METRIC = "auc"
-COUNT_METRIC = "example_count"
 FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"
 
 
 def group_slice(group: str) -> tfma.SlicingSpec:
     return tfma.SlicingSpec(feature_values={IDENTITY_GROUP_KEY: group})
-
-
-def group_of_slice(slice_key) -> str | None:
-    """The identity group named by a TFMA slice key (tuple form), or None for overall."""
-    for column_value in slice_key or ():
-        if len(column_value) == 2 and column_value[0] == IDENTITY_GROUP_KEY:
-            value = column_value[1]
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return None
 
 
 def _bound(lower: float | None = None, upper: float | None = None):

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.embedded_data import write_dataset
-from pipeline.tfrecords import make_example, write_examples
+from ingest.embedded_data import write_dataset
+from ingest.tfrecords import make_example, write_examples
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = "fair-toxicity-baseline"

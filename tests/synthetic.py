@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import TrainerSettings
-from trainer_modules.features import IDENTITY_FEATURES, TOKENS_KEY, identity_feature
+from contract import IDENTITY_FEATURES, TOKENS_KEY, identity_feature
+from trainer_modules.settings import TrainerSettings
 
 MAX_TOKENS = 20
 VOCAB = 60

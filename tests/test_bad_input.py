@@ -22,9 +22,9 @@ from tfx_bsl.coders import example_coder
 
 import local_runner
 from components.data_check import DataAnomaliesError, check_anomalies
-from pipeline.importers import DatasetImportError, import_civil_comments
-from pipeline.preflight import DataFileError, check_data
-from pipeline.tfrecords import make_example, read_examples, write_examples
+from ingest.importers import DatasetImportError, import_civil_comments
+from ingest.preflight import DataFileError, check_data
+from ingest.tfrecords import make_example, read_examples, write_examples
 from tests import runs
 from tests.conftest import SCHEMA_PATH
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pipeline import serving
+from components import serving
 from tests import runs
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
 from components.data_check import DataAnomaliesError, check_anomalies, describe_anomalies
-from pipeline.tfrecords import make_example, write_examples
+from ingest.tfrecords import make_example, write_examples
 from tests.conftest import SCHEMA_PATH
 
 

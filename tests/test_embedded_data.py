@@ -1,7 +1,7 @@
 import numpy as np
 
-from pipeline.embedded_data import GROUP_TERMS, SHARED, TARGETED_TERMS, generate, write_dataset
-from pipeline.tfrecords import read_examples
+from ingest.embedded_data import GROUP_TERMS, SHARED, TARGETED_TERMS, generate, write_dataset
+from ingest.tfrecords import read_examples
 
 
 def test_generation_is_deterministic_per_seed():

@@ -7,6 +7,7 @@ import tensorflow_model_analysis as tfma
 
 import local_runner
 from pipeline import pipeline as pipeline_module
+from runners import mlmd
 from tests import runs
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +29,8 @@ def test_a_model_the_gate_rejects_is_not_pushed(pushed_run, capsys):
     states = runs.latest_run(pushed_run["metadata"])
     assert states["Trainer"] == [runs.CACHED]
     assert states["Evaluator"] == states["FairnessGate"] == states["Pusher"] == [runs.COMPLETE]
-    outputs = local_runner.latest_run_outputs(pushed_run["metadata"], runs.PIPELINE)
-    assert outputs["report"]["blessed"] is False and outputs["pushed"] is False
+    outputs = mlmd.latest_outcome(pushed_run["metadata"], runs.PIPELINE)
+    assert outputs.report["blessed"] is False and outputs.pushed is False
     assert runs.snapshot(pushed_run["serving"]) == before
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.importers import (
+from ingest.importers import (
     DatasetImportError,
     ImportReport,
     add_import_arguments,
@@ -12,7 +12,7 @@ from pipeline.importers import (
     import_wiki_toxicity,
     run_import,
 )
-from pipeline.tfrecords import read_examples
+from ingest.tfrecords import read_examples
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

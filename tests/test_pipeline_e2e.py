@@ -8,6 +8,7 @@ from tfx.orchestration import metadata
 
 import local_runner
 from pipeline.pipeline import COMPONENT_IDS
+from runners import mlmd
 
 pytestmark = pytest.mark.e2e
 
@@ -60,14 +61,12 @@ def test_every_component_runs_and_a_blessed_model_is_pushed(blessed_run, capsys)
     complete = metadata_store_pb2.Execution.COMPLETE
     for node in COMPONENTS:
         assert [e.last_known_state for e in runs[node]] == [complete], node
-    outputs = local_runner.latest_run_outputs(
-        str(out / "metadata.sqlite"), "fair-toxicity-baseline"
-    )
-    assert outputs["report"]["blessed"] is True
-    assert outputs["pushed"] is True
+    outputs = mlmd.latest_outcome(str(out / "metadata.sqlite"), "fair-toxicity-baseline")
+    assert outputs.report["blessed"] is True
+    assert outputs.pushed is True
     [version] = serving_versions(str(out / "serving" / "baseline"))
-    assert outputs["pushed_destination"].endswith(version)
-    assert os.path.exists(os.path.join(outputs["pushed_destination"], "saved_model.pb"))
+    assert outputs.pushed_destination.endswith(version)
+    assert os.path.exists(os.path.join(outputs.pushed_destination, "saved_model.pb"))
 
 
 def test_not_blessed_run_pushes_nothing_and_explains(blessed_run, capsys):
@@ -82,16 +81,14 @@ def test_not_blessed_run_pushes_nothing_and_explains(blessed_run, capsys):
     assert "failed: auc on overall" in printed and "bound >= 0.999" in printed
     assert "No model pushed." in printed
     assert serving_versions(str(out / "serving" / "baseline")) == before
-    outputs = local_runner.latest_run_outputs(
-        str(out / "metadata.sqlite"), "fair-toxicity-baseline"
-    )
-    assert outputs["report"]["blessed"] is False and outputs["pushed"] is False
+    outputs = mlmd.latest_outcome(str(out / "metadata.sqlite"), "fair-toxicity-baseline")
+    assert outputs.report["blessed"] is False and outputs.pushed is False
 
 
 def test_pushed_model_serves_all_signatures(blessed_run):
     import tensorflow as tf
 
-    from pipeline.tfrecords import make_example
+    from ingest.tfrecords import make_example
 
     out, _ = blessed_run
     [version] = serving_versions(str(out / "serving" / "baseline"))
@@ -131,9 +128,9 @@ def test_remediation_trainers_export_what_the_evaluator_loads(tmp_path, trainer)
         ["run", "--output", str(tmp_path), "--trainer", trainer, *TINY, *LENIENT]
     )
     assert code == 0
-    outputs = local_runner.latest_run_outputs(
+    outputs = mlmd.latest_outcome(
         str(tmp_path / "metadata.sqlite"), f"fair-toxicity-{trainer.replace('_', '-')}"
     )
-    overall = outputs["report"]["slice_metrics"]["overall"]
+    overall = outputs.report["slice_metrics"]["overall"]
     assert overall["example_count"] == 300 and 0.0 <= overall["auc"] <= 1.0
-    assert outputs["report"]["blessed"] is True and outputs["pushed"] is True
+    assert outputs.report["blessed"] is True and outputs.pushed is True

@@ -6,9 +6,9 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx.utils import io_utils
 
+from contract import IDENTITY_COLUMNS, IDENTITY_GROUP_KEY
 from tests.conftest import SCHEMA_PATH
-from trainer_modules.features import IDENTITY_COLUMNS
-from trainer_modules.preprocessing import IDENTITY_GROUP_KEY, preprocessing_fn
+from trainer_modules.preprocessing import preprocessing_fn
 
 MAX_TOKENS = 6
 

@@ -11,7 +11,7 @@ from tfx.types import standard_artifacts
 
 from components import pusher
 from components.pusher import PushError, is_blessed, push_model, remove_stale_temporaries
-from pipeline.serving import COMPLETE_MARKER, ServingError, complete_versions, latest_model_dir
+from components.serving import COMPLETE_MARKER, ServingError, complete_versions, latest_model_dir
 from tests.runs import snapshot
 
 NOW = 1_700_000_000

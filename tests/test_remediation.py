@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
 from trainer_modules import baseline, common, min_diff, tfco, tfco_compat
-from trainer_modules.features import TOKENS_KEY, identity_feature
 
 
 def _train(module):

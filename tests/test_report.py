@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 import local_runner
-from pipeline import progress, report
 from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
-from pipeline.report import OVERALL, GateBounds, RunResult, Value
+from report import report
+from report.report import OVERALL, GateBounds, RunResult, Value
+from runners import progress
 
 GROUPS = ("gender", "sexual_orientation", "religion", "race", "disability")
 BOUNDS = GateBounds(

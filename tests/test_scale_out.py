@@ -11,8 +11,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 import local_runner
+from contract import VOCAB_NAME
 from pipeline import config
-from trainer_modules.preprocessing import VOCAB_NAME
 
 pytestmark = pytest.mark.e2e
 

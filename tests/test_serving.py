@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import local_runner
-from pipeline import serving
+from components import serving
 
 pytestmark = pytest.mark.e2e
 

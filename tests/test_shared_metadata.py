@@ -1,5 +1,6 @@
 """Shared ML Metadata: two runs on one SQLite store at once, and a run on MariaDB."""
 
+import argparse
 import contextlib
 import sqlite3
 import subprocess
@@ -10,6 +11,7 @@ from tfx.orchestration import metadata
 
 import local_runner
 from components.gate import GateReport
+from runners import commands, mlmd
 from tests import runs
 
 NODES = {
@@ -25,17 +27,17 @@ def test_sqlite_and_mysql_flags_exclude_each_other(tmp_path):
 
 
 def test_mysql_flags_build_the_connection(monkeypatch):
-    parser = local_runner.argparse.ArgumentParser()
-    local_runner.add_run_arguments(parser)
+    parser = argparse.ArgumentParser()
+    commands.add_run_arguments(parser)
     monkeypatch.setenv("MLMD_MYSQL_PASSWORD", "from-env")
     args = parser.parse_args(["--mysql-host", "db.internal", "--mysql-port", "3307",
                               "--mysql-database", "ml", "--mysql-user", "pipeline"])  # fmt: skip
-    mysql = local_runner.metadata_connection(args, "/unused").mysql
+    mysql = commands.metadata_connection(args, "/unused").mysql
     assert (mysql.host, mysql.port, mysql.database, mysql.user, mysql.password) == (
         "db.internal", 3307, "ml", "pipeline", "from-env",
     )  # fmt: skip
     args.mysql_password = "from-flag"
-    assert local_runner.metadata_connection(args, "/unused").mysql.password == "from-flag"
+    assert commands.metadata_connection(args, "/unused").mysql.password == "from-flag"
 
 
 @pytest.mark.e2e
@@ -71,7 +73,7 @@ def test_two_runs_at_once_share_one_sqlite_store(tmp_path):
     with metadata.Metadata(config) as m:
         reports = m.store.get_artifacts_by_type(GateReport.TYPE_NAME)
         assert len(reports) == 2
-    assert "report" in local_runner.latest_run_outputs(str(store), runs.PIPELINE)
+    assert mlmd.latest_outcome(str(store), runs.PIPELINE).report
 
 
 @pytest.mark.e2e
@@ -89,11 +91,11 @@ def test_a_run_on_mariadb_metadata(tmp_path, monkeypatch):
                 host="127.0.0.1", port=port, database="mlmd", user="pipeline", password="s3cret"
             )
         )
-        outputs = local_runner.latest_run_outputs(config, runs.PIPELINE)
+        outputs = mlmd.latest_outcome(config, runs.PIPELINE)
         with metadata.Metadata(config) as m:
             states = {e.last_known_state for e in m.store.get_executions()}
             nodes = {c.name.split(".", 1)[1] for c in m.store.get_contexts_by_type("node")}
-    assert outputs["report"]["blessed"] is True and outputs["pushed"] is True
-    assert outputs["pushed_destination"].startswith(str(tmp_path / "serving" / "baseline"))
+    assert outputs.report["blessed"] is True and outputs.pushed is True
+    assert outputs.pushed_destination.startswith(str(tmp_path / "serving" / "baseline"))
     assert nodes == NODES and states == {metadata_store_pb2.Execution.COMPLETE}
     assert not (tmp_path / "metadata.sqlite").exists()

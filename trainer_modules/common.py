@@ -19,18 +19,18 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from pipeline.config import TrainerSettings
-from trainer_modules.features import (
+from contract import (
     IDENTITY_COLUMNS,
     IDENTITY_FEATURES,
     LABEL_KEY,
+    PREDICTION_KEY,
     TEXT_KEY,
     TOKENS_KEY,
+    VOCAB_NAME,
     identity_feature,
 )
-from trainer_modules.preprocessing import VOCAB_NAME
+from trainer_modules.settings import TrainerSettings
 
-PREDICTION_KEY = "toxicity"
 TRAINING_STATS_FILE = "training_stats.json"
 
 # A variant's training step: trains the model in place and returns extra stats to record.

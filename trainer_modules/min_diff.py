@@ -10,8 +10,8 @@ import tensorflow as tf
 from tensorflow_model_remediation import min_diff
 from tfx import v1 as tfx
 
+from contract import TOKENS_KEY
 from trainer_modules import common
-from trainer_modules.features import TOKENS_KEY
 
 KERNELS = {"gaussian": min_diff.losses.GaussianKernel, "laplacian": min_diff.losses.LaplacianKernel}
 

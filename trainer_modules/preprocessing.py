@@ -5,18 +5,18 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer_modules.features import (
+from contract import (
     IDENTITY_COLUMNS,
+    IDENTITY_GROUP_KEY,
     IDENTITY_GROUPS,
     IDENTITY_KEYWORDS,
     LABEL_KEY,
     TEXT_KEY,
     TOKENS_KEY,
+    VOCAB_NAME,
     identity_feature,
 )
 
-IDENTITY_GROUP_KEY = "identity_group"
-VOCAB_NAME = "tokens"
 DEFAULT_MAX_TOKENS = 100
 DEFAULT_VOCAB_SIZE = 10_000
 # Token ids: 0 is padding, 1..vocab are words, vocab+1 is the out-of-vocabulary bucket.

@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tfx import v1 as tfx
 
+from contract import TOKENS_KEY, identity_feature
 from trainer_modules import common
-from trainer_modules.features import TOKENS_KEY, identity_feature
 from trainer_modules.tfco_compat import (
     import_tfco,
     lagrange_multipliers,

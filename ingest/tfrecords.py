@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
-from trainer_modules.features import IDENTITY_COLUMNS, LABEL_KEY, TEXT_KEY
+from contract import IDENTITY_COLUMNS, LABEL_KEY, TEXT_KEY
 
 
 def make_example(text: str, toxicity: float, identities: Mapping[str, Sequence[str]] | None = None):

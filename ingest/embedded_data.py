@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from pipeline.tfrecords import make_example, write_examples
+from ingest.tfrecords import make_example, write_examples
 
 GENERATOR_VERSION = 3
 

@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from trainer_modules.features import IDENTITY_COLUMNS, TEXT_KEY
+from contract import IDENTITY_COLUMNS, TEXT_KEY
 
 FORMATS = ("civil_comments", "wiki", "generic")
 LABEL_RULES = ("any", "all")
@@ -206,7 +206,7 @@ def import_generic(
 def _import(
     path: str, out_path: str, delimiter: str | None, bind: Callable[[list[str]], RowConverter]
 ) -> ImportReport:
-    from pipeline.tfrecords import make_example, write_examples
+    from ingest.tfrecords import make_example, write_examples
 
     path, out_path = os.fspath(path), os.fspath(out_path)
     _check_paths(path, out_path)

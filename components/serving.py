@@ -12,11 +12,9 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from trainer_modules.features import TEXT_KEY
+from contract import COMPLETE_MARKER, PREDICTION_KEY, TEXT_KEY
 
-COMPLETE_MARKER = "PUSH_COMPLETE.json"
 SIGNATURE = "score_text"
-PREDICTION_KEY = "toxicity"
 DEFAULT_BATCH_SIZE = 256
 
 

@@ -1,4 +1,11 @@
-"""Feature names and identity keyword lists shared by Transform, trainers and the gate."""
+"""The names every layer shares: feature keys, identity groups and their keywords, the slice
+key, metric keys, the prediction keys and the push marker.
+
+This module is the bottom of the house: it imports nothing of the project, and everything else
+may import it.
+"""
+
+from __future__ import annotations
 
 TEXT_KEY = "comment_text"
 LABEL_KEY = "toxicity"
@@ -92,3 +99,36 @@ def identity_feature(group: str) -> str:
 
 
 IDENTITY_FEATURES = tuple(identity_feature(g) for g in IDENTITY_GROUPS)
+
+
+# Transform's outputs.
+VOCAB_NAME = "tokens"
+# One multi-valued slicing feature: TFMA makes one slice per group present in the eval data.
+IDENTITY_GROUP_KEY = "identity_group"
+
+# The served model's outputs: the probability, and the decision at the operating point.
+PREDICTION_KEY = "toxicity"
+DECISION_KEY = "is_toxic"
+
+# The unsliced slice, as the gate, the runners and the report name it.
+OVERALL = "overall"
+
+
+def group_of_slice(slice_key) -> str | None:
+    """The identity group named by a TFMA slice key (tuple form), or None for overall."""
+    for column_value in slice_key or ():
+        if len(column_value) == 2 and column_value[0] == IDENTITY_GROUP_KEY:
+            value = column_value[1]
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+# TFMA metric keys (class FallOut is the false-positive rate, MissRate the false-negative rate).
+FPR_METRIC = "fall_out"
+FNR_METRIC = "miss_rate"
+AUC_METRIC = "auc"
+COUNT_METRIC = "example_count"
+ACCURACY_METRIC = "binary_accuracy"
+
+# Written last into a pushed version folder: a version without it is incomplete.
+COMPLETE_MARKER = "PUSH_COMPLETE.json"

@@ -20,7 +20,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from trainer_modules.features import TEXT_KEY
+from contract import TEXT_KEY
 
 BATCH = 4096
 # Beam picks the codec from the extension; TFRecordDataset reads these two as well.

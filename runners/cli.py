@@ -5,8 +5,8 @@ import argparse
 import dataclasses
 import os
 
+from contract import IDENTITY_GROUPS
 from pipeline import config
-from trainer_modules.features import IDENTITY_GROUPS
 
 
 def positive_int(text: str) -> int:

@@ -44,12 +44,22 @@ from pathlib import Path
 
 import numpy as np
 
+from contract import (
+    ACCURACY_METRIC,
+    AUC_METRIC,
+    COUNT_METRIC,
+    FNR_METRIC,
+    FPR_METRIC,
+    IDENTITY_GROUP_KEY,
+    IDENTITY_GROUPS,
+    LABEL_KEY,
+    OVERALL,
+    group_of_slice,
+    identity_feature,
+)
 from pipeline import config
-from trainer_modules.features import IDENTITY_GROUPS, LABEL_KEY, identity_feature
-from trainer_modules.preprocessing import IDENTITY_GROUP_KEY
 
-OVERALL = "overall"
-FPR, FNR, AUC, COUNT, ACCURACY = "fall_out", "miss_rate", "auc", "example_count", "binary_accuracy"
+FPR, FNR, AUC, COUNT, ACCURACY = FPR_METRIC, FNR_METRIC, AUC_METRIC, COUNT_METRIC, ACCURACY_METRIC
 FI_FPR = "fairness_indicators_metrics/false_positive_rate@{}"
 HTML_FILE = "fairness_report.html"
 JSON_FILE = "fairness_report.json"
@@ -316,8 +326,6 @@ def slice_rows(slicing_metrics) -> dict[str, dict[str, Value]]:
     the two slices, for groups TFMA had no cross slice for too."""
     from tensorflow_model_analysis.slicer import slicer_lib
 
-    from pipeline.eval_config import group_of_slice
-
     slices: dict[str, dict[str, Value]] = {}
     for slice_key, by_output in slicing_metrics:
         if slicer_lib.is_cross_slice_key(slice_key):
@@ -379,11 +387,16 @@ def _int_property(execution, name: str) -> int | None:
     return None
 
 
-def latest_evaluation(connection, pipeline_name: str) -> EvaluationRef | None:
-    """The newest finished (run or cached) Evaluator execution of a pipeline, with its
-    examples, candidate model and the FairnessGate report written from its evaluation."""
+def latest_evaluation(
+    connection, pipeline_name: str, run_id: str | None = None
+) -> EvaluationRef | None:
+    """The newest finished (run or cached) Evaluator execution of a pipeline, or of one run
+    of it when `run_id` is given, with its examples, candidate model and the FairnessGate
+    report written from its evaluation."""
     from ml_metadata.proto import metadata_store_pb2
     from tfx.orchestration import metadata
+
+    from runners.mlmd import RUN_CONTEXT
 
     done = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
     with metadata.Metadata(_connection(connection)) as m:
@@ -394,6 +407,10 @@ def latest_evaluation(connection, pipeline_name: str) -> EvaluationRef | None:
         executions = [
             e for e in store.get_executions_by_context(evaluator.id) if e.last_known_state in done
         ]
+        if run_id is not None:
+            run = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+            in_run = {e.id for e in store.get_executions_by_context(run.id)} if run else set()
+            executions = [e for e in executions if e.id in in_run]
         if not executions:
             return None
         execution = max(executions, key=lambda e: e.id)
@@ -448,11 +465,13 @@ def _attach_gate_report(store, ref, evaluation_id, pipeline_name, done) -> None:
         ref.gate_report_dir = report.uri
 
 
-def find_evaluations(connection, trainers) -> dict[str, EvaluationRef]:
-    """Latest evaluation of each trainer variant's pipeline; variants never run are left out."""
+def find_evaluations(connection, trainers, run_ids=None) -> dict[str, EvaluationRef]:
+    """Each trainer variant's evaluation, of the run named in `run_ids` or else the latest;
+    variants never run are left out."""
     refs = {}
     for trainer in trainers:
-        ref = latest_evaluation(connection, config.pipeline_name(trainer))
+        run_id = (run_ids or {}).get(trainer)
+        ref = latest_evaluation(connection, config.pipeline_name(trainer), run_id)
         if ref is not None:
             refs[trainer] = ref
     return refs
@@ -1176,9 +1195,10 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
     return page
 
 
-def build_runs(connection, trainers, match: bool = True) -> list[RunResult]:
-    """Loads each trainer's latest evaluation and, with `match`, the matched-threshold rates."""
-    refs = find_evaluations(connection, trainers)
+def build_runs(connection, trainers, match: bool = True, run_ids=None) -> list[RunResult]:
+    """Loads each trainer's evaluation (of the run in `run_ids`, else the latest) and, with
+    `match`, the matched-threshold rates."""
+    refs = find_evaluations(connection, trainers, run_ids)
     runs = [load_run(name, ref) for name, ref in refs.items()]
     if match and runs:
         scored = {}
@@ -1327,13 +1347,13 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def report_command(connection, trainers, directory, match: bool = True, stream=None):
+def report_command(connection, trainers, directory, match: bool = True, stream=None, run_ids=None):
     """`local_runner.py report`/`compare`: writes the report and prints the ranked table and
     the recommendation. Returns the runs found (empty when no trainer has an evaluation)."""
     import sys
 
     stream = stream or sys.stdout
-    runs = build_runs(connection, trainers, match)
+    runs = build_runs(connection, trainers, match, run_ids)
     found = {r.name for r in runs}
     for name in trainers:
         if name not in found:

@@ -1,0 +1,379 @@
+"""The local runner's commands: run, predict, report and compare (import lives in ingest).
+
+`local_runner.py` only parses and dispatches; this module does the work so that the
+benchmarks and tests call the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import itertools
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, FPR_METRIC, OVERALL
+from pipeline import config
+from runners import cli, mlmd
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        help="TFRecord folder (with train/ and eval/ subfolders, or files to hash-split); "
+        "default: the embedded generated data",
+    )
+    parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
+    parser.add_argument(
+        "--serving-dir", help="push destination (default: OUTPUT/serving/<trainer>)"
+    )
+    parser.add_argument(
+        "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
+    )
+    mysql = parser.add_argument_group("ML Metadata on MySQL/MariaDB, instead of SQLite")
+    mysql.add_argument("--mysql-host", help="server host; setting it selects MySQL")
+    mysql.add_argument("--mysql-port", type=cli.positive_int, default=3306)
+    mysql.add_argument("--mysql-database", default="mlmd")
+    mysql.add_argument("--mysql-user", default="root")
+    mysql.add_argument(
+        "--mysql-password",
+        default=None,
+        help="default: $MLMD_MYSQL_PASSWORD (which keeps it out of the process list)",
+    )
+    parser.add_argument("--beam-workers", type=cli.positive_int, default=1)
+    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument(
+        "--confidence-intervals",
+        action="store_true",
+        help="have the Evaluator compute TFMA confidence intervals (shown by `report`)",
+    )
+    parser.add_argument(
+        "--require-blessing",
+        action="store_true",
+        help="exit with status 3 when the model is not blessed",
+    )
+    data = parser.add_argument_group("embedded data")
+    data.add_argument("--train-size", type=cli.positive_int, default=20_000)
+    data.add_argument("--eval-size", type=cli.positive_int, default=5_000)
+    data.add_argument("--data-seed", type=int, default=0)
+
+    parser.add_argument("--glove", default="", help="pretrained GloVe text file for the embedding")
+    cli.add_gate_and_training_arguments(parser)
+
+
+def settings_from_args(args) -> config.Settings:
+    if args.glove and not os.path.isfile(args.glove):
+        raise SystemExit(f"error: --glove file not found: {args.glove}")
+    return cli.settings_from_args(args, glove_path=args.glove)
+
+
+def beam_args(workers: int) -> list[str]:
+    if workers == 1:
+        return ["--direct_num_workers=1"]
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+
+
+def resolve_data(args) -> tuple[str, bool]:
+    """The data folder and whether it has train/ and eval/ split folders."""
+    if args.data is None:
+        from ingest.embedded_data import write_dataset
+
+        folder = os.path.join(
+            args.output,
+            "data",
+            f"embedded-{args.train_size}-{args.eval_size}-seed{args.data_seed}",
+        )
+        print(f"Embedded data: {folder}", flush=True)
+        return write_dataset(folder, args.train_size, args.eval_size, args.data_seed), True
+    folder, split = _data_folder(args)
+    check_input_files(folder, split)
+    return folder, split
+
+
+def check_input_files(folder: str, split: bool) -> None:
+    """Read every input file before the pipeline starts: ExampleGen's own failure on a
+    truncated or corrupted file is a Beam traceback that names no file."""
+    from ingest.preflight import DataFileError, check_data
+
+    try:
+        report = check_data(folder, split)
+    except DataFileError as error:
+        raise SystemExit(
+            f"error: bad input file: {error}\nThe pipeline did not start; nothing was pushed."
+        ) from None
+    print("\n".join(report.lines()), flush=True)
+
+
+def _data_folder(args) -> tuple[str, bool]:
+    folder = os.path.abspath(args.data)
+    if not os.path.isdir(folder):
+        raise SystemExit(f"error: --data folder not found: {folder}")
+    split = all(os.path.isdir(os.path.join(folder, s)) for s in ("train", "eval"))
+    files = [
+        f
+        for sub in (("train", "eval") if split else ("",))
+        for f in os.listdir(os.path.join(folder, sub))
+        if not f.startswith(".")
+    ]
+    if not files:
+        raise SystemExit(f"error: --data folder has no data files: {folder}")
+    return folder, split
+
+
+def metadata_connection(args, output: str):
+    """The ML Metadata connection config: MySQL/MariaDB when --mysql-host is set, else SQLite."""
+    if not args.mysql_host:
+        return mlmd.sqlite_connection(
+            os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
+        )
+    if args.metadata:
+        raise SystemExit("error: --metadata (SQLite) and --mysql-host cannot be used together")
+    password = args.mysql_password
+    if password is None:
+        password = os.environ.get("MLMD_MYSQL_PASSWORD", "")
+    return mlmd.mysql_connection(
+        args.mysql_host, args.mysql_port, args.mysql_database, args.mysql_user, password
+    )
+
+
+def print_summary(outcome: mlmd.RunOutcome, settings: config.Settings, seconds: float) -> None:
+    """The run's own outcome: its gate report and push, cached or not."""
+    report = outcome.report
+    if report:
+        print(
+            "\nPer-group metrics on the eval split "
+            f"(threshold {settings.gate.decision_threshold}):"
+        )
+        print(f"  {'slice':<20} {'examples':>8} {'FPR':>7} {'FNR':>7} {'AUC':>7}")
+        rows = report.get("slice_metrics", {})
+        for name in [OVERALL, *sorted(k for k in rows if k != OVERALL)]:
+            row = rows.get(name)
+            if row is not None:
+                print(_metric_line(name, row))
+        print()
+        print(f"Outcome: {'blessed' if outcome.blessed else 'not blessed'}")
+        for failure in report.get("failures", []):
+            value = failure["value"]
+            shown = "not computed" if value is None else f"{value:.4f}"
+            print(
+                f"  failed: {failure['metric']} on {failure['slice']} = {shown} "
+                f"(bound {failure['bound']})"
+            )
+        for group, why in sorted(report.get("skipped", {}).items()):
+            print(f"  not judged: {group} ({why})")
+        print(f"Gate report: {outcome.report_dir}")
+    if outcome.cached_nodes:
+        print(f"Reused from the cache: {', '.join(outcome.cached_nodes)}")
+    if outcome.pushed:
+        again = (
+            " (an earlier run's push, reused from the cache)"
+            if "Pusher" in outcome.cached_nodes
+            else ""
+        )
+        print(f"Pushed model: {outcome.pushed_destination}{again}")
+    else:
+        print("No model pushed.")
+    print(f"Wall time of the pipeline run (excluding data preparation): {seconds:.0f} s")
+
+
+def _metric_line(name: str, row: dict) -> str:
+    def fmt(key):
+        value = row.get(key)
+        return f"{value:7.3f}" if isinstance(value, int | float) else f"{'-':>7}"
+
+    count = int(row.get(COUNT_METRIC, 0))
+    return f"  {name:<20} {count:>8} {fmt(FPR_METRIC)} {fmt(FNR_METRIC)} {fmt(AUC_METRIC)}"
+
+
+def new_run_id(pipeline_name: str) -> str:
+    # Unique even for two runs started in the same microsecond: the summary reads this run's
+    # outputs by it.
+    stamp = datetime.datetime.now().isoformat()
+    return f"{pipeline_name}:{stamp}:{uuid.uuid4().hex[:8]}"
+
+
+def run_local(built, run_id: str) -> None:
+    """LocalDagRunner on a pipeline compiled with our own run id (TFX would pick a timestamp)."""
+    from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    ir = compiler.Compiler().compile(built)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
+    tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+
+
+def run(args) -> int:
+    from pipeline.pipeline import create_pipeline
+    from runners import progress
+
+    settings = settings_from_args(args)
+    output = os.path.abspath(args.output)
+    args.output = output
+    os.makedirs(output, exist_ok=True)
+    connection = metadata_connection(args, output)
+    data_root, split_folders = resolve_data(args)
+    name = config.pipeline_name(settings.trainer)
+    serving_dir = os.path.abspath(
+        args.serving_dir or os.path.join(output, "serving", settings.trainer)
+    )
+
+    built = create_pipeline(
+        pipeline_name=name,
+        pipeline_root=os.path.join(output, "pipelines", name),
+        data_root=data_root,
+        split_folders=split_folders,
+        schema_path=str(SCHEMA_PATH),
+        serving_model_dir=serving_dir,
+        settings=settings,
+        metadata_connection_config=connection,
+        beam_pipeline_args=beam_args(args.beam_workers),
+        enable_cache=not args.no_cache,
+        compute_confidence_intervals=args.confidence_intervals,
+    )
+    print(f"Running pipeline {name} (trainer: {settings.trainer}) ...", flush=True)
+    start = time.monotonic()
+    run_id = new_run_id(name)
+    args.run_id = run_id
+    try:
+        with progress.track(len(built.components), connection):
+            run_local(built, run_id)
+    except Exception as error:  # noqa: BLE001 - shown to the user, the run is over
+        print(f"\nPipeline failed; no model was pushed.\n{error}", file=sys.stderr)
+        return 2
+    outcome = mlmd.run_outcome(connection, run_id)
+    print_summary(outcome, settings, time.monotonic() - start)
+    print(f"Run id: {run_id}")
+    print(f"Outputs: {output}")
+    if args.require_blessing and not outcome.blessed:
+        return 3
+    return 0
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score")
+    parser.add_argument("--file", help="a file with one text per line ('-': stdin)")
+    parser.add_argument("--serving-dir", help="push folder (default: OUTPUT/serving/<trainer>)")
+    parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=256)
+
+
+def predict(args) -> int:
+    """Score texts with the newest complete pushed model; JSON lines on stdout."""
+    from components import serving
+
+    serving_dir = os.path.abspath(
+        args.serving_dir or os.path.join(args.output, "serving", args.trainer)
+    )
+    try:
+        model_dir = serving.latest_model_dir(serving_dir)
+        scorer = serving.load_scorer(model_dir)
+    except serving.ServingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Model: {model_dir}", file=sys.stderr, flush=True)
+    # argv holds undecodable bytes as surrogates; give them the U+FFFD that Transform would.
+    texts = [os.fsencode(t).decode("utf-8", "replace") for t in args.texts]
+    with contextlib.ExitStack() as stack:
+        lines = ()
+        if args.file and args.file != "-":
+            try:
+                lines = serving.read_lines(stack.enter_context(open(args.file, "rb")))
+            except OSError as error:
+                print(f"error: cannot read --file: {error}", file=sys.stderr)
+                return 1
+        elif args.file == "-" or not texts:
+            lines = serving.read_lines(sys.stdin.buffer)
+        for record in serving.predict(scorer, itertools.chain(texts, lines), args.batch_size):
+            print(serving.to_json_line(record))
+    return 0
+
+
+def _add_report_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trainers",
+        "--trainer",
+        nargs="+",
+        choices=config.TRAINERS,
+        default=list(config.TRAINERS),
+        help="trainer variants, side by side in this order (default: all)",
+    )
+    parser.add_argument("--report-dir", help="where the report goes (default: OUTPUT/report)")
+    parser.add_argument(
+        "--no-threshold-matching",
+        action="store_true",
+        help="skip scoring the eval split for the matched-threshold rates",
+    )
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
+    parser.add_argument(
+        "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
+    )
+    _add_report_output_arguments(parser)
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    # The parser resolves conflicts: --trainer becomes an alias of --trainers here.
+    add_run_arguments(parser)
+    _add_report_output_arguments(parser)
+
+
+def report(args) -> int:
+    from report.report import report_command
+
+    output = os.path.abspath(args.output)
+    connection = os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
+    if not os.path.exists(connection):
+        print(f"error: no ML Metadata database at {connection}", file=sys.stderr)
+        return 1
+    runs = report_command(
+        connection,
+        args.trainers,
+        args.report_dir or os.path.join(output, "report"),
+        match=not args.no_threshold_matching,
+    )
+    return 0 if runs else 1
+
+
+def compare(args) -> int:
+    """Runs each variant through `run` (cached steps are reused), then reports and ranks.
+    Exit status: 2 when a variant's run failed, 3 with --require-blessing when none passes."""
+    from report.report import report_command
+
+    output = os.path.abspath(args.output)
+    failed, run_ids = [], {}
+    for trainer in args.trainers:
+        print(f"\n=== {trainer} ===", flush=True)
+        variant = argparse.Namespace(**{**vars(args), "trainer": trainer})
+        variant.require_blessing = False
+        if run(variant) == 2:
+            failed.append(trainer)
+        else:
+            run_ids[trainer] = variant.run_id
+    # This run's evaluations, never "the newest of the pipeline".
+    runs = report_command(
+        metadata_connection(args, output),
+        [t for t in args.trainers if t not in failed],
+        args.report_dir or os.path.join(output, "report"),
+        match=not args.no_threshold_matching,
+        run_ids=run_ids,
+    )
+    if failed:
+        print(f"Failed runs: {', '.join(failed)}", file=sys.stderr)
+        return 2
+    if args.require_blessing and not any(r.blessed for r in runs):
+        return 3
+    return 0

@@ -1,0 +1,201 @@
+"""The one ML Metadata reader: connections, a pipeline's artifacts, one run's outputs, cache
+status. The runners, the report, the progress lines, the benchmarks and the tests read ML
+Metadata through it.
+
+A run is identified by its run id, the name of its `pipeline_run` context. Every execution of
+the run, cached or not, is attached to that context, and a cached execution has OUTPUT events
+to the artifacts it reused, so "this run's gate report" is exact even when another run of the
+same pipeline (other data, same output folder) wrote newer artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+PIPELINE_CONTEXT = "pipeline"
+RUN_CONTEXT = "pipeline_run"
+NODE_CONTEXT = "node"
+
+
+def sqlite_connection(path: str | os.PathLike):
+    from tfx.orchestration import metadata
+
+    return metadata.sqlite_metadata_connection_config(os.fspath(path))
+
+
+def as_connection(connection):
+    """A ConnectionConfig from a SQLite file path or a ConnectionConfig."""
+    if isinstance(connection, str | os.PathLike):
+        return sqlite_connection(connection)
+    return connection
+
+
+def mysql_connection(host: str, port: int, database: str, user: str, password: str):
+    from ml_metadata.proto import metadata_store_pb2
+
+    return metadata_store_pb2.ConnectionConfig(
+        mysql=metadata_store_pb2.MySQLDatabaseConfig(
+            host=host, port=port, database=database, user=user, password=password
+        )
+    )
+
+
+class Reader:
+    """Read-only queries on one ML Metadata store; use as a context manager."""
+
+    def __init__(self, connection):
+        self._connection = as_connection(connection)
+        self._handle = None
+
+    def __enter__(self) -> Reader:
+        from tfx.orchestration import metadata
+
+        self._handle = metadata.Metadata(self._connection)
+        self.store = self._handle.__enter__().store
+        self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.__exit__(*exc)
+
+    def type_name(self, artifact) -> str:
+        if artifact.type_id not in self._artifact_types:
+            self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
+        return self._artifact_types[artifact.type_id]
+
+    def artifacts_by_type(self, pipeline_name: str) -> dict[str, list]:
+        """A pipeline's artifacts by type name, oldest first (empty if it never ran)."""
+        context = self.store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+        if context is None:
+            return {}
+        by_type: dict[str, list] = {}
+        for artifact in sorted(self.store.get_artifacts_by_context(context.id), key=lambda a: a.id):
+            by_type.setdefault(self.type_name(artifact), []).append(artifact)
+        return by_type
+
+    def run_executions(self, run_id: str) -> dict[str, object]:
+        """Node id -> the execution of that node in this run (cached ones included)."""
+        context = self.store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+        if context is None:
+            return {}
+        executions = self.store.get_executions_by_context(context.id)
+        out = {}
+        for execution in sorted(executions, key=lambda e: e.id):
+            node = node_of(self.store, execution)
+            if node:
+                out[node] = execution
+        return out
+
+    def run_outputs(self, run_id: str) -> dict[str, dict[str, list]]:
+        """Node id -> output key -> the artifacts this run's execution of it output or reused."""
+        from ml_metadata.proto import metadata_store_pb2
+
+        executions = self.run_executions(run_id)
+        if not executions:
+            return {}
+        by_execution = {e.id: node for node, e in executions.items()}
+        events = self.store.get_events_by_execution_ids(list(by_execution))
+        outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        artifacts = {
+            a.id: a for a in self.store.get_artifacts_by_id([e.artifact_id for e in outputs])
+        }
+        out: dict[str, dict[str, list]] = {}
+        for event in outputs:
+            key = event.path.steps[0].key if event.path.steps else ""
+            node = by_execution[event.execution_id]
+            out.setdefault(node, {}).setdefault(key, []).append(artifacts[event.artifact_id])
+        return out
+
+    def latest_run_id(self, pipeline_name: str) -> str | None:
+        """The newest run of a pipeline, for readers given no run id."""
+        pipeline = self.store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+        if pipeline is None:
+            return None
+        run_type = _context_type_id(self.store, RUN_CONTEXT)
+        runs = {
+            context.id: context
+            for execution in self.store.get_executions_by_context(pipeline.id)
+            for context in self.store.get_contexts_by_execution(execution.id)
+            if context.type_id == run_type
+        }
+        if not runs:
+            return None
+        return max(runs.values(), key=lambda c: (c.create_time_since_epoch, c.id)).name
+
+    def was_cached(self, execution_id: int) -> bool:
+        from ml_metadata.proto import metadata_store_pb2
+
+        executions = self.store.get_executions_by_id([execution_id])
+        return bool(executions) and (
+            executions[0].last_known_state == metadata_store_pb2.Execution.CACHED
+        )
+
+
+def _context_type_id(store, name: str) -> int | None:
+    try:
+        return store.get_context_type(name).id
+    except Exception:  # noqa: BLE001 - the type does not exist before the first run
+        return None
+
+
+def node_of(store, execution) -> str:
+    """The node id of an execution, from its `node` context ("<pipeline>.<node>")."""
+    node_type = _context_type_id(store, NODE_CONTEXT)
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type_id == node_type:
+            return context.name.split(".", 1)[-1]
+    return ""
+
+
+@dataclass
+class RunOutcome:
+    """What one run produced: its gate report and its push, as this run resolved them."""
+
+    run_id: str
+    report_dir: str = ""
+    report: dict = field(default_factory=dict)
+    pushed: bool = False
+    pushed_destination: str = ""
+    cached_nodes: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+
+    @property
+    def blessed(self) -> bool:
+        return bool(self.report.get("blessed"))
+
+
+def run_outcome(
+    connection, run_id: str, gate_node: str = "FairnessGate", pusher_node: str = "Pusher"
+) -> RunOutcome:
+    """This run's gate report and push, read from the artifacts this run resolved."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.gate import read_report
+
+    outcome = RunOutcome(run_id)
+    with Reader(connection) as reader:
+        executions = reader.run_executions(run_id)
+        outputs = reader.run_outputs(run_id)
+        cached = metadata_store_pb2.Execution.CACHED
+        outcome.cached_nodes = sorted(
+            n for n, e in executions.items() if e.last_known_state == cached
+        )
+    reports = outputs.get(gate_node, {}).get("report", [])
+    if reports:
+        outcome.report_dir = reports[-1].uri
+        outcome.report = read_report(reports[-1].uri)
+    pushes = outputs.get(pusher_node, {}).get("pushed_model", [])
+    if pushes:
+        props = pushes[-1].custom_properties
+        outcome.pushed = bool(props["pushed"].int_value) if "pushed" in props else False
+        if "pushed_destination" in props:
+            outcome.pushed_destination = props["pushed_destination"].string_value
+    return outcome
+
+
+def latest_outcome(connection, pipeline_name: str) -> RunOutcome:
+    """The outcome of a pipeline's newest run (the report and tests; a runner knows its id)."""
+    with Reader(connection) as reader:
+        run_id = reader.latest_run_id(pipeline_name)
+    return run_outcome(connection, run_id) if run_id else RunOutcome("")
