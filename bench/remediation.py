@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from contract import IDENTITY_GROUPS, identity_feature  # noqa: E402
+from ingest.shared_data import shared_data_dir  # noqa: E402
 from pipeline import config  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = shared_data_dir()
 MIN_NEGATIVES = 30
 MATCHED_FPR = 0.05
 

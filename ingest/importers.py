@@ -9,26 +9,56 @@ Three readers share one row loop:
 * ``import_generic``: any file with one text column and one or more label columns.
 
 Every record holds ``comment_text`` and a 0.0/1.0 ``toxicity`` (see trainer_modules.features).
-Bad rows are skipped and listed with their line number in an ``ImportReport``; a missing
-column or a file without a single valid row raises ``DatasetImportError`` and writes nothing.
+An import never loses rows silently. Bad rows are skipped and listed with their line number in
+an ``ImportReport``, which always counts rows read, written and skipped. These raise
+``DatasetImportError`` and leave the output as it was (nothing written, nothing replaced): a
+missing or repeated column name; a quoted field that ran on past its row (an unclosed quote
+swallows every row after it into one field, see ``csv_input.RunawayFields``); more than
+``max_skipped_share`` of the rows skipped (default 1%); no valid row at all; and text that
+does not decode.
 
-Files are read as UTF-8 with ``errors="replace"``: invalid bytes become U+FFFD instead of
-stopping the import, and the report counts the rows whose text contains U+FFFD.
+Encoding: UTF-8 unless ``encoding`` says otherwise or a byte-order mark says UTF-16/32
+(read as such, and the report says so); gzip, bzip2 and xz files are decompressed on the fly
+(and the report says so). Invalid bytes fail the import by default, naming the line, the
+bytes and the fix (``--encoding latin-1`` for Latin-1 files). Replacing them with U+FFFD and
+warning was the alternative; it was not chosen because the replacement loses the original
+characters for good, a Latin-1 file loses every accented letter, and a warning on an exit
+status of 0 goes unseen in scripts. ``encoding_errors="replace"`` (``--encoding-errors
+replace``) still imports such a file on purpose, and its report warns with the count of rows
+that hold U+FFFD.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import csv
-import itertools
 import math
-import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from contract import IDENTITY_COLUMNS, TEXT_KEY
+from ingest.csv_input import DatasetImportError, short
+from ingest.import_rows import (
+    DEFAULT_MAX_FIELD_LINES,
+    DEFAULT_MAX_SKIPPED_SHARE,
+    ENCODING_ERRORS,
+    BadRow,
+    ImportReport,
+    ReadOptions,
+    RowConverter,
+    import_rows,
+)
+
+__all__ = [
+    "DatasetImportError",
+    "ImportReport",
+    "ReadOptions",
+    "add_import_arguments",
+    "import_civil_comments",
+    "import_generic",
+    "import_wiki_toxicity",
+    "run_import",
+]
 
 FORMATS = ("civil_comments", "wiki", "generic")
 LABEL_RULES = ("any", "all")
@@ -40,82 +70,18 @@ CIVIL_THRESHOLD = 0.5
 
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n"})
-_SNIFF_DELIMITERS = ",\t;|"
-_SNIFF_BYTES = 64 * 1024
 # Identity cells are short lists of group names; a huge cell is a misaligned row, and
 # literal_eval on deeply nested input can exhaust the parser.
 _MAX_IDENTITY_CELL = 10_000
-# Comments of 100k+ characters exist; the csv default of 128 KiB would reject them. The cap
-# keeps the value inside a C long on every platform.
-_FIELD_SIZE_LIMIT = min(sys.maxsize, 2**31 - 1)
-_SUMMARY_ROWS = 20
 
 
-class DatasetImportError(ValueError):
-    """The file cannot be imported: missing file or column, or no valid row at all."""
-
-    def __init__(self, message: str, report: ImportReport | None = None):
-        super().__init__(message)
-        self.report = report
-
-
-class _BadRow(Exception):
-    """One row cannot be used; the message is the reason shown in the report."""
-
-
-@dataclass
-class ImportReport:
-    """What an import wrote and which rows (by line number in the input) it skipped."""
-
-    path: str
-    written: int = 0
-    skipped: list[tuple[int, str]] = field(default_factory=list)
-    out_path: str | None = None
-    positives: int = 0
-    blank_lines: int = 0
-    replacement_char_rows: int = 0
-
-    @property
-    def positive_rate(self) -> float:
-        return self.positives / self.written if self.written else 0.0
-
-    def summary(self, max_rows: int = _SUMMARY_ROWS) -> str:
-        """Counts, then the first max_rows skipped rows with line numbers and reasons."""
-        target = f" into {self.out_path}" if self.out_path else ""
-        lines = [
-            f"Imported {self.written} rows from {self.path}{target}: "
-            f"{self.positives} toxic ({self.positive_rate:.1%}), "
-            f"{self.written - self.positives} non-toxic; skipped {len(self.skipped)} rows."
-        ]
-        if self.blank_lines:
-            lines.append(f"Ignored {self.blank_lines} blank lines.")
-        if self.replacement_char_rows:
-            lines.append(
-                f"{self.replacement_char_rows} written rows contain U+FFFD "
-                "(invalid UTF-8 in the file was replaced, or the character was already there)."
-            )
-        if self.skipped:
-            shown = self.skipped[:max_rows]
-            lines.append(f"Skipped rows (first {len(shown)} of {len(self.skipped)}):")
-            lines.extend(f"  line {line}: {reason}" for line, reason in shown)
-            if len(self.skipped) > len(shown):
-                lines.append(f"  ... and {len(self.skipped) - len(shown)} more")
-        return "\n".join(lines)
-
-
-# (text, 0.0/1.0 label, identity lists or None) from one row, or _BadRow.
-RowConverter = Callable[[list[str]], tuple]
-
-
-def import_civil_comments(
-    csv_path: str, out_path: str, *, delimiter: str | None = None
-) -> ImportReport:
+def import_civil_comments(csv_path: str, out_path: str, **options) -> ImportReport:
     """Import the processed Civil Comments CSV (MinDiff tutorial) into one TFRecord file.
 
     ``toxicity`` is a score in [0, 1], binarized as >= 0.5. The identity columns (gender,
     sexual_orientation, religion, race, disability) hold Python list strings such as
     "['christian']" or "[]"; an empty cell counts as "[]", a malformed list skips the row.
-    Identity columns absent from the header are not written. Invalid UTF-8 is replaced.
+    Identity columns absent from the header are not written. ``options``: see ReadOptions.
     """
 
     def bind(header: list[str]) -> RowConverter:
@@ -127,7 +93,7 @@ def import_civil_comments(
             text = _text(row, text_i, header)
             score = _score(_cell(row, label_i, header), CIVIL_LABEL_COLUMN)
             if not 0.0 <= score <= 1.0:
-                raise _BadRow(f"{CIVIL_LABEL_COLUMN} {score!r} is outside [0, 1]")
+                raise BadRow(f"{CIVIL_LABEL_COLUMN} {score!r} is outside [0, 1]")
             identities = {
                 c: _identity_list(_cell(row, i, header), c) for c, i in identity_is.items()
             }
@@ -135,17 +101,15 @@ def import_civil_comments(
 
         return convert
 
-    return _import(csv_path, out_path, delimiter, bind)
+    return import_rows(csv_path, out_path, bind, ReadOptions(**options))
 
 
-def import_wiki_toxicity(
-    csv_path: str, out_path: str, *, delimiter: str | None = None
-) -> ImportReport:
+def import_wiki_toxicity(csv_path: str, out_path: str, **options) -> ImportReport:
     """Import a Wikipedia toxicity CSV/TSV (TFCO tutorial, Conversation AI bias files).
 
     Text is ``comment`` (kept as is, NEWLINE_TOKEN and all); the label is ``is_toxic`` or,
     failing that, ``toxic``, with values True/False, true/false, 1/0 or 1.0/0.0. The
-    delimiter comes from the extension (.tsv is tab) or is sniffed. Invalid UTF-8 is replaced.
+    delimiter comes from the extension (.tsv is tab) or is sniffed. ``options``: see ReadOptions.
     """
 
     def bind(header: list[str]) -> RowConverter:
@@ -162,7 +126,7 @@ def import_wiki_toxicity(
 
         return convert
 
-    return _import(csv_path, out_path, delimiter, bind)
+    return import_rows(csv_path, out_path, bind, ReadOptions(**options))
 
 
 def import_generic(
@@ -173,12 +137,13 @@ def import_generic(
     label_rule: str = "any",
     positive_threshold: float = 0.5,
     delimiter: str | None = None,
+    **options,
 ) -> ImportReport:
     """Import any delimited file with a text column and one or more label columns.
 
     The label is 1.0 when any (``label_rule="any"``) or all (``"all"``) of the label columns
     is true-ish (true/t/yes/y) or a number >= positive_threshold, else 0.0; a row with an
-    empty or unparseable label in any label column is skipped. Invalid UTF-8 is replaced.
+    empty or unparseable label in any label column is skipped. ``options``: see ReadOptions.
     """
     columns = [label_columns] if isinstance(label_columns, str) else list(label_columns)
     if not columns:
@@ -200,115 +165,12 @@ def import_generic(
 
         return convert
 
-    return _import(path, out_path, delimiter, bind)
-
-
-def _import(
-    path: str, out_path: str, delimiter: str | None, bind: Callable[[list[str]], RowConverter]
-) -> ImportReport:
-    from ingest.tfrecords import make_example, write_examples
-
-    path, out_path = os.fspath(path), os.fspath(out_path)
-    _check_paths(path, out_path)
-    delimiter = _normalize_delimiter(delimiter)
-    csv.field_size_limit(_FIELD_SIZE_LIMIT)
-    report = ImportReport(path=path, out_path=out_path)
-
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        if delimiter is None:
-            delimiter = _detect_delimiter(path, f.read(_SNIFF_BYTES))
-            f.seek(0)
-        reader = csv.reader(f, delimiter=delimiter)
-        header = next((row for row in reader if row), None)
-        if header is None:
-            raise DatasetImportError(f"{path}: the file is empty (no header row)")
-        header = [name.strip() for name in header]
-        convert = bind(header)
-
-        def examples():
-            last_line = reader.line_num
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as e:
-                    report.skipped.append((last_line + 1, f"CSV error: {e}"))
-                    last_line = reader.line_num
-                    continue
-                # The record starts on the line after the previous one ended, which stays
-                # right when an earlier quoted field spans several lines.
-                line, last_line = last_line + 1, reader.line_num
-                if not row:
-                    report.blank_lines += 1
-                    continue
-                try:
-                    _check_width(row, header)
-                    text, label, identities = convert(row)
-                except _BadRow as e:
-                    report.skipped.append((line, str(e)))
-                    continue
-                report.positives += int(label == 1.0)
-                report.replacement_char_rows += int("\ufffd" in text)
-                yield make_example(text, label, identities)
-
-        stream = examples()
-        # Pulling the first example before opening the writer means a file with no valid
-        # row leaves no output behind and never replaces an existing one.
-        first = next(stream, None)
-        if first is None:
-            raise DatasetImportError(
-                f"{path}: no valid rows to import ({len(report.skipped)} skipped); "
-                f"nothing written to {out_path}",
-                report,
-            )
-        report.written = write_examples(out_path, itertools.chain([first], stream))
-    return report
-
-
-def _check_paths(path: str, out_path: str) -> None:
-    if not os.path.isfile(path):
-        raise DatasetImportError(f"{path}: no such file")
-    if os.path.isdir(out_path) or out_path.endswith(("/", os.sep)):
-        raise DatasetImportError(
-            f"{out_path}: the output must be a file path, e.g. {os.path.join(out_path, 'data.tfrecord')}"
-        )
-    if os.path.exists(out_path) and os.path.samefile(path, out_path):
-        raise DatasetImportError(f"{out_path}: the output would overwrite the input file")
-
-
-def _normalize_delimiter(delimiter: str | None) -> str | None:
-    if delimiter is None:
-        return None
-    if delimiter.lower() in ("tab", "\\t"):
-        return "\t"
-    if len(delimiter) != 1:
-        raise DatasetImportError(f"the delimiter must be one character or 'tab', got {delimiter!r}")
-    return delimiter
-
-
-def _detect_delimiter(path: str, sample: str) -> str:
-    extension = os.path.splitext(path)[1].lower()
-    if extension in (".tsv", ".tab"):
-        return "\t"
-    if extension == ".csv":
-        return ","
-    first_line = sample.splitlines()[0] if sample else ""
-    try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=_SNIFF_DELIMITERS).delimiter
-    except csv.Error:
-        sniffed = None
-    # The sniffer can be misled by quoted text; an unquoted header line rarely is.
-    if sniffed is not None and (sniffed in first_line or not first_line):
-        return sniffed
-    counts = {d: first_line.count(d) for d in _SNIFF_DELIMITERS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+    return import_rows(path, out_path, bind, ReadOptions(delimiter=delimiter, **options))
 
 
 def _missing_column(path: str, header: list[str], column: str, role: str) -> DatasetImportError:
     return DatasetImportError(
-        f"{path}: missing {role} column {column!r}; columns found: {', '.join(map(repr, header))}"
+        f"{path}: missing {role} column {column!r}; columns found: {', '.join(map(short, header))}"
     )
 
 
@@ -318,17 +180,9 @@ def _require(path: str, header: list[str], column: str, role: str) -> int:
     return header.index(column)
 
 
-def _check_width(row: list[str], header: list[str]) -> None:
-    if len(row) > len(header) and any(cell.strip() for cell in row[len(header) :]):
-        raise _BadRow(
-            f"row has {len(row)} fields but the header has {len(header)} "
-            "(an unquoted delimiter in the text?)"
-        )
-
-
 def _cell(row: list[str], index: int, header: list[str]) -> str:
     if index >= len(row):
-        raise _BadRow(
+        raise BadRow(
             f"missing value for {header[index]!r} (row has {len(row)} of {len(header)} fields)"
         )
     return row[index]
@@ -336,21 +190,17 @@ def _cell(row: list[str], index: int, header: list[str]) -> str:
 
 def _text(row: list[str], index: int, header: list[str]) -> str:
     if index >= len(row):
-        raise _BadRow(f"missing text (row has {len(row)} of {len(header)} fields)")
+        raise BadRow(f"missing text (row has {len(row)} of {len(header)} fields)")
     text = row[index]
     if not text.strip():
-        raise _BadRow("empty text")
+        raise BadRow("empty text")
     return text
-
-
-def _short(value: str, limit: int = 40) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def _score(value: str, column: str) -> float:
     stripped = value.strip()
     if not stripped:
-        raise _BadRow(f"empty label in {column!r}")
+        raise BadRow(f"empty label in {column!r}")
     lowered = stripped.lower()
     if lowered in _TRUE_WORDS:
         return 1.0
@@ -359,9 +209,9 @@ def _score(value: str, column: str) -> float:
     try:
         number = float(stripped)
     except ValueError:
-        raise _BadRow(f"unparseable label {_short(stripped)} in {column!r}") from None
+        raise BadRow(f"unparseable label {short(stripped)} in {column!r}") from None
     if not math.isfinite(number):
-        raise _BadRow(f"unparseable label {_short(stripped)} in {column!r}")
+        raise BadRow(f"unparseable label {short(stripped)} in {column!r}")
     return number
 
 
@@ -379,13 +229,13 @@ def _identity_list(value: str, column: str) -> list[str]:
     if not stripped:
         return []
     if len(stripped) > _MAX_IDENTITY_CELL:
-        raise _BadRow(f"malformed {column} list ({len(stripped)} characters)")
+        raise BadRow(f"malformed {column} list ({len(stripped)} characters)")
     try:
         parsed = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        raise _BadRow(f"malformed {column} list {_short(stripped)}") from None
+        raise BadRow(f"malformed {column} list {short(stripped)}") from None
     if not isinstance(parsed, list | tuple) or not all(isinstance(v, str) for v in parsed):
-        raise _BadRow(f"{column} is not a list of strings: {_short(stripped)}")
+        raise BadRow(f"{column} is not a list of strings: {short(stripped)}")
     return list(parsed)
 
 
@@ -410,13 +260,18 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "toxicity CSV/TSV (comment, is_toxic or toxic); generic: any file, with "
         "--text-column and --label-columns",
     )
-    parser.add_argument("--input", required=True, metavar="PATH", help="CSV or TSV file to read")
+    parser.add_argument(
+        "--input",
+        required=True,
+        metavar="PATH",
+        help="CSV or TSV file to read, plain or gzip/bzip2/xz-compressed",
+    )
     parser.add_argument(
         "--output",
         required=True,
         metavar="PATH",
         help="TFRecord file to write, e.g. DATA/train/data.tfrecord or DATA/eval/data.tfrecord "
-        "(written atomically; existing file replaced)",
+        "(written atomically; an existing file is replaced only by a successful import)",
     )
     parser.add_argument("--text-column", metavar="NAME", help="generic: the text column")
     parser.add_argument(
@@ -442,21 +297,74 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         metavar="CHAR",
         help="one character, or 'tab'; default: tab for .tsv, comma for .csv, else sniffed",
     )
+    _add_reading_arguments(parser)
     return parser
 
 
-def run_import(args: argparse.Namespace) -> int:
-    """Run the importer args ask for and print its report.
+def _add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the file's text encoding, e.g. latin-1, cp1252, utf-16 (default: utf-8, or what "
+        "a byte-order mark says); gzip, bzip2 and xz files are decompressed on the fly",
+    )
+    parser.add_argument(
+        "--encoding-errors",
+        choices=ENCODING_ERRORS,
+        default="strict",
+        help="strict (default): bytes that do not decode stop the import and are named; "
+        "replace: import them as U+FFFD (their characters are lost) and warn",
+    )
+    parser.add_argument(
+        "--max-skipped-share",
+        type=_share,
+        default=DEFAULT_MAX_SKIPPED_SHARE,
+        metavar="FRACTION",
+        help="fail, writing nothing, when more than this share of the rows is skipped "
+        f"(default {DEFAULT_MAX_SKIPPED_SHARE:g}; 1 accepts any loss)",
+    )
+    parser.add_argument(
+        "--max-field-lines",
+        type=_lines,
+        default=DEFAULT_MAX_FIELD_LINES,
+        metavar="N",
+        help="fail when a quoted field spans more than N lines, or looks like rows swallowed "
+        f"by an unclosed quote (default {DEFAULT_MAX_FIELD_LINES}; 0 turns the check off)",
+    )
 
-    Returns 0 when rows were written, 1 on an import error (message on stderr, no
-    traceback) and 2 on a usage error.
+
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        share = math.nan
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction between 0 and 1 is needed, got {value!r}")
+    return share
+
+
+def _lines(value: str) -> int:
+    try:
+        lines = int(value)
+    except ValueError:
+        lines = -1
+    if lines < 0:
+        raise argparse.ArgumentTypeError(f"a line count of 0 or more is needed, got {value!r}")
+    return lines
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Run the importer args ask for and print its report: rows read, written and skipped.
+
+    Returns 0 when the rows were written, 1 on an import error (the report's counts, then the
+    message on stderr, no traceback; nothing written) and 2 on a usage error.
     """
     fmt = args.format
     text_column = getattr(args, "text_column", None)
     label_columns = getattr(args, "label_columns", None)
     label_rule = getattr(args, "label_rule", None)
     threshold = getattr(args, "threshold", None)
-    delimiter = getattr(args, "delimiter", None)
+    options = _reading_options(args)
 
     def usage(message: str) -> int:
         print(f"error: {message}", file=sys.stderr)
@@ -477,7 +385,7 @@ def run_import(args: argparse.Namespace) -> int:
                 columns,
                 label_rule=label_rule or "any",
                 positive_threshold=0.5 if threshold is None else threshold,
-                delimiter=delimiter,
+                **options,
             )
         elif fmt in ("civil_comments", "wiki"):
             generic_only = {
@@ -490,16 +398,26 @@ def run_import(args: argparse.Namespace) -> int:
             if given:
                 return usage(f"{', '.join(given)} only apply to --format generic")
             importer = import_civil_comments if fmt == "civil_comments" else import_wiki_toxicity
-            report = importer(args.input, args.output, delimiter=delimiter)
+            report = importer(args.input, args.output, **options)
         else:
             return usage(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
     except DatasetImportError as e:
-        if e.report is not None and e.report.skipped:
+        if e.report is not None:
             print(e.report.summary(), file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {args.input}: {e}", file=sys.stderr)
         return 1
     print(report.summary())
     return 0
+
+
+def _reading_options(args: argparse.Namespace) -> dict:
+    return {
+        "delimiter": getattr(args, "delimiter", None),
+        "encoding": getattr(args, "encoding", None),
+        "encoding_errors": getattr(args, "encoding_errors", "strict"),
+        "max_skipped_share": getattr(args, "max_skipped_share", DEFAULT_MAX_SKIPPED_SHARE),
+        "max_field_lines": getattr(args, "max_field_lines", DEFAULT_MAX_FIELD_LINES),
+    }

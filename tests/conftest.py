@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from ingest.shared_data import shared_data_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SHARED_DATA = shared_data_dir()
 SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
 
 sys.path.insert(0, str(PROJECT_ROOT))

@@ -166,19 +166,71 @@ def test_importer_names_a_missing_column(tmp_path):
 def test_importer_skips_labels_outside_0_1_with_line_numbers(tmp_path):
     csv = tmp_path / "civil.csv"
     csv.write_text("comment_text,toxicity\nfine,0.2\ntoo high,1.5\nnegative,-0.1\nok,0.9\n")
-    report = import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
+    report = import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"), max_skipped_share=1)
     assert report.written == 2
     assert [line for line, _ in report.skipped] == [3, 4]
     assert all("outside [0, 1]" in reason for _, reason in report.skipped)
 
 
-def test_importer_keeps_invalid_utf8_as_replacement_characters(tmp_path):
+def test_importer_refuses_more_skipped_rows_than_allowed(tmp_path):
+    csv = tmp_path / "civil.csv"
+    csv.write_text("comment_text,toxicity\nfine,0.2\ntoo high,1.5\nnegative,-0.1\nok,0.9\n")
+    with pytest.raises(
+        DatasetImportError,
+        match=rf"{re.escape(str(csv))}: skipped 2 of 4 rows \(50.0%\), more than "
+        r"--max-skipped-share 0.01 allows",
+    ) as excinfo:
+        import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
+    assert excinfo.value.report.read == 4 and excinfo.value.report.written == 2
+    assert not (tmp_path / "out.tfrecord").exists()
+
+
+def test_importer_refuses_invalid_utf8_naming_the_line_and_encoding(tmp_path):
+    csv = tmp_path / "civil.csv"
+    csv.write_bytes(b"comment_text,toxicity\nok,0.1\ncaf\xc3 bad \xff bytes,0.0\n")
+    with pytest.raises(
+        DatasetImportError,
+        match=rf"{re.escape(str(csv))}: not valid UTF-8 text: bytes b'\\xc3' on line 3 .*"
+        r"--encoding latin-1.*--encoding-errors replace",
+    ):
+        import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
+    assert not (tmp_path / "out.tfrecord").exists()
+
+
+def test_importer_replaces_invalid_utf8_when_asked_and_warns(tmp_path):
     csv = tmp_path / "civil.csv"
     csv.write_bytes(b"comment_text,toxicity\ncaf\xc3 bad \xff bytes,0.0\n")
-    report = import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
+    report = import_civil_comments(
+        str(csv), str(tmp_path / "out.tfrecord"), encoding_errors="replace"
+    )
     assert report.written == 1 and report.replacement_char_rows == 1
+    assert "warning: 1 rows contain U+FFFD" in report.summary()
     [example] = read_examples(str(tmp_path / "out.tfrecord"))
     assert "\ufffd" in example.features.feature["comment_text"].bytes_list.value[0].decode()
+
+
+def test_importer_refuses_a_runaway_quoted_field(tmp_path):
+    csv = tmp_path / "civil.csv"
+    rows = "".join(f"row {i},0.1\n" for i in range(4, 1003))
+    csv.write_text(f'comment_text,toxicity\nfine,0.2\n"stray quote,0.9\n{rows}')
+    with pytest.raises(
+        DatasetImportError,
+        match=rf"{re.escape(str(csv))}: the quoted field starting on line 3 runs over 1000 "
+        r"lines, to line 1002",
+    ):
+        import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
+    assert not (tmp_path / "out.tfrecord").exists()
+
+
+def test_importer_refuses_repeated_column_names(tmp_path):
+    csv = tmp_path / "civil.csv"
+    csv.write_text("comment_text,toxicity,comment_text\n,0.1,the real text\n")
+    with pytest.raises(
+        DatasetImportError,
+        match=rf"{re.escape(str(csv))}: the header repeats column names: 'comment_text' "
+        r"\(columns 1, 3\)",
+    ):
+        import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
 
 
 # --- Schema: ExampleValidator's anomalies, turned into a failure by DataCheck ----------------
