@@ -20,13 +20,16 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from contract import TEXT_KEY
+from contract import LABEL_KEY, TEXT_KEY
 
 BATCH = 4096
 # Beam picks the codec from the extension; TFRecordDataset reads these two as well.
 COMPRESSION = {".gz": "GZIP", ".deflate": "ZLIB"}
 UNCHECKED_EXTENSIONS = (".bz2", ".zst", ".zstd", ".lzma", ".xz", ".snappy")
 _LOSS = re.compile(r"(truncated|corrupted) record at (\d+)")
+GZIP_MAGIC = b"\x1f\x8b"
+# The trainer's binarisation (trainer_modules/preprocessing.py).
+TOXIC_AT = 0.5
 
 
 class DataFileError(ValueError):
@@ -41,6 +44,10 @@ class FileReport:
     first_empty: int | None = None
     note: str = ""
     checked: bool = True
+    toxic: int = 0
+    non_toxic: int = 0
+    # False when some label is not a float: the schema check names that, not the class count.
+    labels_counted: bool = True
 
 
 @dataclass
@@ -109,12 +116,23 @@ def _locate(path: str, offset: int) -> tuple[int, int] | None:
     return found
 
 
+def _starts_with(path: str, magic: bytes) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
+
+
 def _loss_error(path: str, message: str) -> DataFileError:
     found = _LOSS.search(message)
     if not found:
         return DataFileError(f"{path}: unreadable TFRecord file: {message.strip()}")
     kind, offset = found.group(1), int(found.group(2))
     if kind == "corrupted" and offset == 0 and "Is this even a TFRecord file" in message:
+        if _starts_with(path, GZIP_MAGIC):
+            return DataFileError(
+                f"{path}: gzip-compressed, but its name does not end in .gz, so it is read as "
+                f"plain TFRecords (the codec follows the extension); rename it to "
+                f"{os.path.basename(path)}.gz"
+            )
         return DataFileError(
             f"{path}: not a TFRecord file (the first record's length header fails its CRC "
             "check); convert CSV/TSV files with `local_runner.py import`"
@@ -133,10 +151,11 @@ def _content_pass(path: str) -> FileReport:
     """Records and empty comments of a file, in batches inside TensorFlow."""
     import tensorflow as tf
 
-    spec = {TEXT_KEY: tf.io.VarLenFeature(tf.string)}
+    spec = {TEXT_KEY: tf.io.VarLenFeature(tf.string), LABEL_KEY: tf.io.VarLenFeature(tf.float32)}
 
     def per_batch(serialized):
-        texts = tf.io.parse_example(serialized, spec)[TEXT_KEY]
+        parsed = tf.io.parse_example(serialized, spec)
+        texts, labels = parsed[TEXT_KEY], parsed[LABEL_KEY].values
         blank = tf.strings.length(tf.strings.strip(texts.values)) == 0
         rows = tf.boolean_mask(texts.indices[:, 0], blank)
         first = tf.cond(
@@ -146,17 +165,23 @@ def _content_pass(path: str) -> FileReport:
             tf.shape(serialized, out_type=tf.int64)[0],
             tf.size(tf.unique(rows).y, tf.int64),
             first,
+            tf.reduce_sum(tf.cast(labels >= TOXIC_AT, tf.int64)),
+            tf.reduce_sum(tf.cast(labels < TOXIC_AT, tf.int64)),
         )
 
     report = FileReport(path)
     dataset = tf.data.TFRecordDataset(
         path, compression_type=_compression(path), buffer_size=1 << 20
     )
-    for n, empty, first in dataset.batch(BATCH).map(per_batch).as_numpy_iterator():
+    for n, empty, first, toxic, non_toxic in (
+        dataset.batch(BATCH).map(per_batch).as_numpy_iterator()
+    ):
         if empty and report.first_empty is None:
             report.first_empty = report.records + int(first)
         report.records += int(n)
         report.empty_comments += int(empty)
+        report.toxic += int(toxic)
+        report.non_toxic += int(non_toxic)
     return report
 
 
@@ -188,18 +213,33 @@ def _record_by_record(path: str) -> FileReport:
                 f"{path}: record {index} is not a serialized tf.Example "
                 f"({len(record)} bytes with a valid CRC)"
             ) from None
+        _count_label(report, example.features.feature.get(LABEL_KEY))
         feature = example.features.feature.get(TEXT_KEY)
         if feature is None:
             continue
         if feature.WhichOneof("kind") != "bytes_list":
             # The schema check reports wrongly typed features; counting stops here.
             report.note = f"empty comments not counted: {TEXT_KEY} is not text in record {index}"
+            report.labels_counted = False
             return report
         if any(not v.strip() for v in feature.bytes_list.value):
             report.empty_comments += 1
             if report.first_empty is None:
                 report.first_empty = index
     return report
+
+
+def _count_label(report: FileReport, feature) -> None:
+    if feature is None:
+        return
+    if feature.WhichOneof("kind") != "float_list":
+        report.labels_counted = False
+        return
+    for value in feature.float_list.value:
+        if value >= TOXIC_AT:
+            report.toxic += 1
+        elif value < TOXIC_AT:
+            report.non_toxic += 1
 
 
 def check_file(path: str) -> FileReport:
@@ -230,6 +270,22 @@ def split_patterns(data_root: str, split_folders: bool) -> dict[str, str]:
     return {s.name: os.path.join(data_root, s.pattern) for s in input_config.splits}
 
 
+def _check_both_classes(folder: str, split: str, files: list[FileReport]) -> None:
+    """A split whose labels are all one class trains a model that can rank nothing (AUC
+    undefined or 0), which the gate would refuse later for a misleading reason."""
+    if not all(f.checked and f.labels_counted for f in files):
+        return
+    toxic, non_toxic = sum(f.toxic for f in files), sum(f.non_toxic for f in files)
+    if (toxic and non_toxic) or toxic + non_toxic == 0:
+        return
+    only = "toxic (>= 0.5)" if toxic else "non-toxic (< 0.5)"
+    raise DataFileError(
+        f"{folder}: all {toxic + non_toxic} {LABEL_KEY} labels in split '{split}' are {only}; "
+        "the model needs both classes in each split: check the label column (for `import`, "
+        "--label-columns)"
+    )
+
+
 def check_data(data_root: str, split_folders: bool) -> DataReport:
     """Read every input file; DataFileError names the first unreadable file and record."""
     start = time.monotonic()
@@ -244,5 +300,6 @@ def check_data(data_root: str, split_folders: bool) -> DataReport:
                 f"{os.path.dirname(pattern)}: split '{split}' has no records "
                 f"(files: {', '.join(os.path.basename(p) for p in files)})"
             )
+        _check_both_classes(os.path.dirname(pattern), split, report.splits[split])
     report.seconds = time.monotonic() - start
     return report

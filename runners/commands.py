@@ -12,6 +12,7 @@ import datetime
 import itertools
 import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -116,16 +117,66 @@ def _data_folder(args) -> tuple[str, bool]:
     folder = os.path.abspath(args.data)
     if not os.path.isdir(folder):
         raise SystemExit(f"error: --data folder not found: {folder}")
-    split = all(os.path.isdir(os.path.join(folder, s)) for s in ("train", "eval"))
+    entries = [e for e in os.listdir(folder) if not e.startswith(".")]
+    folders = sorted(e for e in entries if os.path.isdir(os.path.join(folder, e)))
+    _check_layout(folder, folders)
+    split = {"train", "eval"} <= set(folders)
     files = [
         f
         for sub in (("train", "eval") if split else ("",))
         for f in os.listdir(os.path.join(folder, sub))
-        if not f.startswith(".")
+        if not f.startswith(".") and not os.path.isdir(os.path.join(folder, sub, f))
     ]
+    if not files and not split and folders:
+        raise SystemExit(
+            f"error: --data folder {folder} has only subfolders ({', '.join(folders)}), "
+            "no files; put the TFRecords in train/ and eval/ subfolders, or directly in it"
+        )
     if not files:
         raise SystemExit(f"error: --data folder has no data files: {folder}")
     return folder, split
+
+
+def _check_layout(folder: str, folders: list[str]) -> None:
+    """Split-folder layouts the pipeline would misread: ExampleGen reads only train/ + eval/
+    as splits, and would hash-split (or find nothing in) anything else."""
+    if any(f.startswith("Split-") for f in folders):
+        raise SystemExit(
+            f"error: --data folder {folder} is in ExampleGen's output layout "
+            f"({', '.join(f + '/' for f in folders if f.startswith('Split-'))}); "
+            "rename Split-train/ to train/ and Split-eval/ to eval/"
+        )
+    present = [s for s in ("train", "eval") if s in folders]
+    if len(present) == 1:
+        [missing] = {"train", "eval"} - set(present)
+        raise SystemExit(
+            f"error: --data folder {folder} has {present[0]}/ but no {missing}/; add "
+            f"{os.path.join(folder, missing)} with its TFRecords, or put all the files "
+            "directly in the folder to have them hash-split 4:1"
+        )
+
+
+def check_output_folder(path: str) -> str:
+    """The --output folder, created when missing; one line and exit status 1 when it cannot
+    hold the run's outputs."""
+    output = os.path.abspath(path)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise SystemExit(
+            f"error: --output {output} is a file, not a folder; pass a folder path "
+            "(it is created when missing)"
+        )
+    try:
+        os.makedirs(output, exist_ok=True)
+        # A real write: os.access answers yes to root in a read-only folder and knows
+        # nothing of read-only mounts.
+        with tempfile.TemporaryFile(dir=output):
+            pass
+    except OSError as error:
+        raise SystemExit(
+            f"error: --output folder {output} is not writable ({error.strerror}); "
+            "pass a folder you can write to"
+        ) from None
+    return output
 
 
 def metadata_connection(args, output: str):
@@ -149,8 +200,8 @@ def print_summary(outcome: mlmd.RunOutcome, settings: config.Settings, seconds: 
     report = outcome.report
     if report:
         print(
-            "\nPer-group metrics on the eval split "
-            f"(threshold {settings.gate.decision_threshold}):"
+            "\nPer-group metrics on the eval split, at the model's operating point "
+            f"({_operating_point_text(report.get('operating_point'))}):"
         )
         print(f"  {'slice':<20} {'examples':>8} {'FPR':>7} {'FNR':>7} {'AUC':>7}")
         rows = report.get("slice_metrics", {})
@@ -182,6 +233,15 @@ def print_summary(outcome: mlmd.RunOutcome, settings: config.Settings, seconds: 
     else:
         print("No model pushed.")
     print(f"Wall time of the pipeline run (excluding data preparation): {seconds:.0f} s")
+
+
+def _operating_point_text(point: dict | None) -> str:
+    if not point:
+        return "threshold 0.5: a model without a recorded operating point"
+    text = f"threshold {point['threshold']:.4f}"
+    if point.get("source") == "override":
+        return f"{text}, set by --decision-threshold"
+    return f"{text}, where the validation FPR is {point['validation_fpr']:.3f}"
 
 
 def _metric_line(name: str, row: dict) -> str:
@@ -217,6 +277,7 @@ def run(args) -> int:
     from pipeline.pipeline import create_pipeline
     from runners import progress
 
+    check_output_folder(args.output)
     settings = settings_from_args(args)
     output = os.path.abspath(args.output)
     args.output = output

@@ -1,0 +1,90 @@
+"""Command-line mistakes stop with one line naming the path and the fix, before any pipeline
+step runs: the --output folder, --data layouts the pipeline would misread, predict's --file."""
+
+import errno
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+import local_runner
+from ingest.tfrecords import make_example, write_examples
+from tests import runs
+
+
+def run_error(argv) -> str:
+    """The SystemExit message of `local_runner.py run ARGV`; it must be one `error:` line
+    (SystemExit with a message exits with status 1)."""
+    with pytest.raises(SystemExit) as raised:
+        local_runner.main(["run", *argv])
+    message = raised.value.code
+    assert isinstance(message, str) and message.startswith("error: "), message
+    assert "\n" not in message, message
+    return message
+
+
+def examples(n=10):
+    return [make_example(f"comment {i}", float(i % 2)) for i in range(n)]
+
+
+def test_output_that_is_a_file_exits_1_with_one_line(tmp_path):
+    path = tmp_path / "outputs"
+    path.write_text("not a folder")
+    done = subprocess.run(
+        runs.runner_command("run", "--output", str(path)), capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: --output {path} is a file, not a folder; pass a folder path "
+        "(it is created when missing)"
+    )
+
+
+def test_read_only_output_folder_is_named(tmp_path, monkeypatch):
+    output = tmp_path / "outputs"
+    output.mkdir()
+    output.chmod(0o555)
+    if os.geteuid() == 0:
+        # Root writes into a mode 555 folder anyway; a read-only mount refuses root too.
+        def refuse(*args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    try:
+        # A --data folder that does not exist: the output check must come first.
+        message = run_error(["--output", str(output), "--data", str(tmp_path / "none")])
+    finally:
+        output.chmod(0o755)
+    assert message.startswith(f"error: --output folder {output} is not writable (")
+    assert message.endswith("pass a folder you can write to")
+
+
+@pytest.mark.parametrize("present, missing", [("train", "eval"), ("eval", "train")])
+def test_data_with_one_split_folder_names_the_missing_one(tmp_path, present, missing):
+    data = tmp_path / "data"
+    write_examples(str(data / present / "data.tfrecord"), examples())
+    message = run_error(["--output", str(tmp_path / "out"), "--data", str(data)])
+    assert message == (
+        f"error: --data folder {data} has {present}/ but no {missing}/; add {data / missing} "
+        "with its TFRecords, or put all the files directly in the folder to have them "
+        "hash-split 4:1"
+    )
+
+
+def test_example_gen_output_layout_says_to_rename_the_split_folders(tmp_path):
+    data = tmp_path / "examples" / "1"
+    for split in ("train", "eval"):
+        write_examples(str(data / f"Split-{split}" / "data_tfrecord-00000-of-00001"), examples())
+    message = run_error(["--output", str(tmp_path / "out"), "--data", str(data)])
+    assert message == (
+        f"error: --data folder {data} is in ExampleGen's output layout (Split-eval/, "
+        "Split-train/); rename Split-train/ to train/ and Split-eval/ to eval/"
+    )
+
+
+def test_data_with_only_other_subfolders_is_named(tmp_path):
+    data = tmp_path / "data"
+    write_examples(str(data / "part1" / "data.tfrecord"), examples())
+    message = run_error(["--output", str(tmp_path / "out"), "--data", str(data)])
+    assert message.startswith(f"error: --data folder {data} has only subfolders (part1), no files")
