@@ -103,6 +103,10 @@ IDENTITY_FEATURES = tuple(identity_feature(g) for g in IDENTITY_GROUPS)
 
 # Transform's outputs.
 VOCAB_NAME = "tokens"
+# A hash bucket (0-9) of the comment text: bucket 0 of `train` is the validation split when the
+# data has no validation split of its own. Equal texts share a bucket, so none straddles.
+HOLDOUT_KEY = "holdout_bucket"
+HOLDOUT_BUCKETS = 10
 # One multi-valued slicing feature: TFMA makes one slice per group present in the eval data.
 IDENTITY_GROUP_KEY = "identity_group"
 
@@ -127,8 +131,19 @@ def group_of_slice(slice_key) -> str | None:
 FPR_METRIC = "fall_out"
 FNR_METRIC = "miss_rate"
 AUC_METRIC = "auc"
+TPR_METRIC = "recall"
+# Confusion counts at the decision threshold: the rows each rate stands on.
+TN_METRIC, FP_METRIC = "true_negatives", "false_positives"
+TP_METRIC, FN_METRIC = "true_positives", "false_negatives"
 COUNT_METRIC = "example_count"
 ACCURACY_METRIC = "binary_accuracy"
+
+# Beside saved_model.pb: the model's decision threshold and how it was chosen.
+OPERATING_POINT_FILE = "operating_point.json"
+# The Evaluator's signature returns a score shifted so that it crosses 0.5 exactly at the
+# model's own threshold: every TFMA metric "at 0.5" is then the rate at the operating point.
+EVAL_SIGNATURE = "evaluate"
+OPERATING_POINT_SCORE = 0.5
 
 # Written last into a pushed version folder: a version without it is incomplete.
 COMPLETE_MARKER = "PUSH_COMPLETE.json"

@@ -15,13 +15,20 @@ from dataclasses import asdict, dataclass, field
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.artifact import Artifact
+from tfx.utils import path_utils
 
+from components.serving import read_operating_point
 from contract import (
     COUNT_METRIC,
+    FN_METRIC,
     FNR_METRIC,
+    FP_METRIC,
     FPR_METRIC,
     IDENTITY_GROUP_KEY,
     OVERALL,
+    TN_METRIC,
+    TP_METRIC,
+    TPR_METRIC,
     group_of_slice,
 )
 
@@ -57,12 +64,19 @@ class Verdict:
     failures: list[Failure] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The model's decision threshold and how it was chosen (operating_point.json).
+    operating_point: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
         lines = [f"Model {'blessed' if self.blessed else 'not blessed'} by the fairness gate."]
+        if self.operating_point:
+            lines.append(
+                f"Judged at its operating point: threshold {self.operating_point['threshold']:.4f}"
+                f" ({self.operating_point.get('source', '')})."
+            )
         if self.failures:
             lines.append("Failed checks:")
             lines += [f"  - {f.describe()}" for f in self.failures]
@@ -109,9 +123,11 @@ def _failure_slice(validation_for_slice) -> tuple[str, set[str]]:
 
 
 def _metric_label(metric_key_proto, cross: bool) -> str:
-    name = {FPR_METRIC: "false_positive_rate", FNR_METRIC: "false_negative_rate"}.get(
-        metric_key_proto.name, metric_key_proto.name
-    )
+    name = {
+        FPR_METRIC: "false_positive_rate",
+        FNR_METRIC: "false_negative_rate",
+        TPR_METRIC: "true_positive_rate (recall)",
+    }.get(metric_key_proto.name, metric_key_proto.name)
     if metric_key_proto.is_diff:
         name += " (change vs. baseline model)"
     if cross:
@@ -119,51 +135,83 @@ def _metric_label(metric_key_proto, cross: bool) -> str:
     return name
 
 
+# Which rows a metric on a group stands on, for min_slice_size.
+ROWS_OF_METRIC = {FPR_METRIC: "negatives", FNR_METRIC: "positives", TPR_METRIC: "positives"}
+ROW_WORDS = {"negatives": "non-toxic", "positives": "toxic", "examples": ""}
+
+
+def _rows(count) -> dict[str, int]:
+    """{"examples", "negatives", "positives"} from a count dict, or an int for all three."""
+    if isinstance(count, dict):
+        examples = int(count.get("examples", 0))
+        return {k: int(count.get(k, examples)) for k in ("examples", "negatives", "positives")}
+    return {"examples": int(count), "negatives": int(count), "positives": int(count)}
+
+
+def _too_small(slice_counts, min_slice_size: int) -> dict[str, dict[str, int]]:
+    """Group -> {row kind: count} for each kind of rows below min_slice_size."""
+    small = {}
+    for group, count in slice_counts.items():
+        if group == OVERALL:
+            continue
+        rows = _rows(count)
+        low = {kind: n for kind, n in rows.items() if n < min_slice_size}
+        if low:
+            small[group] = low
+    return small
+
+
+def _skip_reason(low: dict[str, int], min_slice_size: int) -> str:
+    parts = []
+    for kind, metric in (("negatives", "FPR"), ("positives", "FNR")):
+        if kind in low:
+            parts.append(f"{metric} not judged: {low[kind]} {ROW_WORDS[kind]} eval rows")
+    if "examples" in low:
+        parts = [f"{low['examples']} eval examples"]
+    return f"{'; '.join(parts)}, fewer than min_slice_size {min_slice_size}"
+
+
+def _rows_too_few(metric_name: str, groups: set[str], small: dict, absent: set[str]) -> bool:
+    """True when every group of a failure lacks the rows its metric stands on."""
+    if not groups:
+        return False
+    kind = ROWS_OF_METRIC.get(metric_name, "examples")
+    return all(
+        g in absent or kind in small.get(g, {}) or "examples" in small.get(g, {}) for g in groups
+    )
+
+
 def judge(
     validation_result,
-    slice_counts: dict[str, int],
+    slice_counts: dict,
     min_slice_size: int,
     computed_cross_groups: set[str] = frozenset(),
 ) -> Verdict:
-    """Bless when every TFMA failure concerns a group too small (or absent) to judge.
+    """Bless when every TFMA failure concerns a group too small (or absent) to judge on the
+    metric that failed.
 
-    `slice_counts` maps "overall" and group names to eval example counts;
+    `slice_counts` maps "overall" and group names to eval row counts: an int, or a dict with
+    "examples", "negatives" (FPR stands on these) and "positives" (FNR stands on these);
     `computed_cross_groups` names the groups whose cross-slice metrics TFMA computed.
     """
-    small = {g: n for g, n in slice_counts.items() if g != OVERALL and n < min_slice_size}
-    skipped = {
-        g: f"{n} eval examples, fewer than min_slice_size {min_slice_size}"
-        for g, n in small.items()
-    }
+    small = _too_small(slice_counts, min_slice_size)
+    skipped = {g: _skip_reason(low, min_slice_size) for g, low in small.items()}
+    absent: set[str] = set()
     failures = []
     for missing in validation_result.missing_slices:
         group = group_of_slice(tuple((k, v) for k, v in missing.feature_values.items()))
         if group is not None:
             skipped.setdefault(group, "no eval examples")
+            absent.add(group)
         else:
             failures.append(Failure(str(missing), "slice", None, "present", "slice missing"))
     for per_slice in validation_result.metric_validations_per_slice:
         slice_name, groups = _failure_slice(per_slice)
-        if groups and groups <= set(skipped):
-            continue
         cross = per_slice.HasField("cross_slice_key")
         for failure in per_slice.failures:
-            value = (
-                failure.metric_value.double_value.value
-                if failure.HasField("metric_value")
-                else None
-            )
-            if value is not None and math.isnan(value):
-                value = None
-            failures.append(
-                Failure(
-                    slice=slice_name,
-                    metric=_metric_label(failure.metric_key, cross),
-                    value=value,
-                    bound=_bound_text(failure.metric_threshold),
-                    message=failure.message.strip(),
-                )
-            )
+            if _rows_too_few(failure.metric_key.name, groups, small, absent):
+                continue
+            failures.append(_failure(failure, slice_name, cross))
     # TFMA 0.47 reports every cross-slicing spec with a threshold as missing, even when it
     # computed and checked it (its missing-slice check reads only single-slice details), so a
     # cross slice counts as missing only when no cross-slice metrics exist for its group.
@@ -176,13 +224,37 @@ def judge(
                         f"overall minus {group}", "cross slice", None, "present", "no eval data"
                     )
                 )
-    judged = [g for g in slice_counts if g != OVERALL and g not in skipped]
+    judged = [
+        g
+        for g in slice_counts
+        if g != OVERALL
+        and g not in absent
+        and not {"negatives", "examples"} & set(small.get(g, {}))
+    ]
     if slice_counts and not judged and OVERALL in slice_counts:
         # Nothing to judge fairness on: say so rather than bless silently.
         failures.append(
-            Failure(OVERALL, "identity groups", 0, f">= 1 group with {min_slice_size}+ examples")
+            Failure(
+                OVERALL,
+                "identity groups",
+                0,
+                f">= 1 group with {min_slice_size}+ non-toxic eval rows",
+            )
         )
     return Verdict(blessed=not failures, failures=failures, skipped=skipped)
+
+
+def _failure(failure, slice_name: str, cross: bool) -> Failure:
+    value = failure.metric_value.double_value.value if failure.HasField("metric_value") else None
+    if value is not None and math.isnan(value):
+        value = None
+    return Failure(
+        slice=slice_name,
+        metric=_metric_label(failure.metric_key, cross),
+        value=value,
+        bound=_bound_text(failure.metric_threshold),
+        message=failure.message.strip(),
+    )
 
 
 def _metric_row(values: dict) -> dict[str, float]:
@@ -217,11 +289,22 @@ def load_eval_metrics(evaluation_uri: str):
     return slices, cross
 
 
+def row_counts(row: dict) -> dict[str, int]:
+    """Examples, non-toxic rows and toxic rows of one slice, from its TFMA metrics."""
+    examples = int(row.get(COUNT_METRIC, 0))
+    counts = {"examples": examples}
+    if TN_METRIC in row and FP_METRIC in row:
+        counts["negatives"] = int(row[TN_METRIC] + row[FP_METRIC])
+    if TP_METRIC in row and FN_METRIC in row:
+        counts["positives"] = int(row[TP_METRIC] + row[FN_METRIC])
+    return counts
+
+
 def gate_from_evaluation(evaluation_uri: str, min_slice_size: int) -> Verdict:
     import tensorflow_model_analysis as tfma
 
     slice_metrics, cross_metrics = load_eval_metrics(evaluation_uri)
-    counts = {name: int(row.get(COUNT_METRIC, 0)) for name, row in slice_metrics.items()}
+    counts = {name: row_counts(row) for name, row in slice_metrics.items()}
     verdict = judge(
         tfma.load_validation_result(evaluation_uri), counts, min_slice_size, set(cross_metrics)
     )
@@ -251,6 +334,7 @@ def FairnessGate(
     min_slice_size: tfx.dsl.components.Parameter[int] = 30,
 ):
     verdict = gate_from_evaluation(evaluation.uri, min_slice_size)
+    verdict.operating_point = read_operating_point(path_utils.serving_model_path(model.uri))
     write_report(verdict, report.uri)
     # The properties the Pusher and LatestBlessedModelStrategy read.
     blessing.set_int_custom_property("blessed", int(verdict.blessed))

@@ -28,7 +28,7 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from components.serving import COMPLETE_MARKER, version_folders
+from components.serving import COMPLETE_MARKER, read_operating_point, version_folders
 
 TMP_PREFIX = ".push-tmp-"
 PUSH_RECORD = "push.json"
@@ -226,7 +226,12 @@ def AtomicPusher(
         model_dir,
         serving_dir,
         blessed=is_blessed(model_blessing, model),
-        details={"model_id": model.id, "blessing": model_blessing.uri},
+        details={
+            "model_id": model.id,
+            "blessing": model_blessing.uri,
+            # The decision threshold travels with the push, for servers that read only this.
+            "operating_point": read_operating_point(model_dir),
+        },
     )
     # The properties TFX's Pusher sets, which local_runner and other readers expect.
     pushed_model.set_int_custom_property("pushed", int(result.pushed))

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from contract import COMPLETE_MARKER, PREDICTION_KEY, TEXT_KEY
+from contract import COMPLETE_MARKER, DECISION_KEY, OPERATING_POINT_FILE, PREDICTION_KEY, TEXT_KEY
 
 SIGNATURE = "score_text"
 DEFAULT_BATCH_SIZE = 256
@@ -32,6 +32,17 @@ def version_folders(serving_dir: str) -> list[tuple[int, str]]:
         if name.isdigit() and os.path.isdir(path):
             versions.append((int(name), path))
     return sorted(versions)
+
+
+def read_operating_point(model_dir: str) -> dict | None:
+    """The operating point written beside a model by its Trainer (None for older models)."""
+    from tfx.dsl.io import fileio
+
+    path = os.path.join(model_dir, OPERATING_POINT_FILE)
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path) as f:
+        return json.loads(f.read())
 
 
 def is_complete(model_dir: str) -> bool:
@@ -64,11 +75,12 @@ def latest_model_dir(serving_dir: str) -> str:
     raise ServingError(f"no complete pushed model in {serving_dir}{detail}")
 
 
-Scorer = Callable[[Sequence[str]], list[float]]
+Scorer = Callable[[Sequence[str]], list[dict]]
 
 
 def load_scorer(model_dir: str) -> Scorer:
-    """A function from texts to toxicity probabilities, via the model's score_text signature."""
+    """A function from texts to {"toxicity": probability, "is_toxic": decision at the model's
+    operating point}, via the model's score_text signature."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(model_dir)
@@ -78,13 +90,20 @@ def load_scorer(model_dir: str) -> Scorer:
         )
     signature = loaded.signatures[SIGNATURE]
 
-    def score(texts: Sequence[str]) -> list[float]:
+    def score(texts: Sequence[str]) -> list[dict]:
         if not texts:
             return []
         # Lone surrogates (undecodable bytes in argv) cannot be encoded strictly.
         batch = [t.encode("utf-8", "replace") for t in texts]
-        out = signature(**{TEXT_KEY: tf.constant(batch, dtype=tf.string)})[PREDICTION_KEY]
-        return [float(p) for p in out.numpy().reshape(-1)]
+        out = signature(**{TEXT_KEY: tf.constant(batch, dtype=tf.string)})
+        probabilities = out[PREDICTION_KEY].numpy().reshape(-1)
+        if DECISION_KEY not in out:  # a model exported before operating points
+            return [{PREDICTION_KEY: float(p)} for p in probabilities]
+        decisions = out[DECISION_KEY].numpy().reshape(-1)
+        return [
+            {PREDICTION_KEY: float(p), DECISION_KEY: bool(d)}
+            for p, d in zip(probabilities, decisions, strict=True)
+        ]
 
     # The signature's variables live as long as `loaded`; keep it reachable from the closure.
     score.model = loaded
@@ -109,10 +128,10 @@ def read_lines(stream) -> Iterator[str]:
 
 
 def predict(scorer: Scorer, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE):
-    """Yield {"text", "toxicity"} records in input order."""
+    """Yield {"text", "toxicity", "is_toxic"} records in input order."""
     for batch in batched(texts, batch_size):
-        for text, p in zip(batch, scorer(batch), strict=True):
-            yield {"text": text, PREDICTION_KEY: p}
+        for text, scored in zip(batch, scorer(batch), strict=True):
+            yield {"text": text, **scored}
 
 
 def to_json_line(record: dict) -> str:

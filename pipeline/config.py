@@ -29,16 +29,26 @@ def pipeline_name(trainer: str) -> str:
 class GatePolicy:
     """What a model must meet to be blessed; TFMA checks it, `components.gate` explains it."""
 
-    decision_threshold: float = 0.5
+    # Every rate is judged at each model's own operating point (docs/operating_point.md).
     # Upper bound on each identity group's false-positive rate.
     max_group_fpr: float = 0.20
     # Upper bound on (group FPR - overall FPR), checked as a TFMA cross-slice threshold.
     max_group_fpr_gap: float = 0.05
+    # Upper bound on (group FNR - overall FNR): a group's FPR must not be bought with that
+    # group's recall. Wider than the FPR gap because a group's FNR stands on its few toxic rows.
+    max_group_fnr_gap: float = 0.15
     min_auc: float = 0.75
+    # Floor on overall recall (TPR) at the decision threshold: every FPR bound is met by a
+    # model that flags nothing, so a fairness gate must refuse uselessness explicitly. 0.20
+    # refuses the models that were once blessed (TPR 0.014 and 0.0 on the Gab Hate Corpus)
+    # and passes every baseline measured so far (0.30 or more); see docs/gate.md.
+    min_tpr: float = 0.20
     # Against the resolved baseline model, when there is one.
     max_auc_drop: float = 0.02
     max_group_fpr_increase: float = 0.05
-    # Groups with fewer eval examples than this are reported but not judged.
+    max_tpr_drop: float = 0.10
+    # A group's rate is judged only when it stands on at least this many rows: non-toxic rows
+    # for its FPR, toxic rows for its FNR. Smaller groups are reported, not judged.
     min_slice_size: int = 30
     groups: tuple[str, ...] = IDENTITY_GROUPS
     fairness_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -49,8 +59,13 @@ class GatePolicy:
             raise ValueError(
                 f"unknown identity group(s) {sorted(unknown)}; known: {list(IDENTITY_GROUPS)}"
             )
-        if not 0.0 < self.decision_threshold < 1.0:
-            raise ValueError(f"decision threshold must be in (0, 1), got {self.decision_threshold}")
+        for name in ("max_group_fpr", "max_group_fpr_gap", "max_group_fnr_gap", "min_auc",
+                     "min_tpr", "max_auc_drop", "max_group_fpr_increase", "max_tpr_drop"):  # fmt: skip
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.min_slice_size < 1:
+            raise ValueError(f"min_slice_size must be at least 1, got {self.min_slice_size}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +74,9 @@ class Settings:
     transform: TransformSettings = field(default_factory=TransformSettings)
     training: TrainerSettings = field(default_factory=TrainerSettings)
     gate: GatePolicy = field(default_factory=GatePolicy)
-    # Hash split of a single input folder (train:eval buckets) when it has no split folders.
-    hash_buckets: tuple[int, int] = (4, 1)
+    # Hash split of a single input folder (train:validation:eval buckets) when it has no
+    # split folders.
+    hash_buckets: tuple[int, int, int] = (8, 1, 1)
 
     def __post_init__(self):
         if self.trainer not in TRAINERS:

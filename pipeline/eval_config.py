@@ -6,7 +6,7 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from contract import IDENTITY_GROUP_KEY, LABEL_KEY
+from contract import EVAL_SIGNATURE, IDENTITY_GROUP_KEY, LABEL_KEY, OPERATING_POINT_SCORE
 from pipeline.config import GatePolicy
 
 FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"
@@ -33,7 +33,8 @@ def build_eval_config(
     policy: GatePolicy, compute_confidence_intervals: bool = False
 ) -> tfma.EvalConfig:
     group_slices = [group_slice(g) for g in policy.groups]
-    at_threshold = json.dumps({"thresholds": [policy.decision_threshold]})
+    # The evaluation signature's score crosses 0.5 at each model's own threshold.
+    at_threshold = json.dumps({"thresholds": [OPERATING_POINT_SCORE]})
 
     auc = tfma.MetricConfig(
         class_name="AUC",
@@ -49,6 +50,42 @@ def build_eval_config(
             )
         ],
     )
+    fnr = tfma.MetricConfig(
+        class_name="MissRate",
+        config=at_threshold,
+        cross_slice_thresholds=[
+            tfma.CrossSliceMetricThreshold(
+                cross_slicing_specs=[
+                    tfma.CrossSlicingSpec(
+                        baseline_spec=tfma.SlicingSpec(), slicing_specs=group_slices
+                    )
+                ],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=_bound(lower=-policy.max_group_fnr_gap)
+                ),
+            )
+        ],
+    )
+    recall = tfma.MetricConfig(
+        class_name="Recall",
+        config=at_threshold,
+        per_slice_thresholds=[
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=_bound(lower=policy.min_tpr),
+                    change_threshold=_change(
+                        tfma.MetricDirection.HIGHER_IS_BETTER, -policy.max_tpr_drop
+                    ),
+                ),
+            )
+        ],
+    )
+    # The rows each rate stands on (negatives for FPR, positives for FNR), for min_slice_size.
+    counts = [
+        tfma.MetricConfig(class_name=name, config=at_threshold)
+        for name in ("TrueNegatives", "FalsePositives", "TruePositives", "FalseNegatives")
+    ]
     fpr = tfma.MetricConfig(
         class_name="FallOut",
         config=at_threshold,
@@ -83,10 +120,12 @@ def build_eval_config(
         auc,
         tfma.MetricConfig(
             class_name="BinaryAccuracy",
-            config=json.dumps({"threshold": policy.decision_threshold}),
+            config=json.dumps({"threshold": OPERATING_POINT_SCORE}),
         ),
         fpr,
-        tfma.MetricConfig(class_name="MissRate", config=at_threshold),
+        fnr,
+        recall,
+        *counts,
         tfma.MetricConfig(
             class_name="FairnessIndicators",
             module=FAIRNESS_MODULE,
@@ -98,7 +137,7 @@ def build_eval_config(
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=EVAL_SIGNATURE,
                 label_key=LABEL_KEY,
                 preprocessing_function_names=["transform_features"],
             )

@@ -27,23 +27,33 @@ COMPONENT_IDS = (
 )
 
 
-def example_gen_input_config(split_folders: bool, hash_buckets=(4, 1)):
-    """Read `train/` and `eval/` folders when present, else hash-split one folder."""
-    if split_folders:
-        return (
-            example_gen_pb2.Input(
-                splits=[
-                    example_gen_pb2.Input.Split(name="train", pattern="train/*"),
-                    example_gen_pb2.Input.Split(name="eval", pattern="eval/*"),
-                ]
-            ),
-            None,
-        )
+SPLITS = ("train", "validation", "eval")
+
+
+def input_splits(split_folders) -> tuple[str, ...]:
+    """The split folders the data has: () for none (hash split), ("train", "eval") (validation
+    is then carved from train), or all three. `True` means ("train", "eval")."""
+    if split_folders is True:
+        return ("train", "eval")
+    if not split_folders:
+        return ()
+    folders = tuple(split_folders)
+    if folders not in (("train", "eval"), SPLITS):
+        raise ValueError(f"split folders must be train/ and eval/ (and validation/), got {folders}")
+    return folders
+
+
+def example_gen_input_config(split_folders, hash_buckets=(8, 1, 1)):
+    """Read the split folders when present, else hash-split one folder into all three."""
+    folders = input_splits(split_folders)
+    if folders:
+        splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*") for s in folders]
+        return example_gen_pb2.Input(splits=splits), None
     output = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=hash_buckets[0]),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=hash_buckets[1]),
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in zip(SPLITS, hash_buckets, strict=True)
             ]
         )
     )
@@ -57,7 +67,7 @@ def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     data_root: str,
-    split_folders: bool,
+    split_folders,
     schema_path: str,
     serving_model_dir: str,
     settings: config.Settings,
@@ -67,8 +77,9 @@ def create_pipeline(
     compute_confidence_intervals: bool = False,
     vertex_training: dict | None = None,
 ) -> tfx.dsl.Pipeline:
-    """The whole pipeline. `vertex_training`: Vertex AI Training settings (the
-    `ai_platform_*` custom_config keys of TFX's Vertex Trainer); None trains in place."""
+    """The whole pipeline. `split_folders`: see `input_splits`. `vertex_training`: Vertex AI
+    Training settings (the `ai_platform_*` custom_config keys of TFX's Vertex Trainer); None
+    trains in place."""
     input_config, output_config = example_gen_input_config(split_folders, settings.hash_buckets)
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=input_config, output_config=output_config
@@ -92,8 +103,15 @@ def create_pipeline(
     ).with_id("Transform")
     transform.add_upstream_node(data_check)
 
+    folders = input_splits(split_folders)
+    # Without a validation split, the Trainer holds out a hash tenth of train (Transform's
+    # holdout bucket) for early stopping and the operating point; eval stays the gate's.
+    has_validation = not folders or "validation" in folders
     trainer_class = tfx.components.Trainer
-    trainer_config = settings.training.custom_config()
+    trainer_config = {
+        **settings.training.custom_config(),
+        "validation_from_train": not has_validation,
+    }
     if vertex_training is not None:
         trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
         trainer_config = {**trainer_config, **vertex_training}
@@ -102,8 +120,8 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(),
-        eval_args=tfx.proto.EvalArgs(),
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["validation" if has_validation else "train"]),
         custom_config=trainer_config,
     ).with_id("Trainer")
 
@@ -118,6 +136,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=build_eval_config(settings.gate, compute_confidence_intervals),
+        example_splits=["eval"],
     ).with_id("Evaluator")
 
     gate = FairnessGate(

@@ -23,6 +23,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def open_fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {value}")
+    return value
+
+
 def identity_groups(text: str) -> tuple[str, ...]:
     groups = tuple(g.strip() for g in text.split(",") if g.strip())
     unknown = sorted(set(groups) - set(IDENTITY_GROUPS))
@@ -43,26 +50,144 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
     defaults = config.Settings()
     gate, training = defaults.gate, defaults.training
 
-    g = parser.add_argument_group("gate (defaults in pipeline/config.py)")
-    add(g, "--decision-threshold", type=fraction, default=gate.decision_threshold)
-    add(g, "--max-group-fpr", type=fraction, default=gate.max_group_fpr)
-    add(g, "--max-fpr-gap", type=fraction, default=gate.max_group_fpr_gap)
-    add(g, "--min-auc", type=fraction, default=gate.min_auc)
-    add(g, "--max-auc-drop", type=fraction, default=gate.max_auc_drop)
-    add(g, "--max-group-fpr-increase", type=fraction, default=gate.max_group_fpr_increase)
-    add(g, "--min-slice-size", type=positive_int, default=gate.min_slice_size)
-    add(g, "--gate-groups", type=identity_groups, default=gate.groups)
+    o = parser.add_argument_group("operating point (docs/operating_point.md)")
+    add(
+        o,
+        "--target-fpr",
+        type=open_fraction,
+        default=training.target_fpr,
+        help="the decision threshold is where the overall FPR on validation equals this",
+    )
+    add(
+        o,
+        "--decision-threshold",
+        type=open_fraction,
+        default=None,
+        help="an explicit decision threshold instead of the one at --target-fpr",
+    )
+
+    g = parser.add_argument_group("gate, judged at each model's operating point "
+                                  "(defaults in pipeline/config.py)")  # fmt: skip
+    add(
+        g,
+        "--max-group-fpr",
+        type=fraction,
+        default=gate.max_group_fpr,
+        help="upper bound on each judged group's false-positive rate",
+    )
+    add(
+        g,
+        "--max-fpr-gap",
+        type=fraction,
+        default=gate.max_group_fpr_gap,
+        help="upper bound on a group's FPR minus the overall FPR",
+    )
+    add(
+        g,
+        "--max-fnr-gap",
+        type=fraction,
+        default=gate.max_group_fnr_gap,
+        help="upper bound on a group's FNR minus the overall FNR",
+    )
+    add(g, "--min-auc", type=fraction, default=gate.min_auc, help="floor on overall AUC")
+    add(
+        g,
+        "--min-tpr",
+        type=fraction,
+        default=gate.min_tpr,
+        help="floor on overall recall (TPR) at the decision threshold",
+    )
+    add(
+        g,
+        "--max-auc-drop",
+        type=fraction,
+        default=gate.max_auc_drop,
+        help="largest AUC loss against the last blessed model",
+    )
+    add(
+        g,
+        "--max-tpr-drop",
+        type=fraction,
+        default=gate.max_tpr_drop,
+        help="largest recall loss against the last blessed model",
+    )
+    add(
+        g,
+        "--max-group-fpr-increase",
+        type=fraction,
+        default=gate.max_group_fpr_increase,
+        help="largest rise of a group's FPR against the last blessed model",
+    )
+    add(
+        g,
+        "--min-slice-size",
+        type=positive_int,
+        default=gate.min_slice_size,
+        help="rows a group's rate must stand on to be judged (non-toxic for FPR, toxic for FNR)",
+    )
+    add(
+        g,
+        "--gate-groups",
+        type=identity_groups,
+        default=gate.groups,
+        help="comma-separated identity groups the gate judges",
+    )
 
     t = parser.add_argument_group("training (defaults in pipeline/config.py)")
-    add(t, "--epochs", type=positive_int, default=training.epochs)
-    add(t, "--batch-size", type=positive_int, default=training.batch_size)
-    add(t, "--learning-rate", type=float, default=training.learning_rate)
-    add(t, "--seed", type=int, default=training.seed)
-    add(t, "--target-groups", type=identity_groups, default=training.target_groups)
-    add(t, "--min-diff-weight", type=float, default=training.min_diff_weight)
-    add(t, "--tfco-epsilon", type=float, default=training.tfco_epsilon)
-    add(t, "--max-tokens", type=positive_int, default=config.TransformSettings.max_tokens)
-    add(t, "--vocab-size", type=positive_int, default=config.TransformSettings.vocab_size)
+    add(
+        t,
+        "--max-epochs",
+        "--epochs",
+        dest="epochs",
+        type=positive_int,
+        default=training.epochs,
+        help="most training epochs (training stops early on validation AUC)",
+    )
+    add(
+        t,
+        "--patience",
+        type=positive_int,
+        default=training.patience,
+        help="epochs without a better validation AUC before training stops",
+    )
+    add(t, "--batch-size", type=positive_int, default=training.batch_size, help="batch size")
+    add(t, "--learning-rate", type=float, default=training.learning_rate, help="Adam learning rate")
+    add(t, "--seed", type=int, default=training.seed, help="seed of weights and shuffling")
+    add(
+        t,
+        "--target-groups",
+        type=identity_groups,
+        default=training.target_groups,
+        help="comma-separated groups MinDiff and TFCO remediate",
+    )
+    add(
+        t,
+        "--min-diff-weight",
+        type=float,
+        default=training.min_diff_weight,
+        help="weight of MinDiff's MMD loss",
+    )
+    add(
+        t,
+        "--tfco-epsilon",
+        type=float,
+        default=training.tfco_epsilon,
+        help="TFCO slack: group FPR <= overall FPR + epsilon",
+    )
+    add(
+        t,
+        "--max-tokens",
+        type=positive_int,
+        default=config.TransformSettings.max_tokens,
+        help="tokens kept per comment",
+    )
+    add(
+        t,
+        "--vocab-size",
+        type=positive_int,
+        default=config.TransformSettings.vocab_size,
+        help="vocabulary size (most frequent training tokens)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config.Settings:
@@ -83,15 +208,18 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 target_groups=tuple(args.target_groups),
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,
-                # TFCO's constraints sit where the gate judges.
+                patience=args.patience,
+                target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,
             ),
             gate=config.GatePolicy(
-                decision_threshold=args.decision_threshold,
                 max_group_fpr=args.max_group_fpr,
                 max_group_fpr_gap=args.max_fpr_gap,
+                max_group_fnr_gap=args.max_fnr_gap,
                 min_auc=args.min_auc,
+                min_tpr=args.min_tpr,
                 max_auc_drop=args.max_auc_drop,
+                max_tpr_drop=args.max_tpr_drop,
                 max_group_fpr_increase=args.max_group_fpr_increase,
                 min_slice_size=args.min_slice_size,
                 groups=tuple(args.gate_groups),

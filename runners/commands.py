@@ -18,20 +18,45 @@ import uuid
 from pathlib import Path
 
 from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, FPR_METRIC, OVERALL
-from pipeline import config
+from pipeline import config, set_verbosity
 from runners import cli, mlmd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help, unless it is unset (None, False, "") or the help
+    already names it."""
+
+    def _get_help_string(self, action):
+        unset = action.default is None or action.default is False or action.default == ""
+        if unset or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own warnings and TensorFlow's log (hidden by default)",
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
     parser.add_argument(
         "--data",
         help="TFRecord folder (with train/ and eval/ subfolders, or files to hash-split); "
         "default: the embedded generated data",
     )
-    parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
+    parser.add_argument(
+        "--trainer",
+        choices=config.TRAINERS,
+        default="baseline",
+        help="training module; each is its own pipeline",
+    )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
     parser.add_argument(
         "--serving-dir", help="push destination (default: OUTPUT/serving/<trainer>)"
@@ -41,15 +66,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     mysql = parser.add_argument_group("ML Metadata on MySQL/MariaDB, instead of SQLite")
     mysql.add_argument("--mysql-host", help="server host; setting it selects MySQL")
-    mysql.add_argument("--mysql-port", type=cli.positive_int, default=3306)
-    mysql.add_argument("--mysql-database", default="mlmd")
-    mysql.add_argument("--mysql-user", default="root")
+    mysql.add_argument("--mysql-port", type=cli.positive_int, default=3306, help="server port")
+    mysql.add_argument("--mysql-database", default="mlmd", help="database name")
+    mysql.add_argument("--mysql-user", default="root", help="user name")
     mysql.add_argument(
         "--mysql-password",
         default=None,
         help="default: $MLMD_MYSQL_PASSWORD (which keeps it out of the process list)",
     )
-    parser.add_argument("--beam-workers", type=cli.positive_int, default=1)
+    parser.add_argument(
+        "--beam-workers",
+        type=cli.positive_int,
+        default=1,
+        help="Beam DirectRunner workers; more than 1 runs them as processes",
+    )
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument(
         "--confidence-intervals",
@@ -61,10 +91,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit with status 3 when the model is not blessed",
     )
-    data = parser.add_argument_group("embedded data")
-    data.add_argument("--train-size", type=cli.positive_int, default=20_000)
-    data.add_argument("--eval-size", type=cli.positive_int, default=5_000)
-    data.add_argument("--data-seed", type=int, default=0)
+    add_verbose_argument(parser)
+    data = parser.add_argument_group("embedded data (without --data)")
+    data.add_argument(
+        "--train-size", type=cli.positive_int, default=20_000, help="train examples generated"
+    )
+    data.add_argument(
+        "--eval-size", type=cli.positive_int, default=5_000, help="eval examples generated"
+    )
+    data.add_argument("--data-seed", type=int, default=0, help="seed of the generated data")
 
     parser.add_argument("--glove", default="", help="pretrained GloVe text file for the embedding")
     cli.add_gate_and_training_arguments(parser)
@@ -114,46 +149,13 @@ def check_input_files(folder: str, split: bool) -> None:
 
 
 def _data_folder(args) -> tuple[str, bool]:
+    from ingest.preflight import DataFileError, data_layout
+
     folder = os.path.abspath(args.data)
-    if not os.path.isdir(folder):
-        raise SystemExit(f"error: --data folder not found: {folder}")
-    entries = [e for e in os.listdir(folder) if not e.startswith(".")]
-    folders = sorted(e for e in entries if os.path.isdir(os.path.join(folder, e)))
-    _check_layout(folder, folders)
-    split = {"train", "eval"} <= set(folders)
-    files = [
-        f
-        for sub in (("train", "eval") if split else ("",))
-        for f in os.listdir(os.path.join(folder, sub))
-        if not f.startswith(".") and not os.path.isdir(os.path.join(folder, sub, f))
-    ]
-    if not files and not split and folders:
-        raise SystemExit(
-            f"error: --data folder {folder} has only subfolders ({', '.join(folders)}), "
-            "no files; put the TFRecords in train/ and eval/ subfolders, or directly in it"
-        )
-    if not files:
-        raise SystemExit(f"error: --data folder has no data files: {folder}")
-    return folder, split
-
-
-def _check_layout(folder: str, folders: list[str]) -> None:
-    """Split-folder layouts the pipeline would misread: ExampleGen reads only train/ + eval/
-    as splits, and would hash-split (or find nothing in) anything else."""
-    if any(f.startswith("Split-") for f in folders):
-        raise SystemExit(
-            f"error: --data folder {folder} is in ExampleGen's output layout "
-            f"({', '.join(f + '/' for f in folders if f.startswith('Split-'))}); "
-            "rename Split-train/ to train/ and Split-eval/ to eval/"
-        )
-    present = [s for s in ("train", "eval") if s in folders]
-    if len(present) == 1:
-        [missing] = {"train", "eval"} - set(present)
-        raise SystemExit(
-            f"error: --data folder {folder} has {present[0]}/ but no {missing}/; add "
-            f"{os.path.join(folder, missing)} with its TFRecords, or put all the files "
-            "directly in the folder to have them hash-split 4:1"
-        )
+    try:
+        return folder, data_layout(folder)
+    except DataFileError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def check_output_folder(path: str) -> str:
@@ -274,10 +276,11 @@ def run_local(built, run_id: str) -> None:
 
 
 def run(args) -> int:
+    set_verbosity(getattr(args, "verbose", False))
+    check_output_folder(args.output)
     from pipeline.pipeline import create_pipeline
     from runners import progress
 
-    check_output_folder(args.output)
     settings = settings_from_args(args)
     output = os.path.abspath(args.output)
     args.output = output
@@ -322,40 +325,57 @@ def run(args) -> int:
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score")
     parser.add_argument("--file", help="a file with one text per line ('-': stdin)")
     parser.add_argument("--serving-dir", help="push folder (default: OUTPUT/serving/<trainer>)")
-    parser.add_argument("--trainer", choices=config.TRAINERS, default="baseline")
+    parser.add_argument(
+        "--trainer",
+        choices=config.TRAINERS,
+        default="baseline",
+        help="whose pushes to use, without --serving-dir",
+    )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=256)
+    parser.add_argument(
+        "--batch-size", type=cli.positive_int, default=256, help="texts scored at a time"
+    )
+    add_verbose_argument(parser)
 
 
 def predict(args) -> int:
     """Score texts with the newest complete pushed model; JSON lines on stdout."""
-    from components import serving
-
-    serving_dir = os.path.abspath(
-        args.serving_dir or os.path.join(args.output, "serving", args.trainer)
-    )
-    try:
-        model_dir = serving.latest_model_dir(serving_dir)
-        scorer = serving.load_scorer(model_dir)
-    except serving.ServingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"Model: {model_dir}", file=sys.stderr, flush=True)
-    # argv holds undecodable bytes as surrogates; give them the U+FFFD that Transform would.
-    texts = [os.fsencode(t).decode("utf-8", "replace") for t in args.texts]
+    set_verbosity(getattr(args, "verbose", False))
     with contextlib.ExitStack() as stack:
-        lines = ()
+        stream = None
         if args.file and args.file != "-":
+            # Opened before the model loads (seconds), so that a mistyped path fails at once.
+            path = os.path.abspath(args.file)
             try:
-                lines = serving.read_lines(stack.enter_context(open(args.file, "rb")))
+                stream = stack.enter_context(open(path, "rb"))
             except OSError as error:
-                print(f"error: cannot read --file: {error}", file=sys.stderr)
+                print(
+                    f"error: cannot read --file {path}: {error.strerror}; pass a text file "
+                    "with one text per line, or '-' for stdin",
+                    file=sys.stderr,
+                )
                 return 1
-        elif args.file == "-" or not texts:
-            lines = serving.read_lines(sys.stdin.buffer)
+        elif args.file == "-" or not args.texts:
+            stream = sys.stdin.buffer
+        from components import serving
+
+        serving_dir = os.path.abspath(
+            args.serving_dir or os.path.join(args.output, "serving", args.trainer)
+        )
+        try:
+            model_dir = serving.latest_model_dir(serving_dir)
+            scorer = serving.load_scorer(model_dir)
+        except serving.ServingError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"Model: {model_dir}", file=sys.stderr, flush=True)
+        # argv holds undecodable bytes as surrogates; give them the U+FFFD that Transform would.
+        texts = [os.fsencode(t).decode("utf-8", "replace") for t in args.texts]
+        lines = serving.read_lines(stream) if stream is not None else ()
         for record in serving.predict(scorer, itertools.chain(texts, lines), args.batch_size):
             print(serving.to_json_line(record))
     return 0
@@ -379,6 +399,7 @@ def _add_report_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
     parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
     parser.add_argument(
         "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
@@ -393,7 +414,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report(args) -> int:
-    from report.report import report_command
+    from report.command import report_command
 
     output = os.path.abspath(args.output)
     connection = os.path.abspath(args.metadata or os.path.join(output, "metadata.sqlite"))
@@ -412,7 +433,7 @@ def report(args) -> int:
 def compare(args) -> int:
     """Runs each variant through `run` (cached steps are reused), then reports and ranks.
     Exit status: 2 when a variant's run failed, 3 with --require-blessing when none passes."""
-    from report.report import report_command
+    from report.command import report_command
 
     output = os.path.abspath(args.output)
     failed, run_ids = [], {}

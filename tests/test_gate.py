@@ -18,34 +18,50 @@ POLICY = GatePolicy(
 )
 
 
-def _eval_config(policy=POLICY):
+def _eval_config(policy=POLICY, has_baseline=False):
     return tfma.utils.update_eval_config_with_defaults(
-        build_eval_config(policy), has_baseline=False, rubber_stamp=True
+        build_eval_config(policy), has_baseline=has_baseline, rubber_stamp=not has_baseline
     )
 
 
-def _keys(eval_config):
+def _keys(eval_config, is_diff=False):
     thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(
         eval_config.metrics_specs, eval_config=eval_config
     )
-    return {key.name: key for key in thresholds}
+    return {
+        key.name: key
+        for key in thresholds
+        if key.is_diff == is_diff and key.model_name in ("", "candidate")
+    }
 
 
 def _group(name):
     return (("identity_group", name),)
 
 
-def validate(overall: dict, groups: dict[str, dict], policy=POLICY):
-    """Validate as the Evaluator does: per slice and cross slice, then missing specs."""
-    config = _eval_config(policy)
+GROUP_DEFAULTS = {"auc": 0.8, "miss_rate": 0.4, "recall": 0.6}
+
+
+def validate(overall: dict, groups: dict[str, dict], policy=POLICY, change: dict | None = None):
+    """Validate as the Evaluator does: per slice and cross slice, then missing specs.
+
+    Group dicts may give "negatives" and "positives" (the rows FPR and FNR stand on);
+    `change` gives candidate-minus-baseline values, as TFMA computes with a baseline model.
+    """
+    config = _eval_config(policy, has_baseline=change is not None)
     keys = _keys(config)
-    sliced = [((), {keys[k]: v for k, v in overall.items() if k in keys})]
+    diff_keys = _keys(config, is_diff=True) if change is not None else {}
+    overall_row = {keys[k]: v for k, v in overall.items() if k in keys}
+    overall_row.update({diff_keys[k]: v for k, v in (change or {}).items()})
+    sliced = [((), overall_row)]
     for name, metrics in groups.items():
-        # TFMA computes every metric on every slice; the tests vary FPR and counts.
-        metrics = {"auc": 0.8, **metrics}
-        sliced.append((_group(name), {keys[k]: v for k, v in metrics.items() if k in keys}))
+        # TFMA computes every metric on every slice; the tests vary rates and counts.
+        metrics = {**GROUP_DEFAULTS, **metrics}
+        row = {keys[k]: v for k, v in metrics.items() if k in keys}
+        row.update({key: 0.0 for key in diff_keys.values()})
+        sliced.append((_group(name), row))
+        diff = {keys[m]: overall[m] - metrics[m] for m in ("fall_out", "miss_rate") if m in metrics}
         if "fall_out" in metrics:
-            diff = {keys["fall_out"]: overall["fall_out"] - metrics["fall_out"]}
             sliced.append((((), _group(name)), diff))
     result = validation_result_pb2.ValidationResult(validation_ok=True)
     for slice_key, metrics in sliced:
@@ -61,12 +77,14 @@ def validate(overall: dict, groups: dict[str, dict], policy=POLICY):
         else:
             result.missing_cross_slices.append(spec)
     counts = {"overall": overall["example_count"]}
-    counts.update({g: m["example_count"] for g, m in groups.items()})
+    for g, m in groups.items():
+        counts[g] = {"examples": m["example_count"]}
+        counts[g].update({k: m[k] for k in ("negatives", "positives") if k in m})
     cross_groups = {g for g, m in groups.items() if "fall_out" in m}
     return result, judge(result, counts, policy.min_slice_size, cross_groups)
 
 
-OVERALL = {"example_count": 1000, "auc": 0.85, "fall_out": 0.05}
+OVERALL = {"example_count": 1000, "auc": 0.85, "fall_out": 0.05, "miss_rate": 0.4, "recall": 0.6}
 
 
 def test_within_bounds_is_blessed():
@@ -135,3 +153,60 @@ def test_no_group_large_enough_is_not_blessed():
 def test_unknown_group_in_policy_is_rejected():
     with pytest.raises(ValueError, match="unknown identity group"):
         GatePolicy(groups=("religion", "martians"))
+
+
+def test_a_model_that_flags_almost_nothing_is_refused():
+    # The TFCO model once blessed on the Gab Hate Corpus: FPR 0.001, FNR 0.986.
+    useless = {**OVERALL, "fall_out": 0.001, "miss_rate": 0.986, "recall": 0.014, "auc": 0.761}
+    groups = {g: {"example_count": 100, "fall_out": 0.0, "miss_rate": 0.99} for g in POLICY.groups}
+    _, verdict = validate(useless, groups)
+    assert not verdict.blessed
+    described = {(f.slice, f.metric, f.bound) for f in verdict.failures}
+    assert ("overall", "true_positive_rate (recall)", ">= 0.2") in described
+
+
+def test_recall_loss_against_the_baseline_model_is_refused():
+    groups = {g: {"example_count": 100, "fall_out": 0.05} for g in POLICY.groups}
+    _, verdict = validate(OVERALL, groups, change={"recall": -0.25, "auc": 0.0, "fall_out": 0.0})
+    [failure] = verdict.failures
+    assert failure.metric == "true_positive_rate (recall) (change vs. baseline model)"
+    assert failure.bound == "change vs. baseline model at least -0.1"
+    _, kept = validate(OVERALL, groups, change={"recall": -0.05, "auc": 0.0, "fall_out": 0.0})
+    assert kept.blessed, kept.describe()
+
+
+def test_a_group_fnr_far_above_overall_is_refused():
+    groups = {g: {"example_count": 100, "fall_out": 0.05} for g in POLICY.groups}
+    groups["race"]["miss_rate"] = 0.70  # overall 0.40: the group's recall bought its FPR
+    _, verdict = validate(OVERALL, groups)
+    [failure] = verdict.failures
+    assert failure.slice == "overall minus race"
+    assert failure.metric == "false_negative_rate (overall - group)"
+    assert failure.value == pytest.approx(-0.30) and failure.bound == ">= -0.15"
+
+
+def test_min_slice_size_counts_non_toxic_rows_for_fpr():
+    # 100 examples but only 21 non-toxic: its FPR stands on 21 rows and is not judged.
+    groups = {g: {"example_count": 100, "fall_out": 0.05} for g in POLICY.groups}
+    groups["race"] = {"example_count": 100, "negatives": 21, "positives": 79, "fall_out": 0.5}
+    _, verdict = validate(OVERALL, groups)
+    assert verdict.blessed, verdict.describe()
+    assert "FPR not judged: 21 non-toxic eval rows" in verdict.skipped["race"]
+    # Its FNR stands on 79 toxic rows and is still judged.
+    groups["race"]["miss_rate"] = 0.9
+    _, verdict = validate(OVERALL, groups)
+    assert [f.metric for f in verdict.failures] == ["false_negative_rate (overall - group)"]
+
+
+def test_min_slice_size_counts_toxic_rows_for_fnr():
+    groups = {g: {"example_count": 100, "fall_out": 0.05} for g in POLICY.groups}
+    groups["religion"] = {
+        "example_count": 100, "negatives": 90, "positives": 10, "fall_out": 0.05, "miss_rate": 0.9
+    }  # fmt: skip
+    _, verdict = validate(OVERALL, groups)
+    assert verdict.blessed, verdict.describe()
+    assert "FNR not judged: 10 toxic eval rows" in verdict.skipped["religion"]
+    groups["religion"]["fall_out"] = 0.5  # its FPR stands on 90 rows: judged
+    _, verdict = validate(OVERALL, groups)
+    assert not verdict.blessed
+    assert {f.metric for f in verdict.failures} >= {"false_positive_rate (overall - group)"}

@@ -52,3 +52,17 @@ def test_a_failing_evaluator_stops_the_run_before_gate_and_push(pushed_run, caps
     assert states["Evaluator"] == [runs.FAILED]
     assert "FairnessGate" not in states and "Pusher" not in states
     assert runs.snapshot(pushed_run["serving"]) == before
+
+
+def test_a_model_that_flags_almost_nothing_is_refused(pushed_run, capsys):
+    # At a threshold of 0.999 the trained model flags nothing: every FPR bound is met, and
+    # only the recall floor stands between it and the serving folder.
+    before = runs.snapshot(pushed_run["serving"])
+    capsys.readouterr()
+    code = rerun(pushed_run, "--decision-threshold", "0.999", "--min-tpr", "0.2",
+                 "--require-blessing")  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 3, printed[-3000:]
+    assert "Outcome: not blessed" in printed
+    assert "failed: true_positive_rate (recall) on overall = 0.0000 (bound >= 0.2)" in printed
+    assert runs.snapshot(pushed_run["serving"]) == before

@@ -9,7 +9,10 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 
-@pytest.mark.parametrize("package", ["pipeline", "trainer_modules", "components", "kubeflow", "ingest", "runners", "report"])
+@pytest.mark.parametrize(
+    "package",
+    ["pipeline", "trainer_modules", "components", "kubeflow", "ingest", "runners", "report"],
+)
 def test_importing_a_package_selects_legacy_keras(package):
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env["TF_USE_LEGACY_KERAS"] = "0"  # a user's setting would break MinDiff, TFCO and TFMA

@@ -9,24 +9,14 @@ from tfx.orchestration import metadata
 import local_runner
 from pipeline.pipeline import COMPONENT_IDS
 from runners import mlmd
+from tests import runs
 
 pytestmark = pytest.mark.e2e
 
 # The resolver is not an execution of its own in ML Metadata.
 COMPONENTS = set(COMPONENT_IDS) - {"LatestBlessedModelResolver"}
-TINY = ["--train-size", "600", "--eval-size", "300", "--epochs", "1", "--min-slice-size", "10"]
-LENIENT = [
-    "--min-auc",
-    "0",
-    "--max-group-fpr",
-    "1",
-    "--max-fpr-gap",
-    "1",
-    "--max-auc-drop",
-    "1",
-    "--max-group-fpr-increase",
-    "1",
-]
+TINY = runs.tiny(600, 300, "--min-slice-size", "10")
+LENIENT = runs.LENIENT_BOUNDS
 
 
 def executions_by_node(metadata_path: str) -> dict[str, list]:

@@ -14,7 +14,7 @@ def _train(module):
     tf.keras.utils.set_random_seed(settings.seed)
     model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     train = syn.dataset(*syn.make_examples(4000, seed=0), settings.batch_size, settings.seed)
-    extra = module.fit(model, train, settings)
+    extra = module.fit(model, train, settings, [])
     return syn.evaluate(model, *syn.make_examples(2000, seed=1)), extra
 
 

@@ -13,10 +13,11 @@ import tensorflow_transform as tft
 import local_runner
 from contract import VOCAB_NAME
 from pipeline import config
+from tests import runs
 
 pytestmark = pytest.mark.e2e
 
-TINY = ["--train-size", "400", "--eval-size", "100", "--epochs", "1", "--no-cache"]
+TINY = runs.tiny(400, 100, "--no-cache")
 PIPELINE = config.pipeline_name("baseline")
 
 

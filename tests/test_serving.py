@@ -37,15 +37,25 @@ def scorer(pushed_run):
 
 
 @pytest.mark.parametrize("name", ODD_TEXTS)
-def test_odd_texts_get_a_probability(scorer, name):
-    [p] = scorer([ODD_TEXTS[name]])
-    assert 0.0 <= p <= 1.0
+def test_odd_texts_get_a_probability_and_a_decision(scorer, name):
+    [record] = scorer([ODD_TEXTS[name]])
+    assert 0.0 <= record["toxicity"] <= 1.0 and isinstance(record["is_toxic"], bool)
 
 
 def test_a_batch_answers_in_order_and_like_one_by_one(scorer):
     texts = list(ODD_TEXTS.values())
-    together = scorer(texts)
-    assert together == pytest.approx([scorer([t])[0] for t in texts], abs=1e-6)
+    together = [r["toxicity"] for r in scorer(texts)]
+    alone = [scorer([t])[0]["toxicity"] for t in texts]
+    assert together == pytest.approx(alone, abs=1e-6)
+
+
+def test_is_toxic_is_the_decision_at_the_recorded_threshold(pushed_run, scorer):
+    point = serving.read_operating_point(serving.latest_model_dir(str(pushed_run["serving"])))
+    assert point["source"] == "validation" and 0.0 < point["threshold"] < 1.0
+    texts = [f"comment number {i} {w}" for i, w in enumerate(["idiot", "muslim", "hello"] * 20)]
+    records = scorer(texts + list(ODD_TEXTS.values()))
+    for record in records:
+        assert record["is_toxic"] == (record["toxicity"] > point["threshold"])
 
 
 def test_cli_scores_texts_as_json_lines(pushed_run, capsys):
@@ -53,7 +63,7 @@ def test_cli_scores_texts_as_json_lines(pushed_run, capsys):
     code, records, err = predict(["--serving-dir", str(pushed_run["serving"]), *texts], capsys)
     assert code == 0
     assert [r["text"] for r in records] == texts
-    assert all(0.0 <= r["toxicity"] <= 1.0 for r in records)
+    assert all(0.0 <= r["toxicity"] <= 1.0 and r["is_toxic"] in (True, False) for r in records)
     newest = serving.latest_model_dir(str(pushed_run["serving"]))
     assert f"Model: {newest}" in err
 

@@ -6,13 +6,13 @@ from tfx import v1 as tfx
 from trainer_modules import common
 
 
-def fit(model: tf.keras.Model, train: tf.data.Dataset, settings) -> dict:
+def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
     model.compile(
         optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.AUC(name="auc")],
     )
-    model.fit(common.tokens_only(train), epochs=settings.epochs, verbose=2)
+    model.fit(common.tokens_only(train), epochs=settings.epochs, callbacks=callbacks, verbose=2)
     return {}
 
 

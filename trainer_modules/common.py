@@ -20,6 +20,9 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from contract import (
+    DECISION_KEY,
+    EVAL_SIGNATURE,
+    HOLDOUT_KEY,
     IDENTITY_COLUMNS,
     IDENTITY_FEATURES,
     LABEL_KEY,
@@ -29,12 +32,15 @@ from contract import (
     VOCAB_NAME,
     identity_feature,
 )
+from trainer_modules import operating_point
+from trainer_modules.early_stopping import BestEpoch
 from trainer_modules.settings import TrainerSettings
 
 TRAINING_STATS_FILE = "training_stats.json"
 
-# A variant's training step: trains the model in place and returns extra stats to record.
-FitFn = Callable[[tf.keras.Model, tf.data.Dataset, TrainerSettings], dict]
+# A variant's training step: trains the model in place for at most `settings.epochs` epochs,
+# calling the callbacks (early stopping) each epoch, and returns extra stats to record.
+FitFn = Callable[[tf.keras.Model, tf.data.Dataset, TrainerSettings, list], dict]
 
 
 def settings_from_config(custom_config: dict | None) -> TrainerSettings:
@@ -54,8 +60,13 @@ def make_dataset(
     seed: int | None = None,
     shuffle: bool = True,
     num_epochs: int | None = 1,
+    holdout: bool | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (features, label): token ids plus the 0/1 identity tags."""
+    """Batches of (features, label): token ids plus the 0/1 identity tags.
+
+    `holdout`: True keeps only the hash-held-out tenth (validation carved from train), False
+    drops it, None keeps every example.
+    """
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
@@ -68,7 +79,18 @@ def make_dataset(
         tf_transform_output.transformed_metadata.schema,
     )
     keep = (TOKENS_KEY, *IDENTITY_FEATURES)
-    return dataset.map(lambda features, label: ({k: features[k] for k in keep}, label))
+
+    def select(features, label):
+        picked = {k: features[k] for k in keep}
+        if holdout is None:
+            return picked, label
+        bucket = tf.reshape(features[HOLDOUT_KEY], [-1])
+        mask = tf.equal(bucket, 0) if holdout else tf.not_equal(bucket, 0)
+        return {k: tf.boolean_mask(v, mask) for k, v in picked.items()}, tf.boolean_mask(
+            label, mask
+        )
+
+    return dataset.map(select)
 
 
 def tokens_only(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -131,19 +153,39 @@ def _raw_spec_without_label(tf_transform_output):
     return spec
 
 
-def export_serving_model(model, tf_transform_output, serving_model_dir: str) -> None:
-    """Save with `serving_default` (tf.Example), `transform_features` and `score_text`."""
+def export_serving_model(
+    model, tf_transform_output, serving_model_dir: str, threshold: float
+) -> None:
+    """Save with `serving_default` (tf.Example), `score_text` (raw strings), both returning
+    the probability and the decision at `threshold`; `transform_features`; and the Evaluator's
+    `evaluate`, whose score crosses 0.5 at the threshold (docs/operating_point.md)."""
     model.tft_layer = tf_transform_output.transform_features_layer()
+    # Inside the SavedModel, so the decision cannot drift from the file written beside it.
+    model.decision_threshold = tf.Variable(
+        threshold, trainable=False, dtype=tf.float32, name="decision_threshold"
+    )
+    model.logits_view = logits_of(model)
     raw_spec = _raw_spec_without_label(tf_transform_output)
     full_raw_spec = tf_transform_output.raw_feature_spec()
 
     def score(raw_features):
         transformed = model.tft_layer(raw_features)
-        return {PREDICTION_KEY: model(transformed[TOKENS_KEY])}
+        probability = model(transformed[TOKENS_KEY])
+        return {
+            PREDICTION_KEY: probability,
+            DECISION_KEY: tf.greater(probability, model.decision_threshold),
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized):
         return score(tf.io.parse_example(serialized, raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def evaluate(serialized):
+        transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+        t = model.decision_threshold
+        offset = tf.math.log(t) - tf.math.log1p(-t)
+        return {PREDICTION_KEY: tf.sigmoid(model.logits_view(transformed[TOKENS_KEY]) - offset)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(serialized):
@@ -167,6 +209,7 @@ def export_serving_model(model, tf_transform_output, serving_model_dir: str) -> 
         save_format="tf",
         signatures={
             "serving_default": serve_examples,
+            EVAL_SIGNATURE: evaluate,
             "transform_features": transform_features,
             "score_text": score_text,
         },
@@ -181,39 +224,63 @@ def count_examples(dataset: tf.data.Dataset) -> int:
     )
 
 
+def as_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and labels of a finite dataset of (features, label) batches."""
+    tokens, labels = [], []
+    for features, label in dataset:
+        tokens.append(features[TOKENS_KEY].numpy())
+        labels.append(label.numpy().reshape(-1))
+    if not tokens:
+        raise ValueError("the validation split is empty: cannot stop early or pick a threshold")
+    return np.concatenate(tokens), np.concatenate(labels)
+
+
 def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
-    """The Trainer's run_fn body shared by every variant."""
+    """The Trainer's run_fn body shared by every variant: train with early stopping on the
+    validation split, pick the operating point there, export the model with it."""
     settings = settings_from_config(fn_args.custom_config)
     tf.keras.utils.set_random_seed(settings.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     vocabulary = tf_transform_output.vocabulary_by_name(VOCAB_NAME)
     max_tokens = tf_transform_output.transformed_feature_spec()[TOKENS_KEY].shape[0]
 
-    train = make_dataset(
-        fn_args.train_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        settings.batch_size,
-        seed=settings.seed,
-    )
+    carve = settings.validation_from_train
+    train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+                         settings.batch_size, seed=settings.seed,
+                         holdout=False if carve else None)  # fmt: skip
+    validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
+                              1024, shuffle=False, holdout=True if carve else None)  # fmt: skip
+    val_tokens, val_labels = as_arrays(validation)
     embedding = (
         load_glove(settings.glove_path, vocabulary, settings.embedding_dim, settings.seed)
         if settings.glove_path
         else None
     )
     model = build_model(len(vocabulary), max_tokens, settings, embedding)
+    best = BestEpoch(model, val_tokens, val_labels, settings.patience)
 
     examples = count_examples(train)
     start = time.monotonic()
-    extra = fit(model, train, settings)
+    extra = fit(model, train, settings, [best])
     seconds = time.monotonic() - start
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    best.restore()
+    point = operating_point.choose(
+        best.scores(), val_labels, settings.target_fpr, settings.decision_threshold
+    )
+    point.best_epoch = best.best_epoch
+    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold)
+    operating_point.write(point, fn_args.serving_model_dir)
 
+    epochs_run = len(best.history)
     stats = {
         "train_examples": examples,
-        "epochs": settings.epochs,
+        "validation_examples": int(len(val_labels)),
+        "epochs": epochs_run,
+        "best_epoch": best.best_epoch,
+        "validation_auc_by_epoch": best.history,
         "train_seconds": seconds,
-        "examples_per_second": examples * settings.epochs / seconds if seconds else None,
+        "examples_per_second": examples * epochs_run / seconds if seconds else None,
+        "operating_point": point.to_json(),
         **extra,
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)

@@ -50,7 +50,7 @@ def _endless(stream: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dat
     )
 
 
-def fit(model: tf.keras.Model, train: tf.data.Dataset, settings) -> dict:
+def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
     if settings.min_diff_kernel not in KERNELS:
         raise ValueError(f"unknown MinDiff kernel {settings.min_diff_kernel!r}: {list(KERNELS)}")
     sensitive, nonsensitive = min_diff_streams(
@@ -73,7 +73,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings) -> dict:
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.AUC(name="auc")],
     )
-    history = wrapped.fit(packed, epochs=settings.epochs, verbose=2)
+    history = wrapped.fit(packed, epochs=settings.epochs, callbacks=callbacks, verbose=2)
     # The wrapped model shares its layers with `model`, which is what gets exported.
     return {"min_diff_loss": [float(v) for v in history.history.get("min_diff_loss", [])]}
 

@@ -6,6 +6,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from contract import (
+    HOLDOUT_BUCKETS,
+    HOLDOUT_KEY,
     IDENTITY_COLUMNS,
     IDENTITY_GROUP_KEY,
     IDENTITY_GROUPS,
@@ -81,6 +83,8 @@ def preprocessing_fn(inputs, custom_config=None):
     outputs = {
         TOKENS_KEY: (ids + 1).to_tensor(default_value=PAD_ID, shape=[None, max_tokens]),
     }
+
+    outputs[HOLDOUT_KEY] = tf.strings.to_hash_bucket_fast(text, HOLDOUT_BUCKETS)
 
     tags = keyword_tags(normalized)
     for group in IDENTITY_GROUPS:

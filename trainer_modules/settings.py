@@ -7,7 +7,29 @@ They live beside the trainer modules so the modules need nothing from the pipeli
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+
+MIN_DIFF_KERNELS = ("gaussian", "laplacian")
+TFCO_OBJECTIVES = ("cross_entropy", "error_rate")
+MAX_VOCAB_SIZE = 1_000_000
+
+
+class SettingsError(ValueError):
+    """A setting out of its range; the message names the setting and the range."""
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise SettingsError(message)
+
+
+def _positive_finite(name: str, value: float) -> None:
+    _check(math.isfinite(value) and value > 0, f"{name} must be a finite number > 0, got {value}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    _check(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -15,13 +37,32 @@ class TransformSettings:
     max_tokens: int = 100
     vocab_size: int = 10_000
 
+    def __post_init__(self):
+        _check(
+            1 <= self.max_tokens <= 10_000, f"max_tokens must be in 1..10000, got {self.max_tokens}"
+        )
+        _check(
+            100 <= self.vocab_size <= MAX_VOCAB_SIZE,
+            f"vocab_size must be in 100..{MAX_VOCAB_SIZE}, got {self.vocab_size}",
+        )
+
     def custom_config(self) -> dict:
         return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
 class TrainerSettings:
-    epochs: int = 2
+    # At most this many epochs; training stops earlier when the validation AUC has not improved
+    # for `patience` epochs, and the best epoch's weights are kept.
+    epochs: int = 4
+    patience: int = 1
+    # The operating point: the threshold at which the overall FPR on validation is this...
+    target_fpr: float = 0.05
+    # ...unless a threshold is given explicitly (--decision-threshold).
+    decision_threshold: float | None = None
+    # Set by the pipeline builder when the data has no validation split: the hash-held-out
+    # tenth of `train` is validation.
+    validation_from_train: bool = False
     batch_size: int = 128
     learning_rate: float = 0.001
     embedding_dim: int = 100
@@ -44,7 +85,30 @@ class TrainerSettings:
     tfco_group_batch_size: int = 128
     tfco_multiplier_learning_rate: float = 0.1
     tfco_min_overall_fpr: float = 0.05
-    decision_threshold: float = 0.5
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        _check(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        _positive_finite("learning_rate", self.learning_rate)
+        _check(0 < self.target_fpr < 1, f"target_fpr must be in (0, 1), got {self.target_fpr}")
+        if self.decision_threshold is not None:
+            _check(
+                0 < self.decision_threshold < 1,
+                f"decision_threshold must be in (0, 1), got {self.decision_threshold}",
+            )
+        _non_negative("min_diff_weight", self.min_diff_weight)
+        _non_negative("tfco_epsilon", self.tfco_epsilon)
+        _positive_finite("tfco_multiplier_learning_rate", self.tfco_multiplier_learning_rate)
+        _check(
+            self.min_diff_kernel in MIN_DIFF_KERNELS,
+            f"min_diff_kernel must be one of {MIN_DIFF_KERNELS}, got {self.min_diff_kernel!r}",
+        )
+        _check(
+            self.tfco_objective in TFCO_OBJECTIVES,
+            f"tfco_objective must be one of {TFCO_OBJECTIVES}, got {self.tfco_objective!r}",
+        )
+        _check(bool(self.target_groups), "target_groups must name at least one group")
 
     def custom_config(self) -> dict:
         config = dataclasses.asdict(self)

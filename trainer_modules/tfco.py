@@ -60,7 +60,7 @@ class ConstrainedProblem:
         )
 
         # Rates count a prediction as positive when it is > 0: shift logits by the threshold's.
-        t = settings.decision_threshold
+        t = settings.decision_threshold or 0.5
         offset = math.log(t / (1.0 - t))
 
         def main_scores():
@@ -118,7 +118,7 @@ class ConstrainedProblem:
         return [float(v) for v in self.problem.constraints().numpy()]
 
 
-def fit(model: tf.keras.Model, train: tf.data.Dataset, settings) -> dict:
+def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
     max_tokens = int(model.input_shape[1])
     examples = train.unbatch()
     main = common.tokens_only(examples.batch(settings.batch_size, drop_remainder=True))
@@ -142,6 +142,10 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings) -> dict:
             f"{np.round(history['multipliers'][-1], 4).tolist()}",
             flush=True,
         )
+        for callback in callbacks:
+            callback.on_epoch_end(epoch)
+        if any(getattr(callback, "stopped", False) for callback in callbacks):
+            break
     return {
         "tfco_constraints": history["constraints"],
         "tfco_multipliers": history["multipliers"],

@@ -1,0 +1,57 @@
+"""Early stopping on the validation split: keep the epoch with the best validation AUC.
+
+One Keras callback serves every trainer: Keras calls it inside `fit` (baseline, MinDiff, whose
+wrapper shares its weights with the scored model), and the TFCO loop calls `on_epoch_end`
+itself and reads `stopped`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from trainer_modules.operating_point import roc_auc
+
+
+class BestEpoch(tf.keras.callbacks.Callback):
+    """Scores the validation rows after each epoch; stops after `patience` epochs without a
+    better AUC; `restore()` puts back the best epoch's weights."""
+
+    def __init__(self, scored_model, tokens: np.ndarray, labels: np.ndarray, patience: int):
+        super().__init__()
+        self.scored_model = scored_model
+        self.tokens = tokens
+        self.labels = labels
+        self.patience = patience
+        self.history: list[float] = []
+        self.best_auc = -math.inf
+        self.best_epoch: int | None = None
+        self._best_weights = None
+        self._waited = 0
+        self.stopped = False
+
+    def scores(self) -> np.ndarray:
+        return self.scored_model.predict(self.tokens, batch_size=1024, verbose=0).reshape(-1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        auc = roc_auc(self.scores(), self.labels)
+        self.history.append(auc)
+        logging.info("Epoch %d: validation AUC %.4f", epoch + 1, auc)
+        print(f"Epoch {epoch + 1}: validation AUC {auc:.4f}", flush=True)
+        if not math.isnan(auc) and auc > self.best_auc:
+            self.best_auc, self.best_epoch = auc, epoch + 1
+            self._best_weights = self.scored_model.get_weights()
+            self._waited = 0
+            return
+        self._waited += 1
+        if self._waited >= self.patience:
+            self.stopped = True
+            if self.model is not None:
+                self.model.stop_training = True
+
+    def restore(self) -> None:
+        if self._best_weights is not None:
+            self.scored_model.set_weights(self._best_weights)
