@@ -262,6 +262,48 @@ def check_file(path: str) -> FileReport:
             raise _loss_error(path, error.message) from None
 
 
+def data_layout(folder: str) -> bool:
+    """Whether a --data folder has train/ and eval/ split folders; DataFileError for a
+    layout the pipeline would misread (ExampleGen reads only train/ + eval/ as splits, and
+    hash-splits the files of the folder itself otherwise)."""
+    if not os.path.isdir(folder):
+        raise DataFileError(f"--data folder not found: {folder}")
+    folders = sorted(
+        e
+        for e in os.listdir(folder)
+        if not e.startswith(".") and os.path.isdir(os.path.join(folder, e))
+    )
+    if any(f.startswith("Split-") for f in folders):
+        raise DataFileError(
+            f"--data folder {folder} is in ExampleGen's output layout "
+            f"({', '.join(f + '/' for f in folders if f.startswith('Split-'))}); "
+            "rename Split-train/ to train/ and Split-eval/ to eval/"
+        )
+    present = [s for s in ("train", "eval") if s in folders]
+    if len(present) == 1:
+        [missing] = {"train", "eval"} - set(present)
+        raise DataFileError(
+            f"--data folder {folder} has {present[0]}/ but no {missing}/; add "
+            f"{os.path.join(folder, missing)} with its TFRecords, or put all the files "
+            "directly in the folder to have them hash-split 4:1"
+        )
+    split = len(present) == 2
+    files = [
+        f
+        for sub in (("train", "eval") if split else ("",))
+        for f in os.listdir(os.path.join(folder, sub))
+        if not f.startswith(".") and not os.path.isdir(os.path.join(folder, sub, f))
+    ]
+    if not files and not split and folders:
+        raise DataFileError(
+            f"--data folder {folder} has only subfolders ({', '.join(folders)}), "
+            "no files; put the TFRecords in train/ and eval/ subfolders, or directly in it"
+        )
+    if not files:
+        raise DataFileError(f"--data folder has no data files: {folder}")
+    return split
+
+
 def split_patterns(data_root: str, split_folders: bool) -> dict[str, str]:
     """Split name to file pattern, exactly as the pipeline's ExampleGen reads them."""
     from pipeline.pipeline import example_gen_input_config

@@ -8,9 +8,9 @@ import warnings
 # TensorFlow reads this at import: tf.keras must be Keras 2 (tf-keras), see trainer_modules.
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
-# WARNING lines nobody can act on: absl (TFX's "ArtifactQuery.property_predicate is not
-# supported" once per resolver query, Transform's table notes), tensorflow (deprecation
-# notices from TFX and TFMA internals), apache_beam (python-snappy not installed).
+# WARNING lines nobody running the pipeline can act on: tensorflow (deprecation notices from
+# TFX and TFMA internals), apache_beam (python-snappy not installed), and absl, set through its
+# flag below (TFX's "ArtifactQuery.property_predicate is not supported" per resolver query).
 NOISY_LOGGERS = ("tensorflow", "apache_beam")
 # Python warnings from libraries about themselves (google-auth, google-cloud-aiplatform and
 # google-api-core FutureWarnings on versions; numpy's 0/0 inside TFMA's empty-slice rates).
