@@ -6,7 +6,7 @@ ARGS ?=
 
 .PHONY: install run test test-fast e2e lint format clean
 
-# tfx/ml-pipelines-sdk 1.16 declare Requires-Python <3.11 but are pure Python: see ../shared/STACK.md.
+# tfx/ml-pipelines-sdk 1.16 declare Requires-Python <3.11 but are pure Python: see docs/design.md.
 $(STAMP): requirements.txt requirements-nodeps.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -3,7 +3,7 @@
 MinDiff compares the score distributions of non-toxic examples of the target groups
 (sensitive) with non-toxic examples of the reference (nonsensitive), so remediation narrows
 the false-positive-rate gap. The loss is applied to the sigmoid output, as in the MinDiff
-tutorial; on logits it collapsed the model (../shared/STACK.md).
+tutorial; on logits it collapsed the model (docs/design.md).
 """
 
 import tensorflow as tf

@@ -5,7 +5,7 @@ constraint per target group, FPR(group) <= epsilon (absolute) or <= overall FPR 
 (relative), on a second stream drawn only from examples of those groups; a
 ProxyLagrangianOptimizerV2 solves it. Unlike the tutorial, the constraints sit at the gate's
 decision threshold and the default objective is cross-entropy, so they bind where the model is
-judged (the tutorial's recipe left them slack on real data: ../shared/STACK.md).
+judged (the tutorial's recipe left them slack on real data: docs/design.md).
 """
 
 import math
@@ -126,7 +126,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
         examples, settings.target_groups, settings.tfco_group_batch_size, settings.seed
     )
     problem = ConstrainedProblem(model, settings, settings.batch_size, max_tokens)
-    # The step returns None: returning the minimize op fails to trace (STACK.md).
+    # The step returns None: returning the minimize op fails to trace (docs/design.md).
     step = tf.function(problem.step)
     history = {"constraints": [], "multipliers": []}
     for epoch in range(settings.epochs):

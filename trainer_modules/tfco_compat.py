@@ -1,4 +1,4 @@
-"""The two shims TFCO 0.2 needs with TF 2.16 and tf-keras (see ../shared/STACK.md).
+"""The two shims TFCO 0.2 needs with TF 2.16 and tf-keras (see docs/design.md).
 
 1. TFCO's ConstrainedOptimizerV2 subclasses `tf.keras.optimizers.Optimizer` at import time and
    expects the legacy OptimizerV2: bind that name to the legacy class while importing TFCO and
