@@ -199,3 +199,46 @@ def latest_outcome(connection, pipeline_name: str) -> RunOutcome:
     with Reader(connection) as reader:
         run_id = reader.latest_run_id(pipeline_name)
     return run_outcome(connection, run_id) if run_id else RunOutcome("")
+
+
+@dataclass
+class Interrupted:
+    """An execution that never finished: ML Metadata still holds it as RUNNING (or NEW), as a
+    killed run leaves it (or a run still going in another process)."""
+
+    node: str
+    run_id: str
+    execution_id: int
+    started_ms: int
+    # A later execution of the same node finished (a rerun went past it).
+    resumed: bool
+
+
+def interrupted_executions(connection, pipeline_name: str, run_id: str | None = None) -> list:
+    """A pipeline's unfinished executions, oldest first; with `run_id`, that run's only."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    state = metadata_store_pb2.Execution
+    out = []
+    with Reader(connection) as reader:
+        store = reader.store
+        run_type = _context_type_id(store, RUN_CONTEXT)
+        for context in store.get_contexts_by_type(NODE_CONTEXT):
+            pipeline, _, node = context.name.partition(".")
+            if pipeline != pipeline_name:
+                continue
+            executions = store.get_executions_by_context(context.id)
+            finished = [
+                e.id for e in executions if e.last_known_state in (state.COMPLETE, state.CACHED)
+            ]
+            for e in executions:
+                if e.last_known_state not in (state.NEW, state.RUNNING):
+                    continue
+                runs = [
+                    c.name for c in store.get_contexts_by_execution(e.id) if c.type_id == run_type
+                ]
+                run = runs[0] if runs else ""
+                if run_id is None or run == run_id:
+                    resumed = max(finished, default=0) > e.id
+                    out.append(Interrupted(node, run, e.id, e.create_time_since_epoch, resumed))
+    return sorted(out, key=lambda i: i.execution_id)

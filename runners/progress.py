@@ -12,6 +12,10 @@ cached result is recognised by its execution's state in ML Metadata, read after 
 returns, in the same thread, so there is never a second connection open while the launcher
 writes (polling MLMD from another thread could meet SQLite's write lock).
 
+Before the first component starts, a line names each execution of an earlier run of the same
+pipeline that ML Metadata still holds as RUNNING and that no run has redone since: what a
+killed run leaves behind (`mlmd.interrupted_executions`).
+
 Two alternatives were tried or rejected: a logging handler on TFX's "Component %s is running."
 records went silent from the Transform step on in a real run (the components' own set-up
 changes absl's logger), so it would hang on other libraries' logging configuration; polling
@@ -116,6 +120,26 @@ def _was_cached(connection_config, execution_info) -> bool:
     return bool(executions) and executions[0].last_known_state == cached
 
 
+def interrupted_lines(connection_config, pipeline_name: str, run_id: str) -> list[str]:
+    """One line per execution of an earlier run of this pipeline that never finished and
+    that no run has redone since: what a killed run leaves in ML Metadata."""
+    from runners import mlmd
+
+    return [
+        f"Interrupted earlier: {item.node} of run {item.run_id} never finished (ML Metadata "
+        "still says RUNNING: that run was killed, or is still going in another process)"
+        for item in mlmd.interrupted_executions(connection_config, pipeline_name)
+        if not item.resumed and item.run_id != run_id
+    ]
+
+
+def _pipeline_and_run(launcher_instance) -> tuple[str, str]:
+    info = getattr(launcher_instance, "_pipeline_info", None)
+    spec = getattr(launcher_instance, "_pipeline_runtime_spec", None)
+    run_id = spec.pipeline_run_id.field_value.string_value if spec is not None else ""
+    return getattr(info, "id", ""), run_id
+
+
 @contextlib.contextmanager
 def track(total: int, connection_config=None, stream=None, heartbeat: float = HEARTBEAT_SECONDS):
     """Prints progress lines for the components launched inside the block.
@@ -127,8 +151,17 @@ def track(total: int, connection_config=None, stream=None, heartbeat: float = HE
 
     progress = Progress(total, stream, heartbeat)
     original = launcher.Launcher.launch
+    looked_back = False
 
     def launch(self):
+        nonlocal looked_back
+        if not looked_back and connection_config is not None:
+            looked_back = True
+            try:
+                for line in interrupted_lines(connection_config, *_pipeline_and_run(self)):
+                    progress._print(line)
+            except Exception:  # noqa: BLE001 - a look back must never fail a run
+                pass
         node_info = getattr(getattr(self, "_pipeline_node", None), "node_info", None)
         progress.start(getattr(node_info, "id", "") or "component")
         try:

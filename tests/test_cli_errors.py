@@ -88,3 +88,17 @@ def test_data_with_only_other_subfolders_is_named(tmp_path):
     write_examples(str(data / "part1" / "data.tfrecord"), examples())
     message = run_error(["--output", str(tmp_path / "out"), "--data", str(data)])
     assert message.startswith(f"error: --data folder {data} has only subfolders (part1), no files")
+
+
+def test_predict_checks_the_file_before_loading_any_model(tmp_path, capsys):
+    missing = tmp_path / "texts.txt"
+    # No model either: the file must be the error, found before the model is looked for.
+    code = local_runner.main(
+        ["predict", "--serving-dir", str(tmp_path / "nowhere"), "--file", str(missing)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"error: cannot read --file {missing}: No such file or directory; pass a text file "
+        "with one text per line, or '-' for stdin"
+    ]
