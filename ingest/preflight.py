@@ -262,10 +262,11 @@ def check_file(path: str) -> FileReport:
             raise _loss_error(path, error.message) from None
 
 
-def data_layout(folder: str) -> bool:
-    """Whether a --data folder has train/ and eval/ split folders; DataFileError for a
-    layout the pipeline would misread (ExampleGen reads only train/ + eval/ as splits, and
-    hash-splits the files of the folder itself otherwise)."""
+def data_layout(folder: str) -> tuple[str, ...]:
+    """The split folders of a --data folder: ("train", "eval"), ("train", "validation",
+    "eval"), or () for files to hash-split; DataFileError for a layout the pipeline would
+    misread (ExampleGen reads only these folders as splits, and hash-splits the files of the
+    folder itself otherwise)."""
     if not os.path.isdir(folder):
         raise DataFileError(f"--data folder not found: {folder}")
     folders = sorted(
@@ -280,17 +281,20 @@ def data_layout(folder: str) -> bool:
             "rename Split-train/ to train/ and Split-eval/ to eval/"
         )
     present = [s for s in ("train", "eval") if s in folders]
-    if len(present) == 1:
-        [missing] = {"train", "eval"} - set(present)
+    if len(present) == 1 or ("validation" in folders and len(present) < 2):
+        missing = sorted({"train", "eval"} - set(present))
         raise DataFileError(
-            f"--data folder {folder} has {present[0]}/ but no {missing}/; add "
-            f"{os.path.join(folder, missing)} with its TFRecords, or put all the files "
-            "directly in the folder to have them hash-split 4:1"
+            f"--data folder {folder} has {', '.join(s + '/' for s in [*present, *(['validation'] if 'validation' in folders else [])])} "
+            f"but no {' or '.join(m + '/' for m in missing)}; add "
+            f"{os.path.join(folder, missing[0])} with its TFRecords, or put all the files "
+            "directly in the folder to have them hash-split 8:1:1 (train:validation:eval)"
         )
     split = len(present) == 2
+    layout = ("train", "validation", "eval") if split and "validation" in folders else ()
+    layout = layout or (("train", "eval") if split else ())
     files = [
         f
-        for sub in (("train", "eval") if split else ("",))
+        for sub in (layout or ("",))
         for f in os.listdir(os.path.join(folder, sub))
         if not f.startswith(".") and not os.path.isdir(os.path.join(folder, sub, f))
     ]
@@ -301,7 +305,7 @@ def data_layout(folder: str) -> bool:
         )
     if not files:
         raise DataFileError(f"--data folder has no data files: {folder}")
-    return split
+    return layout
 
 
 def split_patterns(data_root: str, split_folders: bool) -> dict[str, str]:

@@ -59,7 +59,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
         where,
         "--hash-split",
         action="store_true",
-        help="hash-split the files of --data-root 4:1 (default: it has train/ and eval/ folders)",
+        help="hash-split the files of --data-root 8:1:1 into train, validation and eval (default: it has train/ and eval/ folders; validation is then a hash tenth of train)",
     )
     add(where, "--serving-dir", type=_gcs_path, required=True, help="gs:// push destination")
     add(

@@ -68,7 +68,7 @@ def test_data_with_one_split_folder_names_the_missing_one(tmp_path, present, mis
     assert message == (
         f"error: --data folder {data} has {present}/ but no {missing}/; add {data / missing} "
         "with its TFRecords, or put all the files directly in the folder to have them "
-        "hash-split 4:1"
+        "hash-split 8:1:1 (train:validation:eval)"
     )
 
 
@@ -102,3 +102,14 @@ def test_predict_checks_the_file_before_loading_any_model(tmp_path, capsys):
         f"error: cannot read --file {missing}: No such file or directory; pass a text file "
         "with one text per line, or '-' for stdin"
     ]
+
+
+def test_a_validation_folder_is_the_third_split(tmp_path):
+    from ingest.preflight import data_layout
+
+    data = tmp_path / "data"
+    for split in ("train", "eval"):
+        write_examples(str(data / split / "data.tfrecord"), examples())
+    assert data_layout(str(data)) == ("train", "eval")
+    write_examples(str(data / "validation" / "data.tfrecord"), examples())
+    assert data_layout(str(data)) == ("train", "validation", "eval")
