@@ -60,6 +60,14 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
     )
     add(
         o,
+        "--postprocess",
+        choices=("none", "group_thresholds"),
+        default=training.postprocess,
+        help="group_thresholds: a threshold per identity group fitted on validation so each "
+        "group's FPR is the target (uses identity terms at inference: docs/postprocessing.md)",
+    )
+    add(
+        o,
         "--decision-threshold",
         type=open_fraction,
         default=None,
@@ -211,6 +219,7 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 patience=args.patience,
                 target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,
+                postprocess=args.postprocess,
             ),
             gate=config.GatePolicy(
                 max_group_fpr=args.max_group_fpr,

@@ -243,6 +243,9 @@ def _operating_point_text(point: dict | None) -> str:
     text = f"threshold {point['threshold']:.4f}"
     if point.get("source") == "override":
         return f"{text}, set by --decision-threshold"
+    if point.get("group_thresholds"):
+        own = ", ".join(f"{g} {t:.4f}" for g, t in sorted(point["group_thresholds"].items()))
+        text = f"threshold {point['threshold']:.4f}, own thresholds: {own}"
     return f"{text}, where the validation FPR is {point['validation_fpr']:.3f}"
 
 

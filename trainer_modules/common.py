@@ -20,20 +20,17 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from contract import (
-    DECISION_KEY,
-    EVAL_SIGNATURE,
     HOLDOUT_KEY,
-    IDENTITY_COLUMNS,
     IDENTITY_FEATURES,
+    IDENTITY_GROUPS,
     LABEL_KEY,
-    PREDICTION_KEY,
-    TEXT_KEY,
     TOKENS_KEY,
     VOCAB_NAME,
     identity_feature,
 )
-from trainer_modules import operating_point
+from trainer_modules import operating_point, postprocess
 from trainer_modules.early_stopping import BestEpoch
+from trainer_modules.export import export_serving_model
 from trainer_modules.settings import TrainerSettings
 
 TRAINING_STATS_FILE = "training_stats.json"
@@ -147,75 +144,6 @@ def logits_of(model: tf.keras.Model) -> tf.keras.Model:
     return tf.keras.Model(model.inputs, model.get_layer("logits").output)
 
 
-def _raw_spec_without_label(tf_transform_output):
-    spec = dict(tf_transform_output.raw_feature_spec())
-    spec.pop(LABEL_KEY, None)
-    return spec
-
-
-def export_serving_model(
-    model, tf_transform_output, serving_model_dir: str, threshold: float
-) -> None:
-    """Save with `serving_default` (tf.Example), `score_text` (raw strings), both returning
-    the probability and the decision at `threshold`; `transform_features`; and the Evaluator's
-    `evaluate`, whose score crosses 0.5 at the threshold (docs/operating_point.md)."""
-    model.tft_layer = tf_transform_output.transform_features_layer()
-    # Inside the SavedModel, so the decision cannot drift from the file written beside it.
-    model.decision_threshold = tf.Variable(
-        threshold, trainable=False, dtype=tf.float32, name="decision_threshold"
-    )
-    model.logits_view = logits_of(model)
-    raw_spec = _raw_spec_without_label(tf_transform_output)
-    full_raw_spec = tf_transform_output.raw_feature_spec()
-
-    def score(raw_features):
-        transformed = model.tft_layer(raw_features)
-        probability = model(transformed[TOKENS_KEY])
-        return {
-            PREDICTION_KEY: probability,
-            DECISION_KEY: tf.greater(probability, model.decision_threshold),
-        }
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve_examples(serialized):
-        return score(tf.io.parse_example(serialized, raw_spec))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def evaluate(serialized):
-        transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
-        t = model.decision_threshold
-        offset = tf.math.log(t) - tf.math.log1p(-t)
-        return {PREDICTION_KEY: tf.sigmoid(model.logits_view(transformed[TOKENS_KEY]) - offset)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def transform_features(serialized):
-        return model.tft_layer(tf.io.parse_example(serialized, full_raw_spec))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_KEY)])
-    def score_text(texts):
-        batch = tf.shape(texts, out_type=tf.int64)[0]
-        features = {TEXT_KEY: tf.reshape(texts, [-1, 1])}
-        for column in IDENTITY_COLUMNS:
-            if column in raw_spec:
-                features[column] = tf.SparseTensor(
-                    indices=tf.zeros([0, 2], tf.int64),
-                    values=tf.constant([], tf.string),
-                    dense_shape=tf.stack([batch, 0]),
-                )
-        return score(features)
-
-    model.save(
-        serving_model_dir,
-        save_format="tf",
-        signatures={
-            "serving_default": serve_examples,
-            EVAL_SIGNATURE: evaluate,
-            "transform_features": transform_features,
-            "score_text": score_text,
-        },
-    )
-
-
 def count_examples(dataset: tf.data.Dataset) -> int:
     return int(
         dataset.reduce(
@@ -224,15 +152,34 @@ def count_examples(dataset: tf.data.Dataset) -> int:
     )
 
 
-def as_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and labels of a finite dataset of (features, label) batches."""
-    tokens, labels = [], []
+def as_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Token ids, labels and identity-group masks of a finite dataset of (features, label)."""
+    tokens, labels, tags = [], [], {g: [] for g in IDENTITY_GROUPS}
     for features, label in dataset:
         tokens.append(features[TOKENS_KEY].numpy())
         labels.append(label.numpy().reshape(-1))
+        for g in IDENTITY_GROUPS:
+            tags[g].append(features[identity_feature(g)].numpy().reshape(-1) > 0)
     if not tokens:
         raise ValueError("the validation split is empty: cannot stop early or pick a threshold")
-    return np.concatenate(tokens), np.concatenate(labels)
+    masks = {g: np.concatenate(v) for g, v in tags.items()}
+    return np.concatenate(tokens), np.concatenate(labels), masks
+
+
+def choose_operating_point(scores, labels, groups, settings) -> operating_point.OperatingPoint:
+    """The threshold at the target FPR (or the override), and with post-processing a
+    threshold per group that gives each judged group the target FPR on validation."""
+    point = operating_point.choose(scores, labels, settings.target_fpr, settings.decision_threshold)
+    if settings.postprocess == "group_thresholds":
+        rest, own = postprocess.fit_group_thresholds(
+            scores, labels, groups, settings.target_fpr, settings.postprocess_min_rows
+        )
+        point.threshold, point.group_thresholds, point.postprocess = rest, own, "group_thresholds"
+        flagged = postprocess.decisions(scores, groups, rest, own)
+        negative = np.asarray(labels) < 0.5
+        point.validation_fpr = float(flagged[negative].mean())
+        point.validation_tpr = float(flagged[~negative].mean())
+    return point
 
 
 def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
@@ -250,7 +197,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
                          holdout=False if carve else None)  # fmt: skip
     validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                               1024, shuffle=False, holdout=True if carve else None)  # fmt: skip
-    val_tokens, val_labels = as_arrays(validation)
+    val_tokens, val_labels, val_groups = as_arrays(validation)
     embedding = (
         load_glove(settings.glove_path, vocabulary, settings.embedding_dim, settings.seed)
         if settings.glove_path
@@ -264,11 +211,10 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     extra = fit(model, train, settings, [best])
     seconds = time.monotonic() - start
     best.restore()
-    point = operating_point.choose(
-        best.scores(), val_labels, settings.target_fpr, settings.decision_threshold
-    )
+    point = choose_operating_point(best.scores(), val_labels, val_groups, settings)
     point.best_epoch = best.best_epoch
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold)
+    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold,
+                         point.group_thresholds)  # fmt: skip
     operating_point.write(point, fn_args.serving_model_dir)
 
     epochs_run = len(best.history)

@@ -90,6 +90,10 @@ class OperatingPoint:
     validation_auc: float | None = None
     validation_examples: int = 0
     best_epoch: int | None = None
+    # Post-processing (docs/postprocessing.md): "group_thresholds" gives these groups their own
+    # threshold; `threshold` is then the threshold of the rows in no such group.
+    postprocess: str = "none"
+    group_thresholds: dict[str, float] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from contract import IDENTITY_GROUPS
 
 MIN_DIFF_KERNELS = ("gaussian", "laplacian")
 TFCO_OBJECTIVES = ("cross_entropy", "error_rate")
@@ -60,6 +63,11 @@ class TrainerSettings:
     target_fpr: float = 0.05
     # ...unless a threshold is given explicitly (--decision-threshold).
     decision_threshold: float | None = None
+    # "group_thresholds": a threshold per identity group fitted on validation, applied in the
+    # serving graph (docs/postprocessing.md); groups with fewer non-toxic validation rows than
+    # `postprocess_min_rows` keep the common threshold.
+    postprocess: str = "none"
+    postprocess_min_rows: int = 30
     # Set by the pipeline builder when the data has no validation split: the hash-held-out
     # tenth of `train` is validation.
     validation_from_train: bool = False
@@ -68,23 +76,30 @@ class TrainerSettings:
     embedding_dim: int = 100
     seed: int = 1
     glove_path: str = ""
-    # MinDiff and TFCO: which identity groups are remediated.
-    target_groups: tuple[str, ...] = ("religion", "sexual_orientation")
+    # MinDiff and TFCO: which identity groups are remediated. Empty: every group with at least
+    # `target_group_min_rows` non-toxic training examples, counted by the trainer, as the gate
+    # judges only groups with enough rows (its min_slice_size).
+    target_groups: tuple[str, ...] = ()
+    target_group_min_rows: int = 30
     min_diff_weight: float = 1.5
     min_diff_kernel: str = "gaussian"
     # Nonsensitive MinDiff stream: "all" other non-toxic examples, or one reference group.
     min_diff_reference: str = "all"
     min_diff_batch_size: int = 32
-    # TFCO: group FPR <= overall FPR + epsilon (relative) or <= epsilon (absolute), at the
-    # gate's decision threshold so the constraints bind where the model is judged.
+    # TFCO, at the operating point: a learned threshold holds the overall FPR within
+    # target_fpr +- tfco_fpr_band, and there each target group's FPR <= overall FPR + epsilon.
     tfco_epsilon: float = 0.01
-    tfco_relative: bool = True
-    # "cross_entropy" keeps the model calibrated around the threshold; "error_rate" is the
-    # tutorial's hinge-proxy objective, which on rare positives pushed every logit below 0.
+    tfco_fpr_band: float = 0.01
+    # "cross_entropy" (the baseline's loss, so slack constraints leave the baseline) or
+    # "error_rate", the tutorial's hinge proxy, which on rare positives pushed every logit low.
     tfco_objective: str = "cross_entropy"
-    tfco_group_batch_size: int = 128
+    # Non-toxic examples of the target groups added to each batch: the group constraints'
+    # rows, in the same forward pass as the batch.
+    tfco_group_batch_size: int = 32
+    # The multipliers and the threshold get their own, faster optimizers: at the model's
+    # learning rate they need thousands of steps to matter.
     tfco_multiplier_learning_rate: float = 0.1
-    tfco_min_overall_fpr: float = 0.05
+    tfco_threshold_learning_rate: float = 0.05
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
@@ -99,7 +114,17 @@ class TrainerSettings:
             )
         _non_negative("min_diff_weight", self.min_diff_weight)
         _non_negative("tfco_epsilon", self.tfco_epsilon)
+        _check(
+            0 <= self.tfco_fpr_band < min(self.target_fpr, 1 - self.target_fpr),
+            f"tfco_fpr_band must be >= 0 and below target_fpr ({self.target_fpr}) and "
+            f"1 - target_fpr, got {self.tfco_fpr_band}",
+        )
         _positive_finite("tfco_multiplier_learning_rate", self.tfco_multiplier_learning_rate)
+        _positive_finite("tfco_threshold_learning_rate", self.tfco_threshold_learning_rate)
+        _check(
+            self.tfco_group_batch_size >= 1,
+            f"tfco_group_batch_size must be at least 1, got {self.tfco_group_batch_size}",
+        )
         _check(
             self.min_diff_kernel in MIN_DIFF_KERNELS,
             f"min_diff_kernel must be one of {MIN_DIFF_KERNELS}, got {self.min_diff_kernel!r}",
@@ -108,9 +133,37 @@ class TrainerSettings:
             self.tfco_objective in TFCO_OBJECTIVES,
             f"tfco_objective must be one of {TFCO_OBJECTIVES}, got {self.tfco_objective!r}",
         )
-        _check(bool(self.target_groups), "target_groups must name at least one group")
+        unknown = sorted(set(self.target_groups) - set(IDENTITY_GROUPS))
+        _check(not unknown, f"unknown target group(s) {unknown}; known: {list(IDENTITY_GROUPS)}")
+        _check(
+            self.target_group_min_rows >= 1,
+            f"target_group_min_rows must be at least 1, got {self.target_group_min_rows}",
+        )
+        _check(
+            self.postprocess in ("none", "group_thresholds"),
+            f"postprocess must be 'none' or 'group_thresholds', got {self.postprocess!r}",
+        )
+        _check(self.postprocess_min_rows >= 1, "postprocess_min_rows must be at least 1")
 
     def custom_config(self) -> dict:
         config = dataclasses.asdict(self)
         config["target_groups"] = list(self.target_groups)
         return config
+
+    def remediated_groups(self, non_toxic_rows: Mapping[str, int]) -> tuple[str, ...]:
+        """The groups MinDiff and TFCO remediate, given each group's non-toxic training rows:
+        `target_groups` when set, else every group with at least `target_group_min_rows`."""
+        if self.target_groups:
+            empty = [g for g in self.target_groups if non_toxic_rows.get(g, 0) == 0]
+            _check(not empty, f"target group(s) {empty} have no non-toxic training examples")
+            return tuple(self.target_groups)
+        groups = tuple(
+            g for g in IDENTITY_GROUPS if non_toxic_rows.get(g, 0) >= self.target_group_min_rows
+        )
+        _check(
+            bool(groups),
+            f"no identity group has {self.target_group_min_rows} non-toxic training examples "
+            f"(counts: {dict(non_toxic_rows)}); name groups with --target-groups or lower "
+            "--target-group-min-rows",
+        )
+        return groups

@@ -1,0 +1,121 @@
+"""Export: the SavedModel with its signatures and its decision rule.
+
+Every signature returns the probability (`toxicity`); `serving_default` and `score_text` also
+return the decision (`is_toxic`), and `evaluate` returns a score that crosses 0.5 exactly at each
+example's threshold, which is what the Evaluator judges (docs/operating_point.md).
+
+The threshold is the operating point, or with post-processing (docs/postprocessing.md) a
+threshold per identity group: an example tagged with groups that have their own threshold gets
+the highest of them, every other example the rest's threshold.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from contract import (
+    DECISION_KEY,
+    EVAL_SIGNATURE,
+    IDENTITY_COLUMNS,
+    IDENTITY_GROUPS,
+    LABEL_KEY,
+    PREDICTION_KEY,
+    TEXT_KEY,
+    TOKENS_KEY,
+    identity_feature,
+)
+
+# A group without a threshold of its own; below every probability, so max() ignores it.
+NO_GROUP_THRESHOLD = -1.0
+
+
+def _raw_spec_without_label(tf_transform_output):
+    spec = dict(tf_transform_output.raw_feature_spec())
+    spec.pop(LABEL_KEY, None)
+    return spec
+
+
+def example_thresholds(transformed: dict, base, group_thresholds) -> tf.Tensor:
+    """[batch, 1] thresholds: the highest own threshold among an example's groups, else base."""
+    tags = tf.stack(
+        [tf.reshape(transformed[identity_feature(g)], [-1]) > 0 for g in IDENTITY_GROUPS], axis=1
+    )
+    own = tf.where(tags, group_thresholds[tf.newaxis, :], NO_GROUP_THRESHOLD)
+    highest = tf.reduce_max(own, axis=1, keepdims=True)
+    return tf.where(highest > 0.0, highest, base)
+
+
+def _logit(p):
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+
+def export_serving_model(
+    model,
+    tf_transform_output,
+    serving_model_dir: str,
+    threshold: float,
+    group_thresholds: dict[str, float] | None = None,
+) -> None:
+    """Save with `serving_default` (tf.Example), `score_text` (raw strings), `evaluate` and
+    `transform_features`; the thresholds live inside the SavedModel as variables."""
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    # Inside the SavedModel, so the decision cannot drift from the file written beside it.
+    model.decision_threshold = tf.Variable(
+        threshold, trainable=False, dtype=tf.float32, name="decision_threshold"
+    )
+    own = [(group_thresholds or {}).get(g, NO_GROUP_THRESHOLD) for g in IDENTITY_GROUPS]
+    model.group_thresholds = tf.Variable(
+        own, trainable=False, dtype=tf.float32, name="group_thresholds"
+    )
+    model.logits_view = tf.keras.Model(model.inputs, model.get_layer("logits").output)
+    raw_spec = _raw_spec_without_label(tf_transform_output)
+    full_raw_spec = tf_transform_output.raw_feature_spec()
+
+    def thresholds(transformed):
+        return example_thresholds(transformed, model.decision_threshold, model.group_thresholds)
+
+    def score(raw_features):
+        transformed = model.tft_layer(raw_features)
+        probability = model(transformed[TOKENS_KEY])
+        return {
+            PREDICTION_KEY: probability,
+            DECISION_KEY: tf.greater(probability, thresholds(transformed)),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        return score(tf.io.parse_example(serialized, raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def evaluate(serialized):
+        transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+        logits = model.logits_view(transformed[TOKENS_KEY])
+        return {PREDICTION_KEY: tf.sigmoid(logits - _logit(thresholds(transformed)))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        return model.tft_layer(tf.io.parse_example(serialized, full_raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_KEY)])
+    def score_text(texts):
+        batch = tf.shape(texts, out_type=tf.int64)[0]
+        features = {TEXT_KEY: tf.reshape(texts, [-1, 1])}
+        for column in IDENTITY_COLUMNS:
+            if column in raw_spec:
+                features[column] = tf.SparseTensor(
+                    indices=tf.zeros([0, 2], tf.int64),
+                    values=tf.constant([], tf.string),
+                    dense_shape=tf.stack([batch, 0]),
+                )
+        return score(features)
+
+    model.save(
+        serving_model_dir,
+        save_format="tf",
+        signatures={
+            "serving_default": serve_examples,
+            EVAL_SIGNATURE: evaluate,
+            "transform_features": transform_features,
+            "score_text": score_text,
+        },
+    )
