@@ -126,11 +126,11 @@ def score(model, texts: list[str]) -> np.ndarray:
     return np.concatenate([o.numpy().reshape(-1) for o in out])
 
 
-def figures(scores, labels, groups: dict, threshold: float) -> dict:
-    """AUC, and at `threshold`: overall FPR and TPR, per-group FPR and FNR, the largest group
-    FPR gap over the groups with enough non-toxic rows."""
+def figures(scores, labels, groups: dict, threshold: float, flagged=None) -> dict:
+    """AUC, and at `threshold` (or given decisions `flagged`): overall FPR and TPR, per-group
+    FPR and FNR, the largest group FPR gap over the groups with enough non-toxic rows."""
     negative = labels < 0.5
-    flagged = scores > threshold
+    flagged = scores > threshold if flagged is None else np.asarray(flagged, dtype=bool)
     overall_fpr = float(flagged[negative].mean())
     overall_fnr = float((~flagged[~negative]).mean())
     group_fpr, group_fnr, rows = {}, {}, {}

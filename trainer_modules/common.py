@@ -209,7 +209,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     examples = count_examples(train)
     start = time.monotonic()
     extra = fit(model, train, settings, [best])
-    seconds = time.monotonic() - start
+    seconds = time.monotonic() - start - best.seconds
     best.restore()
     point = choose_operating_point(best.scores(), val_labels, val_groups, settings)
     point.best_epoch = best.best_epoch
@@ -226,6 +226,9 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
         "validation_auc_by_epoch": best.history,
         "train_seconds": seconds,
         "examples_per_second": examples * epochs_run / seconds if seconds else None,
+        "seconds_per_step": seconds * settings.batch_size / (examples * epochs_run)
+        if examples and epochs_run
+        else None,
         "operating_point": point.to_json(),
         **extra,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -32,12 +33,16 @@ class BestEpoch(tf.keras.callbacks.Callback):
         self._best_weights = None
         self._waited = 0
         self.stopped = False
+        # Time spent scoring validation, so training speed excludes it.
+        self.seconds = 0.0
 
     def scores(self) -> np.ndarray:
         return self.scored_model.predict(self.tokens, batch_size=1024, verbose=0).reshape(-1)
 
     def on_epoch_end(self, epoch, logs=None):
+        start = time.monotonic()
         auc = roc_auc(self.scores(), self.labels)
+        self.seconds += time.monotonic() - start
         self.history.append(auc)
         logging.info("Epoch %d: validation AUC %.4f", epoch + 1, auc)
         print(f"Epoch {epoch + 1}: validation AUC {auc:.4f}", flush=True)
