@@ -69,28 +69,10 @@ def run_and_watch(
 
 def component_seconds(metadata_path: Path) -> tuple[dict[str, float], float]:
     """Seconds per pipeline node, and from the first execution's start to the last one's end."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
+    from runners import mlmd
 
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
-    seconds: dict[str, float] = {}
-    starts, ends = [], []
-    for context in store.get_contexts_by_type("node"):
-        node = context.name.split(".")[-1]
-        executions = store.get_executions_by_context(context.id)
-        for execution in executions:
-            starts.append(execution.create_time_since_epoch)
-            ends.append(execution.last_update_time_since_epoch)
-        seconds[node] = round(
-            sum(e.last_update_time_since_epoch - e.create_time_since_epoch for e in executions)
-            / 1000,
-            1,
-        )
-    span = (max(ends) - min(starts)) / 1000 if starts else 0.0
-    return seconds, round(span, 1)
+    with mlmd.Reader(mlmd.sqlite_connection(metadata_path, read_only=True)) as reader:
+        return reader.node_seconds()
 
 
 def run_once(examples: int, workers: int, epochs: int, work_dir: Path) -> dict:

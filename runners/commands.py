@@ -260,9 +260,9 @@ def _metric_line(name: str, row: dict) -> str:
 
 def new_run_id(pipeline_name: str) -> str:
     # Unique even for two runs started in the same microsecond: the summary reads this run's
-    # outputs by it.
+    # outputs by it. The time comes first so that run ids sort by start.
     stamp = datetime.datetime.now().isoformat()
-    return f"{pipeline_name}:{stamp}:{uuid.uuid4().hex[:8]}"
+    return f"{stamp}:{pipeline_name}:{uuid.uuid4().hex[:8]}"
 
 
 def run_local(built, run_id: str) -> None:

@@ -18,10 +18,15 @@ RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 
 
-def sqlite_connection(path: str | os.PathLike):
+def sqlite_connection(path: str | os.PathLike, read_only: bool = False):
+    """A SQLite store; `read_only` lets a reader poll while a pipeline process writes."""
+    from ml_metadata.proto import metadata_store_pb2
     from tfx.orchestration import metadata
 
-    return metadata.sqlite_metadata_connection_config(os.fspath(path))
+    config = metadata.sqlite_metadata_connection_config(os.fspath(path))
+    if read_only:
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return config
 
 
 def as_connection(connection):
@@ -122,6 +127,82 @@ class Reader:
         if not runs:
             return None
         return max(runs.values(), key=lambda c: (c.create_time_since_epoch, c.id)).name
+
+    def node_executions(
+        self, pipeline_name: str, node: str, run_id: str | None = None, finished: bool = True
+    ) -> list:
+        """A node's executions, oldest first: only those of one run when `run_id` is given,
+        and with `finished` only those that completed or were cached."""
+        from ml_metadata.proto import metadata_store_pb2
+
+        context = self.store.get_context_by_type_and_name(NODE_CONTEXT, f"{pipeline_name}.{node}")
+        if context is None:
+            return []
+        executions = self.store.get_executions_by_context(context.id)
+        if run_id is not None:
+            run = self.store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+            in_run = {e.id for e in self.store.get_executions_by_context(run.id)} if run else set()
+            executions = [e for e in executions if e.id in in_run]
+        if finished:
+            done = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
+            executions = [e for e in executions if e.last_known_state in done]
+        return sorted(executions, key=lambda e: e.id)
+
+    def execution_artifacts(self, execution_id: int, inputs: bool = False) -> dict[str, list]:
+        """Output key (input key with `inputs`) -> the artifacts of one execution."""
+        from ml_metadata.proto import metadata_store_pb2
+
+        wanted = metadata_store_pb2.Event.INPUT if inputs else metadata_store_pb2.Event.OUTPUT
+        events = [
+            e
+            for e in self.store.get_events_by_execution_ids([execution_id])
+            if e.type == wanted and e.path.steps
+        ]
+        artifacts = {
+            a.id: a for a in self.store.get_artifacts_by_id([e.artifact_id for e in events])
+        }
+        out: dict[str, list] = {}
+        for event in events:
+            out.setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+        return out
+
+    def readers_of(self, artifact_id: int) -> set[int]:
+        """Ids of the executions that took an artifact as input."""
+        from ml_metadata.proto import metadata_store_pb2
+
+        return {
+            e.execution_id
+            for e in self.store.get_events_by_artifact_ids([artifact_id])
+            if e.type == metadata_store_pb2.Event.INPUT
+        }
+
+    def states_by_run(self) -> dict[str, dict[str, list[int]]]:
+        """Run id -> node id -> the states of that node's executions in the run."""
+        run_type = _context_type_id(self.store, RUN_CONTEXT)
+        out: dict[str, dict[str, list[int]]] = {}
+        for execution in sorted(self.store.get_executions(), key=lambda e: e.id):
+            node = node_of(self.store, execution)
+            for context in self.store.get_contexts_by_execution(execution.id):
+                if context.type_id == run_type and node:
+                    runs = out.setdefault(context.name, {})
+                    runs.setdefault(node, []).append(execution.last_known_state)
+        return out
+
+    def node_seconds(self) -> tuple[dict[str, float], float]:
+        """Seconds per pipeline node over all its executions, and the span from the first
+        execution's start to the last one's end."""
+        seconds: dict[str, float] = {}
+        starts, ends = [], []
+        for context in self.store.get_contexts_by_type(NODE_CONTEXT):
+            executions = self.store.get_executions_by_context(context.id)
+            starts += [e.create_time_since_epoch for e in executions]
+            ends += [e.last_update_time_since_epoch for e in executions]
+            total = sum(
+                e.last_update_time_since_epoch - e.create_time_since_epoch for e in executions
+            )
+            seconds[context.name.split(".")[-1]] = round(total / 1000, 1)
+        span = (max(ends) - min(starts)) / 1000 if starts else 0.0
+        return seconds, round(span, 1)
 
     def was_cached(self, execution_id: int) -> bool:
         from ml_metadata.proto import metadata_store_pb2

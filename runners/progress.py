@@ -111,13 +111,10 @@ class Progress:
 def _was_cached(connection_config, execution_info) -> bool:
     if connection_config is None or execution_info is None:
         return False
-    from ml_metadata.proto import metadata_store_pb2
-    from tfx.orchestration import metadata
+    from runners import mlmd
 
-    with metadata.Metadata(connection_config) as m:
-        executions = m.store.get_executions_by_id([execution_info.execution_id])
-    cached = metadata_store_pb2.Execution.CACHED
-    return bool(executions) and executions[0].last_known_state == cached
+    with mlmd.Reader(connection_config) as reader:
+        return reader.was_cached(execution_info.execution_id)
 
 
 def interrupted_lines(connection_config, pipeline_name: str, run_id: str) -> list[str]:

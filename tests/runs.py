@@ -5,7 +5,6 @@ import hashlib
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -87,27 +86,12 @@ def versions(serving) -> list[str]:
 
 
 def executions_by_run(metadata_path) -> dict[str, dict[str, list[int]]]:
-    """Run id -> node id -> states of that node's executions in the run, read with sqlite3
-    (read-only, so a test can poll while a pipeline process writes)."""
-    uri = f"file:{metadata_path}?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
-        rows = db.execute(
-            """
-            SELECT run.name, node.name, e.last_known_state
-            FROM Execution e
-            JOIN Association a_run ON a_run.execution_id = e.id
-            JOIN Context run ON run.id = a_run.context_id
-            JOIN Type run_type ON run_type.id = run.type_id AND run_type.name = 'pipeline_run'
-            JOIN Association a_node ON a_node.execution_id = e.id
-            JOIN Context node ON node.id = a_node.context_id
-            JOIN Type node_type ON node_type.id = node.type_id AND node_type.name = 'node'
-            ORDER BY e.id
-            """
-        ).fetchall()
-    out: dict[str, dict[str, list[int]]] = {}
-    for run, node, state in rows:
-        out.setdefault(run, {}).setdefault(node.split(".", 1)[1], []).append(state)
-    return out
+    """Run id -> node id -> states of that node's executions in the run (read-only, so a test
+    can poll while a pipeline process writes)."""
+    from runners import mlmd
+
+    with mlmd.Reader(mlmd.sqlite_connection(metadata_path, read_only=True)) as reader:
+        return reader.states_by_run()
 
 
 def latest_run(metadata_path) -> dict[str, list[int]]:
