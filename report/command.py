@@ -1,0 +1,79 @@
+"""`local_runner.py report` and `compare`: find each variant's evaluation, match thresholds,
+write the report's files and print the ranked table and the recommendation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from pipeline import config
+from report.charts import CHARTS, chart_specs, to_png
+from report.html import now, render_html
+from report.matching import match_thresholds, rank, ranked_table, recommendation, score_eval_split
+from report.results import RunResult
+from report.runs import find_evaluations, load_run
+
+HTML_FILE = "fairness_report.html"
+JSON_FILE = "fairness_report.json"
+
+
+def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
+    """Writes the HTML, the PNG charts and a JSON summary; returns the HTML path."""
+    if not runs:
+        raise ValueError("no runs to report")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    generated = now()
+    specs = chart_specs(runs)
+    pngs = {name: to_png(chart) for name, chart in specs.items()}
+    for name, png in pngs.items():
+        (folder / name).write_bytes(png)
+    # A chart this report has no data for must not survive from an earlier report.
+    for name in set(CHARTS) - set(pngs):
+        (folder / name).unlink(missing_ok=True)
+    page = folder / HTML_FILE
+    page.write_text(render_html(runs, specs, generated, pngs), encoding="utf-8")
+    summary = {
+        "generated": generated,
+        "ranking": [r.name for r in rank(runs)],
+        "recommendation": recommendation(runs),
+        "bounds": dataclasses.asdict(runs[0].bounds),
+        "charts": sorted(pngs),
+        "runs": [r.summary() for r in runs],
+    }
+    (folder / JSON_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return page
+
+
+def build_runs(connection, trainers, match: bool = True, run_ids=None) -> list[RunResult]:
+    """Loads each trainer's evaluation (of the run in `run_ids`, else the latest) and, with
+    `match`, the matched-threshold rates."""
+    refs = find_evaluations(connection, trainers, run_ids)
+    runs = [load_run(name, ref) for name, ref in refs.items()]
+    if match and runs:
+        scored = {
+            run.name: score_eval_split(run.model_uri, run.examples_uri, refs[run.name].eval_split)
+            for run in runs
+            if run.model_uri and run.examples_uri
+        }
+        match_thresholds(runs, scored)
+    return runs
+
+
+def report_command(connection, trainers, directory, match: bool = True, stream=None, run_ids=None):
+    """`local_runner.py report`/`compare`: writes the report and prints the ranked table and
+    the recommendation. Returns the runs found (empty when no trainer has an evaluation)."""
+    stream = stream or sys.stdout
+    runs = build_runs(connection, trainers, match, run_ids)
+    found = {r.name for r in runs}
+    for name in trainers:
+        if name not in found:
+            print(f"No evaluation of {name} ({config.pipeline_name(name)}) found.", file=stream)
+    if runs:
+        page = write_report(runs, directory)
+        print("", ranked_table(runs), "", recommendation(runs), "", sep="\n", file=stream)
+        print(f"Report: {page}", file=stream, flush=True)
+    return runs

@@ -1,0 +1,148 @@
+"""The HTML page, from the Jinja2 template templates/report.html.j2.
+
+The page works offline: the charts are Vega-Lite specs drawn by Vega, whose scripts are inlined
+(vl-convert's bundle), and each chart's PNG sits in a <noscript> fallback. It loads nothing
+from anywhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+from pathlib import Path
+
+import jinja2
+import markupsafe
+
+from contract import OVERALL
+from report.charts import MATCHED_CHARTS, categories, vega_script
+from report.matching import rank, recommendation
+from report.results import RunResult
+from report.values import ACCURACY, AUC, COUNT, FI_FNR, FI_FPR, FNR, FPR, Value, fmt
+
+CAPTIONS = {
+    "fpr_by_group.png": "Per-group FPR at the decision threshold. Red dashed line: the gate's "
+    "cap on each group's FPR; coloured dashed lines: each model's overall FPR plus the allowed "
+    "gap. Pale bars: groups not judged (too few eval examples).",
+    "fnr_by_group.png": "Per-group FNR (missed toxic comments) at the decision threshold, to read "
+    "beside the FPR above: a model can lower a group's FPR by missing more of its toxic comments.",
+    "auc_overall.png": "Overall AUC against the gate's minimum.",
+    "fpr_matched_threshold.png": "Per-group FPR with each model at the threshold that gives "
+    "the reference model's overall FPR, so group differences are not differences in how much "
+    "a model flags overall.",
+    "fnr_matched_threshold.png": "Per-group FNR at the same matched thresholds.",
+}
+
+
+def cell(value: Value | None, digits: int = 3) -> markupsafe.Markup:
+    """A value, with its confidence interval in brackets when there is one."""
+    if value is None or value.value is None:
+        return markupsafe.Markup("-")
+    text = markupsafe.Markup(f"{value.value:.{digits}f}")
+    if value.has_interval:
+        text += markupsafe.Markup(
+            f" <small>[{value.lower:.{digits}f}, {value.upper:.{digits}f}]</small>"
+        )
+    return text
+
+
+def badge(blessed: bool | None) -> markupsafe.Markup:
+    if blessed is None:
+        return markupsafe.Markup('<span class="badge none">no gate report</span>')
+    if blessed:
+        return markupsafe.Markup('<span class="badge pass">blessed</span>')
+    return markupsafe.Markup('<span class="badge fail">not blessed</span>')
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(cell=cell, badge=badge, fmt=fmt)
+    env.globals.update(
+        OVERALL=OVERALL, AUC=AUC, ACCURACY=ACCURACY, FPR=FPR, FNR=FNR, FI_FPR=FI_FPR, FI_FNR=FI_FNR
+    )
+    return env.get_template("report.html.j2")
+
+
+def _with_group(text: str, group: str | None) -> str:
+    return f"{text} ({group})" if group else text
+
+
+def _summary_rows(runs: list[RunResult]) -> list[dict]:
+    rows = []
+    for run in rank(runs):
+        s = run.summary()
+        rows.append(
+            {
+                "run": run,
+                "s": s,
+                "worst_fpr": _with_group(fmt(s["worst_group_fpr"]), s["worst_group"]),
+                "worst_fnr": _with_group(fmt(s["worst_group_fnr"]), s["worst_fnr_group"]),
+                "gap": _with_group(fmt(s["largest_gap"], signed=True), s["largest_gap_group"]),
+                "matched_gap": _with_group(
+                    fmt(s["matched_largest_gap"], signed=True), s["matched_largest_gap_group"]
+                ),
+            }
+        )
+    return rows
+
+
+def _slice_rows(run: RunResult, names: list[str]) -> list[dict]:
+    overall_fpr = run.metric(OVERALL, FPR).value
+    rows = []
+    for c in names:
+        count, fpr = run.metric(c, COUNT).value, run.metric(c, FPR).value
+        gap = None if c == OVERALL or fpr is None or overall_fpr is None else fpr - overall_fpr
+        rows.append(
+            {
+                "name": c,
+                "missing": c not in run.slices,
+                "count": "-" if count is None else int(count),
+                "gap": fmt(gap, signed=True),
+                "matched": run.matched.rates.get(c, {}) if run.matched else {},
+            }
+        )
+    return rows
+
+
+def render_html(
+    runs: list[RunResult],
+    charts: dict,
+    generated: str = "",
+    pngs: dict[str, bytes] | None = None,
+) -> str:
+    """The page; `charts` are the specs by file name, `pngs` their PNGs for the fallbacks."""
+    names = categories(runs)
+    figures = [
+        {
+            "id": "chart-" + name.removesuffix(".png"),
+            "caption": CAPTIONS.get(name, ""),
+            "matched": name in MATCHED_CHARTS,
+            "png": base64.b64encode(pngs[name]).decode("ascii") if name in (pngs or {}) else "",
+        }
+        for name in charts
+    ]
+    return _template().render(
+        names=", ".join(r.name for r in runs),
+        generated=generated,
+        bounds=runs[0].bounds,
+        ci=any(r.bounds.confidence_intervals for r in runs),
+        recommendation=recommendation(runs).splitlines(),
+        summary=_summary_rows(runs),
+        reference=next((r.matched for r in runs if r.matched), None),
+        charts=figures,
+        sections=[{"run": run, "rows": _slice_rows(run, names)} for run in runs],
+        vega_script=markupsafe.Markup(vega_script()),
+        specs={f["id"]: chart.to_dict() for f, chart in zip(figures, charts.values(), strict=True)},
+    )
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

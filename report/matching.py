@@ -1,0 +1,188 @@
+"""Scoring the eval split, threshold matching, and ranking the models.
+
+A model that flags fewer comments has a lower FPR everywhere, so group FPRs at 0.5 partly
+compare how much each model flags rather than how fairly. Each model is therefore also measured
+at the threshold at which its overall eval FPR equals the reference model's (baseline when
+present) overall FPR at the decision threshold. That threshold is computed by scoring the eval
+split, the very examples the Evaluator read, with the exported model's `serving_default`
+(probability) and `transform_features` (label, identity tags) signatures, as
+bench/remediation.py does. TFMA's Fairness Indicators thresholds are a handful of fixed points
+(0.1, 0.3, ...), and interpolating a rate between two of them is not a measurement; scoring
+gives the exact threshold and exact rates. Predictions strictly above the threshold count as
+positive, as in TFMA, so the reference model's own rates reproduce TFMA's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from contract import IDENTITY_GROUPS, LABEL_KEY, OVERALL, identity_feature
+from report.results import Matched, RunResult
+from report.values import AUC, fmt
+
+
+@dataclass
+class Scored:
+    scores: np.ndarray
+    labels: np.ndarray
+    groups: dict[str, np.ndarray]
+
+
+def score_eval_split(model_uri: str, examples_uri: str, split: str = "eval") -> Scored:
+    """Scores, labels and identity tags of every example of a split, through the exported
+    model's `serving_default` and `transform_features` signatures."""
+    import tensorflow as tf
+
+    model_dir = os.path.join(model_uri, "Format-Serving")
+    model = tf.saved_model.load(model_dir if os.path.isdir(model_dir) else model_uri)
+    folder = os.path.join(examples_uri, f"Split-{split}")
+    files = sorted(os.path.join(folder, f) for f in os.listdir(folder))
+    compression = "GZIP" if all(f.endswith(".gz") for f in files) else ""
+    scores, labels, tags = [], [], {g: [] for g in IDENTITY_GROUPS}
+    dataset = tf.data.TFRecordDataset(files, compression_type=compression).batch(512)
+    for batch in dataset:
+        output = model.signatures["serving_default"](examples=batch)
+        scores.append(next(iter(output.values())).numpy().reshape(-1))
+        transformed = model.signatures["transform_features"](examples=batch)
+        labels.append(transformed[LABEL_KEY].numpy().reshape(-1))
+        for g in IDENTITY_GROUPS:
+            tags[g].append(transformed[identity_feature(g)].numpy().reshape(-1))
+    return Scored(
+        np.concatenate(scores).astype(float),
+        np.concatenate(labels).astype(float),
+        {g: np.concatenate(v) > 0 for g, v in tags.items()},
+    )
+
+
+def rates_at(scored: Scored, threshold: float) -> dict[str, dict[str, float | int | None]]:
+    """FPR and FNR overall and per group; positive means score > threshold (TFMA's rule)."""
+    predicted = scored.scores > threshold
+    positive = scored.labels >= 0.5
+    everyone = np.ones_like(positive, dtype=bool)
+    out = {}
+    for name, mask in [(OVERALL, everyone), *scored.groups.items()]:
+        negatives, positives = mask & ~positive, mask & positive
+        n_neg, n_pos = int(negatives.sum()), int(positives.sum())
+        out[name] = {
+            "count": int(mask.sum()),
+            "negatives": n_neg,
+            "positives": n_pos,
+            "fpr": float(predicted[negatives].mean()) if n_neg else None,
+            "fnr": float((~predicted[positives]).mean()) if n_pos else None,
+        }
+    return out
+
+
+def fpr_matching_threshold(scores, labels, target_fpr: float) -> float:
+    """The threshold t at which mean(score > t) over negatives is the largest value not above
+    `target_fpr`: t is the (k+1)-th highest negative score, k = floor(target * negatives)."""
+    negatives = np.sort(np.asarray(scores, dtype=float)[np.asarray(labels) < 0.5])[::-1]
+    if negatives.size == 0:
+        return 0.5
+    k = int(math.floor(target_fpr * negatives.size + 1e-9))
+    if k >= negatives.size:
+        return float(max(0.0, np.nextafter(negatives[-1], -np.inf)))
+    # Ties at the threshold fall below it, so FPR can only be lower than the target there.
+    return float(negatives[k])
+
+
+def match_thresholds(
+    runs: list[RunResult], scored: dict[str, Scored], reference: str | None = None
+) -> str | None:
+    """Sets `matched` on each scored run; returns the reference run's name."""
+    names = [r.name for r in runs if r.name in scored]
+    if not names:
+        return None
+    reference = (
+        reference if reference in names else ("baseline" if "baseline" in names else names[0])
+    )
+    by_name = {r.name: r for r in runs}
+    decision = by_name[reference].bounds.decision_threshold
+    target = rates_at(scored[reference], decision)[OVERALL]["fpr"] or 0.0
+    for name in names:
+        run = by_name[name]
+        if name == reference:
+            threshold = decision
+        else:
+            threshold = fpr_matching_threshold(scored[name].scores, scored[name].labels, target)
+        run.matched = Matched(reference, target, threshold, rates_at(scored[name], threshold))
+    return reference
+
+
+def rank(runs: list[RunResult]) -> list[RunResult]:
+    """Blessed runs first, then by overall AUC (best first); runs without AUC last."""
+
+    def key(run):
+        auc = run.metric(OVERALL, AUC).value
+        return (run.blessed is not True, auc is None, -(auc or 0.0), run.name)
+
+    return sorted(runs, key=key)
+
+
+def describe_failure(failure: dict) -> str:
+    value = failure.get("value")
+    shown = "not computed" if value is None else f"{value:.4f}"
+    return f"{failure['metric']} on {failure['slice']} = {shown} (bound {failure['bound']})"
+
+
+def recommendation(runs: list[RunResult]) -> str:
+    ranked = rank(runs)
+    if not ranked:
+        return "No evaluations found."
+    best = ranked[0]
+    if best.blessed:
+        auc = best.metric(OVERALL, AUC).value
+        auc_text = "n/a" if auc is None else f"{auc:.3f}"
+        return f"Recommended: {best.name} - passes the gate with the best AUC ({auc_text})."
+    lines = ["No model passes the gate."]
+    for run in ranked:
+        if run.gate is None:
+            lines.append(f"  {run.name}: no gate report")
+            continue
+        missed = "; ".join(describe_failure(f) for f in run.failures) or "no failed check recorded"
+        lines.append(f"  {run.name} missed: {missed}")
+    return "\n".join(lines)
+
+
+def _worst(value, group) -> str:
+    return "-" if value is None else f"{value:.3f} ({group})"
+
+
+TABLE_HEADER = ["rank", "model", "gate", "AUC", "FPR", "FNR", "worst group FPR",
+                "worst group FNR", "max gap", "matched thr", "gap@matched"]  # fmt: skip
+GATE_WORDS = {True: "passes", False: "fails", None: "no report"}
+
+
+def ranked_table(runs: list[RunResult]) -> str:
+    rows = [TABLE_HEADER]
+    for position, run in enumerate(rank(runs), 1):
+        s = run.summary()
+        rows.append(
+            [
+                str(position),
+                run.name,
+                GATE_WORDS[s["blessed"]],
+                fmt(s["auc"]),
+                fmt(s["overall_fpr"]),
+                fmt(s["overall_fnr"]),
+                _worst(s["worst_group_fpr"], s["worst_group"]),
+                _worst(s["worst_group_fnr"], s["worst_fnr_group"]),
+                fmt(s["largest_gap"], signed=True),
+                fmt(s["matched_threshold"]),
+                fmt(s["matched_largest_gap"], signed=True),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    # Text columns left-aligned, numbers right-aligned.
+    left = {1, 2}
+    return "\n".join(
+        "  ".join(
+            cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    )

@@ -1,0 +1,122 @@
+"""What the report knows about one model's evaluation: its metric rows, the bounds it was
+judged by, the gate's outcome and, after threshold matching, its rates at the matched
+threshold. Plain dataclasses, so that new fields need no change elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contract import IDENTITY_GROUPS, OVERALL
+from report.bounds import GateBounds
+from report.values import AUC, COUNT, FNR, FPR, Value
+
+
+@dataclass
+class Matched:
+    """Error rates at the threshold where overall FPR equals the reference's overall FPR."""
+
+    reference: str
+    target_fpr: float
+    threshold: float
+    rates: dict[str, dict[str, float | int | None]]
+
+
+@dataclass
+class RunResult:
+    name: str
+    slices: dict[str, dict[str, Value]]
+    bounds: GateBounds = field(default_factory=GateBounds)
+    gate: dict | None = None
+    pipeline: str = ""
+    evaluation_uri: str = ""
+    model_uri: str = ""
+    examples_uri: str = ""
+    gate_report_dir: str = ""
+    evaluated_at: str = ""
+    matched: Matched | None = None
+
+    def metric(self, slice_name: str, key: str) -> Value:
+        return self.slices.get(slice_name, {}).get(key, Value(None))
+
+    @property
+    def blessed(self) -> bool | None:
+        return None if self.gate is None else bool(self.gate.get("blessed"))
+
+    @property
+    def groups(self) -> list[str]:
+        known = [g for g in self.bounds.groups or IDENTITY_GROUPS if g in self.slices]
+        return known + sorted(s for s in self.slices if s != OVERALL and s not in known)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return dict((self.gate or {}).get("skipped", {}))
+
+    @property
+    def failures(self) -> list[dict]:
+        return list((self.gate or {}).get("failures", []))
+
+    def judged_groups(self) -> list[str]:
+        """Groups the gate judged: not skipped, and (without a gate report) big enough."""
+        minimum = self.bounds.min_slice_size or 0
+        return [
+            g
+            for g in self.groups
+            if g not in self.skipped and (self.metric(g, COUNT).value or 0) >= minimum
+        ]
+
+    def worst_group(self, key: str = FPR) -> tuple[str | None, float | None]:
+        values = [(self.metric(g, key).value, g) for g in self.judged_groups()]
+        values = [(v, g) for v, g in values if v is not None]
+        if not values:
+            return None, None
+        value, group = max(values)
+        return group, value
+
+    def largest_gap(self) -> tuple[str | None, float | None]:
+        """Largest (group FPR - overall FPR) over judged groups, at the decision threshold."""
+        overall = self.metric(OVERALL, FPR).value
+        group, worst = self.worst_group(FPR)
+        if overall is None or worst is None:
+            return None, None
+        return group, worst - overall
+
+    def matched_gap(self) -> tuple[str | None, float | None]:
+        if self.matched is None:
+            return None, None
+        overall = self.matched.rates.get(OVERALL, {}).get("fpr")
+        values = [
+            (rates.get("fpr"), g)
+            for g, rates in self.matched.rates.items()
+            if g in self.judged_groups() and rates.get("fpr") is not None
+        ]
+        if overall is None or not values:
+            return None, None
+        value, group = max(values)
+        return group, value - overall
+
+    def summary(self) -> dict:
+        group, gap = self.largest_gap()
+        worst_group, worst = self.worst_group(FPR)
+        worst_fnr_group, worst_fnr = self.worst_group(FNR)
+        matched_group, matched_gap = self.matched_gap()
+        return {
+            "name": self.name,
+            "pipeline": self.pipeline,
+            "blessed": self.blessed,
+            "auc": self.metric(OVERALL, AUC).value,
+            "overall_fpr": self.metric(OVERALL, FPR).value,
+            "overall_fnr": self.metric(OVERALL, FNR).value,
+            "worst_group_fpr": worst,
+            "worst_group": worst_group,
+            "worst_group_fnr": worst_fnr,
+            "worst_fnr_group": worst_fnr_group,
+            "largest_gap": gap,
+            "largest_gap_group": group,
+            "matched_threshold": self.matched.threshold if self.matched else None,
+            "matched_largest_gap": matched_gap,
+            "matched_largest_gap_group": matched_group,
+            "failures": self.failures,
+            "skipped": self.skipped,
+            "evaluation_uri": self.evaluation_uri,
+            "gate_report_dir": self.gate_report_dir,
+        }

@@ -1,0 +1,140 @@
+"""Finding each trainer variant's evaluation in ML Metadata and loading it.
+
+For a variant, the latest finished Evaluator execution (or the one of a given run) gives the
+ModelEvaluation and the Examples and Model it evaluated; the FairnessGate execution that read
+that evaluation gives the gate report and the gate's minimum slice size.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass
+
+from pipeline import config
+from report.bounds import bounds_from_eval_config
+from report.results import RunResult
+from report.values import slice_rows
+from runners.mlmd import Reader
+
+
+@dataclass
+class EvaluationRef:
+    """Where one Evaluator execution's inputs and outputs are, and its gate report."""
+
+    pipeline: str
+    execution_id: int
+    evaluation_uri: str
+    examples_uri: str = ""
+    eval_split: str = "eval"
+    model_uri: str = ""
+    gate_report_dir: str = ""
+    min_slice_size: int | None = None
+    finished_ms: int = 0
+
+
+def _checked(connection):
+    # ML Metadata would create an empty database at a wrong path and report "nothing found".
+    if isinstance(connection, str | os.PathLike) and not os.path.exists(connection):
+        raise FileNotFoundError(f"no ML Metadata database at {os.fspath(connection)}")
+    return connection
+
+
+def _int_property(execution, name: str) -> int | None:
+    for props in (execution.properties, execution.custom_properties):
+        if name in props:
+            value = props[name]
+            kind = value.WhichOneof("value")
+            if kind == "int_value":
+                return value.int_value
+            if kind == "string_value" and value.string_value.lstrip("-").isdigit():
+                return int(value.string_value)
+    return None
+
+
+def latest_evaluation(
+    connection, pipeline_name: str, run_id: str | None = None
+) -> EvaluationRef | None:
+    """The newest finished (run or cached) Evaluator execution of a pipeline, or of one run
+    of it when `run_id` is given, with its examples, candidate model and the FairnessGate
+    report written from its evaluation."""
+    with Reader(_checked(connection)) as reader:
+        executions = reader.node_executions(pipeline_name, "Evaluator", run_id)
+        if not executions:
+            return None
+        execution = executions[-1]
+        evaluations = reader.execution_artifacts(execution.id).get("evaluation", [])
+        if not evaluations:
+            return None
+        inputs = reader.execution_artifacts(execution.id, inputs=True)
+        ref = EvaluationRef(
+            pipeline=pipeline_name,
+            execution_id=execution.id,
+            evaluation_uri=evaluations[0].uri,
+            finished_ms=execution.last_update_time_since_epoch,
+        )
+        if inputs.get("examples"):
+            examples = inputs["examples"][0]
+            ref.examples_uri = examples.uri
+            splits = examples.properties.get("split_names")
+            names = json.loads(splits.string_value) if splits is not None else []
+            ref.eval_split = "eval" if "eval" in names or not names else names[-1]
+        if inputs.get("model"):
+            ref.model_uri = inputs["model"][0].uri
+        _attach_gate_report(reader, ref, evaluations[0].id)
+    return ref
+
+
+def _attach_gate_report(reader: Reader, ref: EvaluationRef, evaluation_id: int) -> None:
+    readers = reader.readers_of(evaluation_id)
+    gates = [e for e in reader.node_executions(ref.pipeline, "FairnessGate") if e.id in readers]
+    if not gates:
+        return
+    execution = gates[-1]
+    ref.min_slice_size = _int_property(execution, "min_slice_size")
+    reports = reader.execution_artifacts(execution.id).get("report", [])
+    if reports:
+        ref.gate_report_dir = reports[0].uri
+
+
+def find_evaluations(connection, trainers, run_ids=None) -> dict[str, EvaluationRef]:
+    """Each trainer variant's evaluation, of the run named in `run_ids` or else the latest;
+    variants never run are left out."""
+    refs = {}
+    for trainer in trainers:
+        run_id = (run_ids or {}).get(trainer)
+        ref = latest_evaluation(connection, config.pipeline_name(trainer), run_id)
+        if ref is not None:
+            refs[trainer] = ref
+    return refs
+
+
+def load_run(name: str, ref: EvaluationRef) -> RunResult:
+    import tensorflow_model_analysis as tfma
+
+    from components.gate import read_report
+
+    result = tfma.load_eval_result(ref.evaluation_uri)
+    gate = None
+    if ref.gate_report_dir and os.path.exists(ref.gate_report_dir):
+        gate = read_report(ref.gate_report_dir)
+    return RunResult(
+        name=name,
+        slices=slice_rows(result.slicing_metrics),
+        bounds=bounds_from_eval_config(result.config, ref.min_slice_size),
+        gate=gate,
+        pipeline=ref.pipeline,
+        evaluation_uri=ref.evaluation_uri,
+        model_uri=ref.model_uri,
+        examples_uri=ref.examples_uri,
+        gate_report_dir=ref.gate_report_dir,
+        evaluated_at=_timestamp(ref.finished_ms),
+    )
+
+
+def _timestamp(ms: int) -> str:
+    if not ms:
+        return ""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
