@@ -19,9 +19,9 @@ import uuid
 from pathlib import Path
 
 from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, FPR_METRIC, OVERALL
-from pipeline import config
+from pipeline import config, set_verbosity
 from runners import cli, mlmd
-from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS, set_verbosity
+from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
