@@ -1,12 +1,13 @@
 """Scoring the eval split, threshold matching, and ranking the models.
 
-A model that flags fewer comments has a lower FPR everywhere, so group FPRs at 0.5 partly
-compare how much each model flags rather than how fairly. Each model is therefore also measured
-at the threshold at which its overall eval FPR equals the reference model's (baseline when
-present) overall FPR at the decision threshold. That threshold is computed by scoring the eval
-split, the very examples the Evaluator read, with the exported model's `serving_default`
-(probability) and `transform_features` (label, identity tags) signatures, as
-bench/remediation.py does. TFMA's Fairness Indicators thresholds are a handful of fixed points
+Every model is judged at its own operating point (docs/operating_point.md). A model that flags
+fewer comments has a lower FPR everywhere, so group FPRs at each model's own point partly compare
+how much each model flags rather than how fairly. Each model is therefore also measured at the
+threshold at which its overall eval FPR equals the reference model's (baseline when present)
+overall FPR at the reference's operating point. That threshold is computed by scoring the eval
+split, the very examples the Evaluator read, with the exported model's `evaluate` signature (a
+score that crosses 0.5 at the model's own operating point, post-processing included) and
+`transform_features` (label, identity tags), as the Evaluator does. TFMA's Fairness Indicators thresholds are a handful of fixed points
 (0.1, 0.3, ...), and interpolating a rate between two of them is not a measurement; scoring
 gives the exact threshold and exact rates. Predictions strictly above the threshold count as
 positive, as in TFMA, so the reference model's own rates reproduce TFMA's.
@@ -20,7 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contract import IDENTITY_GROUPS, LABEL_KEY, OVERALL, identity_feature
+from contract import (
+    EVAL_SIGNATURE,
+    IDENTITY_GROUPS,
+    LABEL_KEY,
+    OVERALL,
+    PREDICTION_KEY,
+    identity_feature,
+)
 from report.results import Matched, RunResult
 from report.values import AUC, fmt
 
@@ -45,8 +53,10 @@ def score_eval_split(model_uri: str, examples_uri: str, split: str = "eval") -> 
     scores, labels, tags = [], [], {g: [] for g in IDENTITY_GROUPS}
     dataset = tf.data.TFRecordDataset(files, compression_type=compression).batch(512)
     for batch in dataset:
-        output = model.signatures["serving_default"](examples=batch)
-        scores.append(next(iter(output.values())).numpy().reshape(-1))
+        # Older models have no `evaluate`: their probability, judged at 0.5.
+        signature = EVAL_SIGNATURE if EVAL_SIGNATURE in model.signatures else "serving_default"
+        output = model.signatures[signature](examples=batch)
+        scores.append(output[PREDICTION_KEY].numpy().reshape(-1))
         transformed = model.signatures["transform_features"](examples=batch)
         labels.append(transformed[LABEL_KEY].numpy().reshape(-1))
         for g in IDENTITY_GROUPS:

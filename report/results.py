@@ -48,6 +48,11 @@ class RunResult:
         return known + sorted(s for s in self.slices if s != OVERALL and s not in known)
 
     @property
+    def operating_point(self) -> dict | None:
+        """The model's decision threshold and how it was chosen, from its gate report."""
+        return (self.gate or {}).get("operating_point")
+
+    @property
     def skipped(self) -> dict[str, str]:
         return dict((self.gate or {}).get("skipped", {}))
 

@@ -336,11 +336,11 @@ def test_matched_chart_appears_with_matching(runs, tmp_path):
     command.write_report(runs, tmp_path)
     data = (tmp_path / "fpr_matched_threshold.png").read_bytes()
     assert png_size(data) == charts.CHARTS["fpr_matched_threshold.png"]
-    assert "FPR at t=0.500" in (tmp_path / command.HTML_FILE).read_text()
+    assert "FPR at the reference FPR" in (tmp_path / command.HTML_FILE).read_text()
     # FNR at the matched thresholds beside the FPR there.
     data = (tmp_path / "fnr_matched_threshold.png").read_bytes()
     assert png_size(data) == charts.CHARTS["fnr_matched_threshold.png"]
-    assert "FNR at t=0.500" in (tmp_path / command.HTML_FILE).read_text()
+    assert "FNR at the reference FPR" in (tmp_path / command.HTML_FILE).read_text()
 
 
 def test_chart_marks_the_bounds_in_their_colours(runs):
