@@ -12,16 +12,9 @@ from __future__ import annotations
 import sys
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from runners.commands import (
-    add_compare_arguments,
-    add_predict_arguments,
-    add_report_arguments,
-    add_run_arguments,
-    compare,
-    predict,
-    report,
-    run,
-)
+from runners.commands import add_run_arguments, run
+from runners.predict import add_predict_arguments, predict
+from runners.reports import add_compare_arguments, add_report_arguments, compare, report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,13 @@ from absl import flags
 
 import local_runner
 import pipeline
-from runners import commands
+from runners import commands, predict, reports
 
 ADDERS = {
     "run": commands.add_run_arguments,
-    "predict": commands.add_predict_arguments,
-    "report": commands.add_report_arguments,
-    "compare": commands.add_compare_arguments,
+    "predict": predict.add_predict_arguments,
+    "report": reports.add_report_arguments,
+    "compare": reports.add_compare_arguments,
 }
 
 
