@@ -164,8 +164,16 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         t,
         "--target-groups",
         type=identity_groups,
-        default=training.target_groups,
-        help="comma-separated groups MinDiff and TFCO remediate",
+        default=None,
+        help="comma-separated groups MinDiff and TFCO remediate (default: every group with at "
+        "least --target-group-min-rows non-toxic training examples)",
+    )
+    add(
+        t,
+        "--target-group-min-rows",
+        type=positive_int,
+        default=training.target_group_min_rows,
+        help="non-toxic training examples a group needs to be remediated without --target-groups",
     )
     add(
         t,
@@ -179,7 +187,14 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         "--tfco-epsilon",
         type=float,
         default=training.tfco_epsilon,
-        help="TFCO slack: group FPR <= overall FPR + epsilon",
+        help="TFCO slack: group FPR <= overall FPR + epsilon at the operating point",
+    )
+    add(
+        t,
+        "--tfco-fpr-band",
+        type=fraction,
+        default=training.tfco_fpr_band,
+        help="TFCO holds the overall training FPR within --target-fpr +- this",
     )
     add(
         t,
@@ -212,9 +227,11 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 learning_rate=args.learning_rate,
                 seed=args.seed,
                 glove_path=glove_path or defaults.training.glove_path,
-                target_groups=tuple(args.target_groups),
+                target_groups=tuple(args.target_groups or ()),
+                target_group_min_rows=args.target_group_min_rows,
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,
+                tfco_fpr_band=args.tfco_fpr_band,
                 patience=args.patience,
                 target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,

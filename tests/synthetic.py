@@ -60,9 +60,9 @@ def settings(**overrides) -> TrainerSettings:
         embedding_dim=16,
         learning_rate=0.003,
         seed=3,
-        target_groups=("religion",),
         min_diff_batch_size=32,
-        tfco_group_batch_size=64,
+        # Few group negatives here (about 360): a smaller batch of them repeats each less often.
+        tfco_group_batch_size=16,
     )
     return dataclasses.replace(base, **overrides)
 
@@ -72,9 +72,10 @@ def fpr(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray, threshold: flo
     return float((scores[negatives] >= threshold).mean())
 
 
-def evaluate(model, features, labels, matched_fpr: float = 0.10) -> dict:
-    """Group-minus-overall FPR at 0.5 and at the threshold whose overall FPR is matched_fpr,
-    plus AUC; the matched gap compares models at one operating point."""
+def evaluate(model, features, labels, matched_fpr: float = 0.05) -> dict:
+    """Group-minus-overall FPR at 0.5 and at the threshold whose overall FPR is matched_fpr
+    (the operating point's default target), the group FPR there, and AUC; the matched figures
+    compare models at one operating point."""
     from sklearn.metrics import roc_auc_score
 
     scores = model.predict(features[TOKENS_KEY], verbose=0).reshape(-1)
@@ -85,5 +86,6 @@ def evaluate(model, features, labels, matched_fpr: float = 0.10) -> dict:
         "auc": float(roc_auc_score(labels, scores)),
         "gap": fpr(scores, labels, group) - fpr(scores, labels, everyone),
         "gap_matched": fpr(scores, labels, group, matched) - fpr(scores, labels, everyone, matched),
+        "group_fpr_matched": fpr(scores, labels, group, matched),
         "overall_fpr": fpr(scores, labels, everyone),
     }

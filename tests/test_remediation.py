@@ -7,10 +7,11 @@ import tensorflow as tf
 from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
 from trainer_modules import baseline, common, min_diff, tfco, tfco_compat
+from trainer_modules.settings import SettingsError
 
 
-def _train(module):
-    settings = syn.settings()
+def _train(module, **overrides):
+    settings = syn.settings(**overrides)
     tf.keras.utils.set_random_seed(settings.seed)
     model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     train = syn.dataset(*syn.make_examples(4000, seed=0), settings.batch_size, settings.seed)
@@ -20,34 +21,100 @@ def _train(module):
 
 @pytest.fixture(scope="module")
 def results():
-    return {
-        name: _train(m)
-        for name, m in (("baseline", baseline), ("min_diff", min_diff), ("tfco", tfco))
-    }
+    runs = {"baseline": (baseline, {}), "min_diff": (min_diff, {}), "tfco": (tfco, {})}
+    # The control: the same TFCO problem with constraints that cannot bind.
+    runs["tfco_control"] = (tfco, {"tfco_epsilon": 1.0})
+    return {name: _train(module, **overrides) for name, (module, overrides) in runs.items()}
 
 
 def test_baseline_shows_the_planted_gap(results):
     metrics, _ = results["baseline"]
-    assert metrics["gap_matched"] > 0.35 and metrics["auc"] > 0.9
+    assert metrics["gap_matched"] > 0.2 and metrics["auc"] > 0.9
 
 
 @pytest.mark.parametrize("variant", ["min_diff", "tfco"])
-def test_remediation_cuts_the_gap_at_matched_fpr(results, variant):
+def test_remediation_cuts_the_gap_at_the_operating_point(results, variant):
     base, _ = results["baseline"]
-    metrics, _ = results[variant]
-    assert metrics["gap_matched"] < base["gap_matched"] - 0.2, (variant, metrics, base)
-    assert metrics["gap"] < base["gap"] - 0.3, (variant, metrics, base)
+    metrics, extra = results[variant]
+    assert metrics["gap_matched"] < base["gap_matched"] - 0.15, (variant, metrics, base)
     # Still a classifier, not a constant. The group token predicts toxicity by construction
-    # here, so closing the gap costs AUC (TFCO about 0.62, MinDiff about 0.81 at these seeds).
-    assert metrics["auc"] > 0.58
+    # here, so closing the gap costs AUC.
+    assert metrics["auc"] > 0.6, (variant, metrics)
+    # Only religion is tagged in this data, and it has hundreds of non-toxic rows.
+    assert extra[f"{variant}_target_groups"] == ["religion"]
 
 
-def test_tfco_constraints_bind(results):
+def test_tfco_group_fpr_differs_from_the_control_by_more_than_noise(results):
+    constrained, _ = results["tfco"]
+    control, _ = results["tfco_control"]
+    base, _ = results["baseline"]
+    # ~180 non-toxic group rows in the evaluation data: a group FPR near 0.25 has a standard
+    # error of about 0.03; the control stays within that of the baseline.
+    assert abs(control["group_fpr_matched"] - base["group_fpr_matched"]) < 0.06
+    assert control["group_fpr_matched"] - constrained["group_fpr_matched"] > 0.12
+
+
+def test_tfco_constraints_bind_and_the_control_stays_slack(results):
     _, extra = results["tfco"]
-    first_slack = extra["tfco_constraints"][0][0]
-    assert first_slack > 0.3  # violated at first: the constraint has something to do
-    assert max(m for epoch in extra["tfco_multipliers"] for m in epoch) > 0.05
-    assert min(s for epoch in extra["tfco_constraints"][1:] for s in epoch) < first_slack - 0.3
+    _, control = results["tfco_control"]
+    names = extra["tfco_constraint_names"]
+    group = names.index("FPR(religion) <= overall FPR + 0.01")
+    assert extra["tfco_constraints"][0][group] > 0.1  # violated at first: something to do
+    assert min(epoch[group] for epoch in extra["tfco_multipliers"]) > 0.1
+    assert extra["tfco_constraints"][-1][group] < 0.05
+    assert max(epoch[group] for epoch in control["tfco_constraints"]) < -0.3
+    assert control["tfco_multipliers"][-1][group] == 0.0
+
+
+def test_tfco_learns_a_threshold_that_holds_the_overall_fpr_in_its_band(results):
+    for name in ("tfco", "tfco_control"):
+        _, extra = results[name]
+        thresholds = extra["tfco_threshold"]
+        assert max(abs(t - 0.5) for t in thresholds) > 0.1, thresholds  # it starts at 0.5
+        low, high = extra["tfco_constraints"][-1][:2]  # target 0.05 +- 0.01: slack below 0
+        assert low < 0.03 and high < 0.03, extra["tfco_constraints"]
+
+
+def _with_race(features, labels, clean_rows: int, toxic_rows: int):
+    race = np.zeros(len(labels), np.int64)
+    race[np.flatnonzero(labels < 0.5)[:clean_rows]] = 1
+    race[np.flatnonzero(labels > 0.5)[:toxic_rows]] = 1
+    features[identity_feature("race")] = race
+    return features
+
+
+def test_default_target_groups_are_the_groups_with_enough_non_toxic_training_rows():
+    features, labels = syn.make_examples(400, seed=7)
+    train = syn.dataset(_with_race(features, labels, 12, 40), labels, 64)
+    counts = tfco.non_toxic_rows_by_group(train)
+    religion = int(((features[identity_feature("religion")] > 0) & (labels < 0.5)).sum())
+    assert counts == {"gender": 0, "sexual_orientation": 0, "religion": religion, "race": 12,
+                      "disability": 0}  # fmt: skip
+    assert religion >= 30
+    # Toxic race rows do not count: 12 non-toxic ones are below the default minimum of 30.
+    assert tfco.remediated_groups(train, syn.settings()) == ("religion",)
+    lowered = syn.settings(target_group_min_rows=12)
+    assert tfco.remediated_groups(train, lowered) == ("religion", "race")
+    # --target-groups narrows the choice, even to a group below the minimum.
+    assert tfco.remediated_groups(train, syn.settings(target_groups=("race",))) == ("race",)
+    with pytest.raises(SettingsError, match=r"\['gender'\] have no non-toxic training"):
+        tfco.remediated_groups(train, syn.settings(target_groups=("gender", "race")))
+    with pytest.raises(SettingsError, match="no identity group has 1000 non-toxic"):
+        tfco.remediated_groups(train, syn.settings(target_group_min_rows=1000))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tfco_fpr_band", 0.05, "tfco_fpr_band must be >= 0 and below target_fpr"),
+        ("target_groups", ("martians",), r"unknown target group\(s\) \['martians'\]"),
+        ("target_group_min_rows", 0, "target_group_min_rows must be at least 1"),
+        ("tfco_threshold_learning_rate", 0.0, "tfco_threshold_learning_rate must be a finite"),
+    ],
+)
+def test_bad_remediation_settings_are_refused(field, value, message):
+    with pytest.raises(SettingsError, match=message):
+        syn.settings(**{field: value})
 
 
 def _unbatched(n=40):
@@ -80,18 +147,60 @@ def test_min_diff_streams_select_non_toxic_examples_of_the_right_groups():
     assert _rows(nonsensitive) == expected(clean & orientation)
 
 
-def test_tfco_group_stream_draws_only_group_examples():
-    features, _, examples = _unbatched()
-    batch = next(iter(tfco.group_stream(examples, ["religion", "sexual_orientation"], 8, seed=0)))
-    tokens, _, tags = batch
-    assert tags.shape == (8, 2) and bool(tf.reduce_all(tf.reduce_any(tags, axis=1)))
+def test_tfco_group_stream_draws_only_non_toxic_group_examples():
+    features, labels, examples = _unbatched()
+    groups = ("religion", "sexual_orientation")
+    tags = np.stack([features[identity_feature(g)] > 0 for g in groups], 1)
+    wanted = (labels < 0.5) & tags.any(1)
+    expected = {tuple(row): tuple(tag) for row, tag in zip(features[TOKENS_KEY][wanted],
+                                                           tags[wanted], strict=True)}  # fmt: skip
+    stream = tfco.group_stream(examples, groups, 8, seed=0)
+    for tokens, batch_tags in stream.take(int(wanted.sum())):
+        assert tokens.shape == (8, syn.MAX_TOKENS)
+        for row, tag in zip(tokens.numpy(), batch_tags.numpy(), strict=True):
+            assert expected[tuple(row)] == tuple(tag)
 
 
-def test_tfco_shims_make_a_legacy_optimizer_that_accepts_tape():
-    optimizer = tfco_compat.proxy_lagrangian_optimizer(0.01, 2, 0.05)
-    assert isinstance(optimizer, tf.keras.optimizers.legacy.Optimizer)
-    variable = tf.Variable(1.0)
-    # The legacy minimize passes tape=; unpatched TFCO 0.2 raises TypeError here.
-    optimizer.minimize(lambda: variable**2, var_list=[variable], tape=tf.GradientTape())
-    assert variable.numpy() < 1.0
-    assert len(tfco_compat.lagrange_multipliers(optimizer)) == 2
+def _small_problem(**overrides):
+    settings = syn.settings(**overrides)
+    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    features, labels = syn.make_examples(256, seed=2)
+    train = syn.dataset(features, labels, 64)
+    problem = tfco.ConstrainedProblem(model, settings, ("religion",))
+    tokens, label, tags = next(iter(tfco.main_stream(train, ("religion",))))
+    negatives = next(iter(tfco.group_stream(train.unbatch(), ("religion",), 16, seed=0)))
+    return model, problem, (tokens, label, tags, *negatives)
+
+
+def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys):
+    model, problem, batch = _small_problem()
+    eager_step = problem.step
+
+    def graph_only_failure(*args):
+        if not tf.executing_eagerly():
+            raise TypeError("cannot trace this")
+        return eager_step(*args)
+
+    problem.step = graph_only_failure
+    stepper = tfco.Stepper(problem, syn.MAX_TOKENS)
+    before = [o for o, _ in problem.optimizers]
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    assert stepper(*batch) is None
+    stepper(*batch)
+    assert "the step did not trace (TypeError); running it eagerly" in capsys.readouterr().out
+    assert not {id(o) for o in before} & {id(o) for o, _ in problem.optimizers}
+    after = [w.numpy() for w in model.trainable_weights]
+    assert any(not np.allclose(w, v) for w, v in zip(weights, after, strict=True))
+
+
+def test_tfco_at_an_explicit_decision_threshold_keeps_it_and_has_no_band():
+    _, problem, batch = _small_problem(decision_threshold=0.3)
+    tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
+    assert problem.names == ["FPR(religion) <= overall FPR + 0.01"]
+    assert problem.epoch_summary()["threshold"] == pytest.approx(0.3)
+
+
+def test_tfco_import_binds_its_optimizer_base_to_the_legacy_one():
+    tfco_module = tfco_compat.import_tfco()
+    assert issubclass(tfco_module.ProxyLagrangianOptimizerV2, tf.keras.optimizers.legacy.Optimizer)
+    assert tf.keras.optimizers.Optimizer is not tf.keras.optimizers.legacy.Optimizer

@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
 from trainer_modules import common
+from trainer_modules.tfco import remediated_groups
 
 KERNELS = {"gaussian": min_diff.losses.GaussianKernel, "laplacian": min_diff.losses.LaplacianKernel}
 
@@ -53,9 +54,11 @@ def _endless(stream: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dat
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
     if settings.min_diff_kernel not in KERNELS:
         raise ValueError(f"unknown MinDiff kernel {settings.min_diff_kernel!r}: {list(KERNELS)}")
-    sensitive, nonsensitive = min_diff_streams(
-        train.unbatch(), settings.target_groups, settings.min_diff_reference
+    # A reference group is compared with, not remediated.
+    groups = tuple(
+        g for g in remediated_groups(train, settings) if g != settings.min_diff_reference
     )
+    sensitive, nonsensitive = min_diff_streams(train.unbatch(), groups, settings.min_diff_reference)
     packed = min_diff.keras.utils.input_utils.pack_min_diff_data(
         original_dataset=common.tokens_only(train),
         sensitive_group_dataset=_endless(sensitive, settings.min_diff_batch_size, settings.seed),
@@ -75,7 +78,10 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     )
     history = wrapped.fit(packed, epochs=settings.epochs, callbacks=callbacks, verbose=2)
     # The wrapped model shares its layers with `model`, which is what gets exported.
-    return {"min_diff_loss": [float(v) for v in history.history.get("min_diff_loss", [])]}
+    return {
+        "min_diff_target_groups": list(groups),
+        "min_diff_loss": [float(v) for v in history.history.get("min_diff_loss", [])],
+    }
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:

@@ -102,10 +102,10 @@ class TrainerSettings:
     # Non-toxic examples of the target groups added to each batch: the group constraints'
     # rows, in the same forward pass as the batch.
     tfco_group_batch_size: int = 32
-    # The multipliers and the threshold get their own, faster optimizers: at the model's
-    # learning rate they need thousands of steps to matter.
+    # SGD rates of the Lagrange multipliers and of the threshold (a logit), which have their
+    # own optimizers: at the model's rate they would need thousands of steps to matter.
     tfco_multiplier_learning_rate: float = 0.1
-    tfco_threshold_learning_rate: float = 0.05
+    tfco_threshold_learning_rate: float = 0.5
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")

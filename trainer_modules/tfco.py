@@ -1,154 +1,251 @@
-"""TFCO trainer: rate-constrained training with per-group false-positive-rate constraints.
+"""TFCO trainer: per-group false-positive-rate constraints at the operating point.
 
-As in the TFCO Wiki-toxicity tutorial: the objective is computed on the main stream, and one
-constraint per target group, FPR(group) <= epsilon (absolute) or <= overall FPR + epsilon
-(relative), on a second stream drawn only from examples of those groups; a
-ProxyLagrangianOptimizerV2 solves it. Unlike the tutorial, the constraints sit at the gate's
-decision threshold and the default objective is cross-entropy, so they bind where the model is
-judged (the tutorial's recipe left them slack on real data: docs/design.md).
+The gate judges a model where its overall validation FPR is `target_fpr`, so the constraints sit
+there too, found as TFCO finds "a rate at a chosen FPR" (`_tpr_at_fpr_bound`, behind
+`tfco.roc_auc`): a learned threshold is subtracted from the logits, and constraints hold the
+overall FPR at that threshold within target_fpr +- tfco_fpr_band. At the same threshold each
+target group's FPR <= overall FPR + epsilon. The objective is the baseline's cross-entropy, on
+the logits themselves: with slack constraints the model trains as the baseline does.
+
+Each step runs one forward pass over the batch concatenated with a batch of the target groups'
+non-toxic examples; the objective and every rate are subsets of those rows. TFCO's Lagrangian
+loss (`tfco.create_lagrangian_loss`) is minimized by three optimizers: the model's, the
+multipliers' and the threshold's.
 """
 
+import logging
 import math
 
-import numpy as np
 import tensorflow as tf
 from tfx import v1 as tfx
 
-from contract import TOKENS_KEY, identity_feature
+from contract import IDENTITY_GROUPS, TOKENS_KEY, identity_feature
 from trainer_modules import common
-from trainer_modules.tfco_compat import (
-    import_tfco,
-    lagrange_multipliers,
-    proxy_lagrangian_optimizer,
-)
+from trainer_modules.tfco_compat import import_tfco
+
+
+def non_toxic_rows_by_group(train: tf.data.Dataset) -> dict[str, int]:
+    """Non-toxic examples of each identity group in batches of (features, label)."""
+
+    def add(counts, batch):
+        features, label = batch
+        clean = tf.reshape(label, [-1]) < 0.5
+        tags = tf.logical_and(_tags(features, IDENTITY_GROUPS), clean[:, None])
+        return counts + tf.reduce_sum(tf.cast(tags, tf.int64), 0)
+
+    counts = train.reduce(tf.zeros([len(IDENTITY_GROUPS)], tf.int64), add)
+    return dict(zip(IDENTITY_GROUPS, counts.numpy().tolist(), strict=True))
+
+
+def remediated_groups(train: tf.data.Dataset, settings) -> tuple[str, ...]:
+    """`settings.target_groups`, or by default every group with enough non-toxic training rows
+    (MinDiff uses this too)."""
+    counts = non_toxic_rows_by_group(train)
+    groups = settings.remediated_groups(counts)
+    print(f"Remediated groups: {', '.join(groups)} (non-toxic training rows: {counts})")
+    return groups
+
+
+def _tags(features, groups) -> tf.Tensor:
+    return tf.stack([tf.reshape(features[identity_feature(g)], [-1]) > 0 for g in groups], 1)
+
+
+def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
+    """The training batches as (tokens, labels, group tags)."""
+    return train.map(
+        lambda f, y: (f[TOKENS_KEY], tf.cast(tf.reshape(y, [-1]), tf.float32), _tags(f, groups))
+    )
 
 
 def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
-    """Endless batches of examples tagged with any of `groups`, with their group tags."""
+    """Endless batches of (tokens, group tags) of the non-toxic examples tagged with any of
+    `groups`, from unbatched examples; cached, since they are a small part of the data."""
     groups = tuple(groups)
-    tagged = examples.filter(lambda f, y: tf.reshape(common.identity_mask(f, groups), []))
+
+    def wanted(features, label):
+        in_groups = tf.reduce_any(_tags(features, groups))
+        return tf.logical_and(tf.reshape(label, []) < 0.5, in_groups)
+
     return (
-        tagged.map(
-            lambda f, y: (
-                f[TOKENS_KEY],
-                tf.reshape(y, []),
-                tf.stack([tf.reshape(f[identity_feature(g)], []) > 0 for g in groups]),
-            )
-        )
-        .shuffle(2048, seed=seed)
+        examples.filter(wanted)
+        .map(lambda f, y: (f[TOKENS_KEY], tf.reshape(_tags(f, groups), [-1])))
+        .cache()
+        .shuffle(4096, seed=seed)
         .repeat()
         .batch(batch_size, drop_remainder=True)
     )
 
 
 class ConstrainedProblem:
-    """The TFCO problem over variables that each step fills with the current batches."""
+    """The rate problem over the rows of one forward pass: the batch, then group negatives.
 
-    def __init__(self, model, settings, batch_size: int, max_tokens: int):
+    TFCO reads predictions, labels and subset masks through nullary functions; they return the
+    tensors the current step computed, so every rate shares the step's forward pass. The rows
+    are read twice: the band's rates see frozen scores and move only the threshold (it places
+    the operating point); the objective and the group constraints see a frozen threshold and
+    move only the model (else a threshold above every score would meet them).
+    """
+
+    def __init__(self, model, settings, groups):
         tfco = import_tfco()
-        groups = tuple(settings.target_groups)
-        group_batch = settings.tfco_group_batch_size
+        self.settings = settings
+        self.groups = tuple(groups)
         self.logits_model = common.logits_of(model)
-        self.tokens = tf.Variable(tf.zeros([batch_size, max_tokens], tf.int64), trainable=False)
-        self.labels = tf.Variable(tf.zeros([batch_size]), trainable=False)
-        self.group_tokens = tf.Variable(
-            tf.zeros([group_batch, max_tokens], tf.int64), trainable=False
+        self.model_weights = model.trainable_weights
+        fixed = settings.decision_threshold
+        # With an explicit decision threshold the operating point is fixed: no band to hold.
+        self.threshold = tf.Variable(
+            math.log(fixed / (1 - fixed)) if fixed else 0.0,
+            trainable=not fixed,
+            dtype=tf.float32,
+            name="tfco_threshold",
         )
-        self.group_labels = tf.Variable(tf.zeros([group_batch]), trainable=False)
-        self.group_tags = tf.Variable(
-            tf.zeros([group_batch, len(groups)], tf.bool), trainable=False
+        self.logits = self.labels = self.is_main = self.tags = None
+
+        scores = tfco.rate_context(
+            lambda: self.logits - tf.stop_gradient(self.threshold), lambda: self.labels
         )
-
-        # Rates count a prediction as positive when it is > 0: shift logits by the threshold's.
-        t = settings.decision_threshold or 0.5
-        offset = math.log(t / (1.0 - t))
-
-        def main_scores():
-            return tf.reshape(self.logits_model(self.tokens), [-1]) - offset
-
-        def group_scores():
-            return tf.reshape(self.logits_model(self.group_tokens), [-1]) - offset
-
-        overall = tfco.rate_context(main_scores, lambda: self.labels)
+        # The sigmoid penalty acts on scores near the threshold, where a group's FPR is decided.
+        near = tfco.SoftmaxLoss()
+        overall_fpr = tfco.false_positive_rate(scores.subset(self._main), penalty_loss=near)
         if settings.tfco_objective == "cross_entropy":
-            # Error rate with a cross-entropy penalty: the objective's gradient is (shifted)
-            # cross-entropy and it shares the main stream's predictions with the constraints.
-            objective = tfco.error_rate(overall, penalty_loss=tfco.SoftmaxCrossEntropyLoss())
-        elif settings.tfco_objective == "error_rate":
-            objective = tfco.error_rate(overall)
+            objective = tfco.wrap_rate(self._cross_entropy)
         else:
-            raise ValueError(f"unknown TFCO objective {settings.tfco_objective!r}")
-
-        group_context = tfco.rate_context(group_scores, lambda: self.group_labels)
-        self.group_rates = {}
-        constraints = []
-        for i, group in enumerate(groups):
-            rate = tfco.false_positive_rate(group_context.subset(lambda i=i: self.group_tags[:, i]))
-            bound = settings.tfco_epsilon
-            if settings.tfco_relative:
-                bound = tfco.false_positive_rate(overall) + settings.tfco_epsilon
-            self.group_rates[group] = rate
-            constraints.append(rate <= bound)
-        if settings.tfco_min_overall_fpr > 0:
-            # Without a floor, "FPR(group) <= FPR(overall) + eps" is met by predicting every
-            # example non-toxic; the floor holds the model at the operating point.
-            constraints.append(tfco.false_positive_rate(overall) >= settings.tfco_min_overall_fpr)
+            objective = tfco.error_rate(scores.subset(self._main))
+        constraints, self.names = [], []
+        if not fixed:
+            placement = tfco.rate_context(
+                lambda: tf.stop_gradient(self.logits) - self.threshold, lambda: self.labels
+            )
+            # The hinge pulls the threshold back from anywhere, even beyond every score.
+            placed_fpr = tfco.false_positive_rate(
+                placement.subset(self._main), penalty_loss=tfco.HingeLoss()
+            )
+            low = settings.target_fpr - settings.tfco_fpr_band
+            high = settings.target_fpr + settings.tfco_fpr_band
+            constraints += [placed_fpr >= low, placed_fpr <= high]
+            self.names += [f"overall FPR >= {low:g}", f"overall FPR <= {high:g}"]
+        for i, group in enumerate(self.groups):
+            group_fpr = tfco.false_positive_rate(
+                scores.subset(lambda i=i: self.tags[:, i]), penalty_loss=near
+            )
+            constraints.append(group_fpr <= overall_fpr + settings.tfco_epsilon)
+            self.names.append(f"FPR({group}) <= overall FPR + {settings.tfco_epsilon:g}")
         self.problem = tfco.RateMinimizationProblem(objective, constraints)
-        self.optimizer = proxy_lagrangian_optimizer(
-            settings.learning_rate,
-            self.problem.num_constraints,
-            settings.tfco_multiplier_learning_rate,
-        )
-        self.var_list = (
-            model.trainable_weights
-            + list(self.problem.trainable_variables)
-            + self.optimizer.trainable_variables()
-        )
+        # The plain Lagrangian: unlike the proxy-Lagrangian's weights, its multipliers do not
+        # scale the objective down while a constraint is violated, and read as they are.
+        self.loss_fn, self.update_ops, self.multipliers = tfco.create_lagrangian_loss(self.problem)
+        self.constraint_sum = tf.Variable(tf.zeros([len(constraints)]), trainable=False)
+        self.steps = tf.Variable(0.0, trainable=False)
+        self.build_optimizers()
 
-    def step(self, tokens, labels, group_tokens, group_labels, group_tags) -> None:
-        self.tokens.assign(tokens)
-        self.labels.assign(tf.reshape(labels, [-1]))
-        self.group_tokens.assign(group_tokens)
-        self.group_labels.assign(group_labels)
-        self.group_tags.assign(group_tags)
-        self.optimizer.minimize(self.problem, var_list=self.var_list)
+    def _main(self):
+        return self.is_main
 
-    def constraint_values(self) -> list[float]:
-        """Current constraint slack (positive = violated), from the constraint rates."""
-        return [float(v) for v in self.problem.constraints().numpy()]
+    def _cross_entropy(self):
+        logits = tf.boolean_mask(self.logits, self.is_main)
+        labels = tf.boolean_mask(self.labels, self.is_main)
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
+
+    def build_optimizers(self) -> None:
+        """Fresh optimizers, their slots made here rather than inside a traced step. SGD for
+        the multipliers and the threshold: with Adam's momentum they overshot the band."""
+        legacy = tf.keras.optimizers.legacy
+        s = self.settings
+        self.optimizers = [
+            (legacy.Adam(s.learning_rate), list(self.model_weights)),
+            (legacy.SGD(s.tfco_multiplier_learning_rate), [self.multipliers]),
+            (legacy.SGD(s.tfco_threshold_learning_rate), [self.threshold]),
+        ]
+        for optimizer, variables in self.optimizers:
+            optimizer._create_all_weights([v for v in variables if v.trainable])
+
+    def step(self, tokens, labels, tags, group_tokens, group_tags) -> None:
+        """One update of the model, the multipliers and the threshold. Returns None: returning
+        an op fails to trace (docs/design.md)."""
+        main_rows, group_rows = tf.shape(tokens)[0], tf.shape(group_tokens)[0]
+        self.labels = tf.concat([labels, tf.zeros([group_rows])], 0)
+        self.is_main = tf.concat(
+            [tf.ones([main_rows], tf.bool), tf.zeros([group_rows], tf.bool)], 0
+        )
+        self.tags = tf.concat([tags, group_tags], 0)
+        with tf.GradientTape() as tape:
+            logits = self.logits_model(tf.concat([tokens, group_tokens], 0), training=True)
+            self.logits = tf.reshape(logits, [-1])
+            with tf.control_dependencies(self.update_ops()):
+                loss = self.loss_fn()
+        trained = [(o, [v for v in vs if v.trainable]) for o, vs in self.optimizers]
+        gradients = iter(tape.gradient(loss, [v for _, vs in trained for v in vs]))
+        for optimizer, variables in trained:
+            if variables:
+                optimizer.apply_gradients([(next(gradients), v) for v in variables])
+        self.constraint_sum.assign_add(self.problem.constraints())
+        self.steps.assign_add(1.0)
+
+    def epoch_summary(self) -> dict:
+        """The epoch's mean constraint values (positive: violated), the multipliers and the
+        threshold; starts the next epoch's means."""
+        values = (self.constraint_sum / tf.maximum(self.steps, 1.0)).numpy()
+        self.constraint_sum.assign(tf.zeros_like(self.constraint_sum))
+        self.steps.assign(0.0)
+        threshold = float(self.threshold.numpy())
+        return {
+            "constraints": [round(float(v), 5) for v in values],
+            "multipliers": [round(float(m), 5) for m in self.multipliers.numpy()],
+            "threshold_logit": round(threshold, 5),
+            "threshold": round(1 / (1 + math.exp(-threshold)), 5),
+        }
+
+
+class Stepper:
+    """Runs the step traced; if the trace fails, says so and runs it eagerly with fresh
+    optimizers (a failed trace leaves the old ones broken: docs/design.md)."""
+
+    def __init__(self, problem: ConstrainedProblem, max_tokens: int):
+        self.problem = problem
+        tokens = tf.TensorSpec([None, max_tokens], tf.int64)
+        tags = tf.TensorSpec([None, len(problem.groups)], tf.bool)
+        signature = [tokens, tf.TensorSpec([None], tf.float32), tags, tokens, tags]
+        self.step = tf.function(problem.step, input_signature=signature)
+        self.traced = False
+
+    def __call__(self, *batch) -> None:
+        if self.traced:
+            return self.step(*batch)
+        try:
+            self.step(*batch)
+        except Exception as error:  # whatever failed in the trace, the eager step still trains
+            print(f"TFCO: the step did not trace ({type(error).__name__}); running it eagerly")
+            logging.warning("TFCO step trace failure: %s", error)
+            self.problem.build_optimizers()
+            self.step = self.problem.step
+            self.step(*batch)
+        self.traced = True
 
 
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
-    max_tokens = int(model.input_shape[1])
-    examples = train.unbatch()
-    main = common.tokens_only(examples.batch(settings.batch_size, drop_remainder=True))
-    groups = group_stream(
-        examples, settings.target_groups, settings.tfco_group_batch_size, settings.seed
-    )
-    problem = ConstrainedProblem(model, settings, settings.batch_size, max_tokens)
-    # The step returns None: returning the minimize op fails to trace (docs/design.md).
-    step = tf.function(problem.step)
-    history = {"constraints": [], "multipliers": []}
+    groups = remediated_groups(train, settings)
+    problem = ConstrainedProblem(model, settings, groups)
+    step = Stepper(problem, int(model.input_shape[1]))
+    negatives = group_stream(train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed)
+    batches = tf.data.Dataset.zip((main_stream(train, groups), negatives)).prefetch(2)
+    history = []
     for epoch in range(settings.epochs):
-        steps = 0
-        for (tokens, labels), (g_tokens, g_labels, g_tags) in tf.data.Dataset.zip((main, groups)):
-            step(tokens, labels, g_tokens, g_labels, g_tags)
-            steps += 1
-        history["constraints"].append(problem.constraint_values())
-        history["multipliers"].append(lagrange_multipliers(problem.optimizer))
-        print(
-            f"TFCO epoch {epoch + 1}/{settings.epochs}: {steps} steps, constraint slack "
-            f"{np.round(history['constraints'][-1], 4).tolist()}, multipliers "
-            f"{np.round(history['multipliers'][-1], 4).tolist()}",
-            flush=True,
-        )
+        for (tokens, labels, tags), (group_tokens, group_tags) in batches:
+            step(tokens, labels, tags, group_tokens, group_tags)
+        history.append(problem.epoch_summary())
+        print(f"TFCO epoch {epoch + 1}/{settings.epochs}: {history[-1]}", flush=True)
         for callback in callbacks:
             callback.on_epoch_end(epoch)
         if any(getattr(callback, "stopped", False) for callback in callbacks):
             break
     return {
-        "tfco_constraints": history["constraints"],
-        "tfco_multipliers": history["multipliers"],
+        "tfco_target_groups": list(groups),
+        "tfco_constraint_names": problem.names,
+        "tfco_constraints": [h["constraints"] for h in history],
+        "tfco_multipliers": [h["multipliers"] for h in history],
+        "tfco_threshold": [h["threshold"] for h in history],
+        "tfco_threshold_logit": [h["threshold_logit"] for h in history],
     }
 
 
