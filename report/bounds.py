@@ -17,7 +17,10 @@ class GateBounds:
     decision_threshold: float = 0.5
     max_group_fpr: float | None = None
     max_fpr_gap: float | None = None
+    max_fnr_gap: float | None = None
     min_auc: float | None = None
+    min_tpr: float | None = None
+    max_tpr_drop: float | None = None
     # Change thresholds exist only when the Evaluator had a baseline model to compare with.
     max_auc_drop: float | None = None
     max_group_fpr_increase: float | None = None
@@ -28,23 +31,30 @@ class GateBounds:
 
     def lines(self) -> list[str]:
         out = []
+        out.append("every rate at each model's own operating point")
         if self.min_auc is not None:
             out.append(f"overall AUC >= {self.min_auc:g}")
+        if self.min_tpr is not None:
+            out.append(f"overall recall (TPR) >= {self.min_tpr:g}")
         if self.max_group_fpr is not None:
-            out.append(
-                f"each group's FPR <= {self.max_group_fpr:g} "
-                f"(at threshold {self.decision_threshold:g})"
-            )
+            out.append(f"each group's FPR <= {self.max_group_fpr:g}")
         if self.max_fpr_gap is not None:
             out.append(f"each group's FPR - overall FPR <= {self.max_fpr_gap:g}")
+        if self.max_fnr_gap is not None:
+            out.append(f"each group's FNR - overall FNR <= {self.max_fnr_gap:g}")
         if self.max_auc_drop is not None:
             out.append(f"AUC drop vs. the last blessed model <= {self.max_auc_drop:g}")
         if self.max_group_fpr_increase is not None:
             out.append(
                 f"group FPR rise vs. the last blessed model <= {self.max_group_fpr_increase:g}"
             )
+        if self.max_tpr_drop is not None:
+            out.append(f"recall drop vs. the last blessed model <= {self.max_tpr_drop:g}")
         if self.min_slice_size is not None:
-            out.append(f"groups with fewer than {self.min_slice_size} eval examples: not judged")
+            out.append(
+                f"a group's FPR on fewer than {self.min_slice_size} non-toxic eval rows, or its "
+                "FNR on fewer toxic rows: not judged"
+            )
         return out
 
 
@@ -83,6 +93,15 @@ def _auc_bounds(metric, found: dict) -> None:
             found["max_auc_drop"] = -threshold.change_threshold.absolute.value
 
 
+def _recall_bounds(metric, found: dict) -> None:
+    for per_slice in metric.per_slice_thresholds:
+        threshold = per_slice.threshold
+        if threshold.value_threshold.HasField("lower_bound"):
+            found["min_tpr"] = threshold.value_threshold.lower_bound.value
+        if threshold.HasField("change_threshold"):
+            found["max_tpr_drop"] = -threshold.change_threshold.absolute.value
+
+
 def bounds_from_eval_config(eval_config, min_slice_size: int | None = None) -> GateBounds:
     """The gate's bounds from the EvalConfig stored with an evaluation (see eval_config.py)."""
     found: dict = {"min_slice_size": min_slice_size}
@@ -102,6 +121,12 @@ def bounds_from_eval_config(eval_config, min_slice_size: int | None = None) -> G
                 _fall_out_bounds(metric, found)
             elif metric.class_name == "AUC":
                 _auc_bounds(metric, found)
+            elif metric.class_name == "Recall":
+                _recall_bounds(metric, found)
+            elif metric.class_name == "MissRate":
+                for cross in metric.cross_slice_thresholds:
+                    if cross.threshold.value_threshold.HasField("lower_bound"):
+                        found["max_fnr_gap"] = -cross.threshold.value_threshold.lower_bound.value
             elif metric.class_name == "FairnessIndicators":
                 found["fairness_thresholds"] = tuple(_thresholds_of(metric))
     return GateBounds(**found)

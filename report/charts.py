@@ -320,7 +320,7 @@ def chart_specs(runs: list[RunResult]) -> dict[str, alt.LayerChart]:
     notes = _notes(runs, names)
     labels = {c: f"{c}|{notes[c]}" for c in names}
     bounds = runs[0].bounds
-    at = f"at threshold {bounds.decision_threshold:g}"
+    at = "at each model's operating point"
     colors = {r.name: COLORS[i % len(COLORS)] for i, r in enumerate(runs)}
     charts = {}
     for name, metric, title, rules in [

@@ -22,10 +22,10 @@ from report.results import RunResult
 from report.values import ACCURACY, AUC, COUNT, FI_FNR, FI_FPR, FNR, FPR, Value, fmt
 
 CAPTIONS = {
-    "fpr_by_group.png": "Per-group FPR at the decision threshold. Red dashed line: the gate's "
+    "fpr_by_group.png": "Per-group FPR at each model's operating point. Red dashed line: the gate's "
     "cap on each group's FPR; coloured dashed lines: each model's overall FPR plus the allowed "
     "gap. Pale bars: groups not judged (too few eval examples).",
-    "fnr_by_group.png": "Per-group FNR (missed toxic comments) at the decision threshold, to read "
+    "fnr_by_group.png": "Per-group FNR (missed toxic comments) at each model's operating point, to read "
     "beside the FPR above: a model can lower a group's FPR by missing more of its toxic comments.",
     "auc_overall.png": "Overall AUC against the gate's minimum.",
     "fpr_matched_threshold.png": "Per-group FPR with each model at the threshold that gives "

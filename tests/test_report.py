@@ -162,15 +162,18 @@ def test_bounds_are_read_back_from_the_eval_config():
     # Rates are judged at each model's own operating point: the evaluation signature's score
     # crosses OPERATING_POINT_SCORE there, and that is the threshold the EvalConfig holds.
     policy = GatePolicy(
-        max_group_fpr=0.15, max_group_fpr_gap=0.03, min_auc=0.8,
-        max_auc_drop=0.01, max_group_fpr_increase=0.04, groups=("religion", "race"),
-        fairness_thresholds=(0.2, 0.4),
+        max_group_fpr=0.15, max_group_fpr_gap=0.03, max_group_fnr_gap=0.12, min_auc=0.8,
+        min_tpr=0.3, max_auc_drop=0.01, max_tpr_drop=0.07, max_group_fpr_increase=0.04,
+        groups=("religion", "race"), fairness_thresholds=(0.2, 0.4),
     )  # fmt: skip
     bounds = bounds_from_eval_config(build_eval_config(policy, True), min_slice_size=25)
     assert bounds == GateBounds(
         decision_threshold=OPERATING_POINT_SCORE,
         max_group_fpr=0.15,
         max_fpr_gap=pytest.approx(0.03),
+        max_fnr_gap=pytest.approx(0.12),
+        min_tpr=0.3,
+        max_tpr_drop=pytest.approx(0.07),
         min_auc=0.8,
         max_auc_drop=pytest.approx(0.01),
         max_group_fpr_increase=pytest.approx(0.04),
