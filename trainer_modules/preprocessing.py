@@ -20,7 +20,7 @@ from contract import (
 )
 
 DEFAULT_MAX_TOKENS = 100
-DEFAULT_VOCAB_SIZE = 20_000
+DEFAULT_VOCAB_SIZE = 10_000
 # Token ids: 0 is padding, 1..vocab are words, vocab+1 is the out-of-vocabulary bucket.
 PAD_ID = 0
 

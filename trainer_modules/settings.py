@@ -38,7 +38,7 @@ def _non_negative(name: str, value: float) -> None:
 @dataclass(frozen=True)
 class TransformSettings:
     max_tokens: int = 100
-    vocab_size: int = 20_000
+    vocab_size: int = 10_000
 
     def __post_init__(self):
         _check(
