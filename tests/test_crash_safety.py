@@ -116,6 +116,8 @@ def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_model
     # Every look at the version folder, from its first appearance, saw the whole model.
     assert seen[version]
     for observed in seen[version]:
+        # The marker, and its temporary file while it is written, come after the model.
         observed.pop(serving.COMPLETE_MARKER, None)
+        observed.pop(f".{serving.COMPLETE_MARKER}.tmp", None)
         assert observed == model
     print(f"\nkill-and-rerun test: {time.monotonic() - start:.0f} s")

@@ -548,7 +548,7 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared)
     bounds = GateBounds(**{**summary["bounds"], "groups": tuple(summary["bounds"]["groups"]),
                            "fairness_thresholds": tuple(summary["bounds"]["fairness_thresholds"])})  # fmt: skip
     policy = GatePolicy()
-    assert bounds.min_slice_size == 10 and bounds.decision_threshold == policy.decision_threshold
+    assert bounds.min_slice_size == 10 and bounds.decision_threshold == OPERATING_POINT_SCORE
     assert (bounds.max_group_fpr, bounds.min_auc) == (policy.max_group_fpr, policy.min_auc)
     assert bounds.max_fpr_gap == pytest.approx(policy.max_group_fpr_gap)
     for line in bounds.lines():
