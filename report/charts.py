@@ -25,6 +25,7 @@ CHARTS = {
     "fpr_by_group.png": (1000, 460),
     "fnr_by_group.png": (1000, 460),
     "auc_overall.png": (1000, 320),
+    "gap_vs_tpr.png": (1000, 360),
     "fpr_matched_threshold.png": (1000, 460),
     "fnr_matched_threshold.png": (1000, 460),
 }
@@ -352,8 +353,49 @@ def chart_specs(runs: list[RunResult]) -> dict[str, alt.LayerChart]:
         "AUC",
         AUC_TIPS,
     )
+    tradeoff = tradeoff_chart(runs, colors)
+    if tradeoff is not None:
+        charts["gap_vs_tpr.png"] = tradeoff
     charts.update(_matched_charts(runs, names, labels, colors))
     return charts
+
+
+def tradeoff_chart(runs: list[RunResult], colors: dict[str, str]) -> alt.Chart | None:
+    """Each model's largest group FPR gap against its overall TPR, at its operating point:
+    what a remediation buys and what it costs."""
+    rows = []
+    for run in runs:
+        group, gap = run.largest_gap()
+        fnr = run.metric(OVERALL, FNR).value
+        if gap is None or fnr is None:
+            continue
+        rows.append({"model": run.name, "TPR": 1.0 - fnr, "gap": gap, "group": group or ""})
+    if not rows:
+        return None
+    width, height = CHARTS["gap_vs_tpr.png"]
+    return (
+        alt.Chart(alt.Data(values=rows), title="Largest group FPR gap against recall (TPR)")
+        .mark_point(filled=True, size=160)
+        .encode(
+            x=alt.X("TPR:Q", scale=alt.Scale(domain=[0, 1]), title="overall TPR (recall)"),
+            y=alt.Y("gap:Q", title="largest group FPR - overall FPR"),
+            color=alt.Color(
+                "model:N",
+                scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+            ),
+            tooltip=[
+                "model:N",
+                alt.Tooltip("TPR:Q", format=".3f"),
+                alt.Tooltip("gap:Q", format=".3f"),
+                "group:N",
+            ],  # fmt: skip
+        )
+        .properties(
+            width=width,
+            height=height,
+            autosize=alt.AutoSizeParams(type="fit", contains="padding"),
+        )
+    )
 
 
 def to_png(chart: alt.TopLevelMixin) -> bytes:

@@ -28,6 +28,8 @@ CAPTIONS = {
     "fnr_by_group.png": "Per-group FNR (missed toxic comments) at each model's operating point, to read "
     "beside the FPR above: a model can lower a group's FPR by missing more of its toxic comments.",
     "auc_overall.png": "Overall AUC against the gate's minimum.",
+    "gap_vs_tpr.png": "Each model's largest group FPR gap against its overall recall, both at "
+    "its operating point: down is fairer, right catches more toxic comments.",
     "fpr_matched_threshold.png": "Per-group FPR with each model at the threshold that gives "
     "the reference model's overall FPR, so group differences are not differences in how much "
     "a model flags overall.",

@@ -606,3 +606,15 @@ def test_notebook_report_shows_the_html_report(compared):
     out, _ = compared
     html_view = notebook.notebook_report(str(out), ["baseline", "min_diff"], match=False)
     assert "srcdoc=" in html_view.data and "Fairness report" in html_view.data
+
+
+def test_the_tradeoff_chart_puts_each_model_at_its_gap_and_recall(runs):
+    spec = charts.tradeoff_chart(runs, {r.name: "#000000" for r in runs}).to_dict()
+    points = {row["model"]: row for row in spec["data"]["values"]}
+    assert set(points) == {"baseline", "min_diff", "tfco"}
+    for run in runs:
+        group, gap = run.largest_gap()
+        assert points[run.name]["gap"] == pytest.approx(gap)
+        assert points[run.name]["group"] == group
+        assert points[run.name]["TPR"] == pytest.approx(1 - run.metric(OVERALL, "miss_rate").value)
+    assert points["baseline"]["gap"] > points["tfco"]["gap"]
