@@ -29,6 +29,26 @@ def _change(direction, absolute: float):
     return tfma.GenericChangeThreshold(direction=direction, absolute={"value": absolute})
 
 
+def _overall_floor(floor: float, max_drop: float, direction) -> tfma.PerSliceMetricThreshold:
+    """A floor on the overall value, and at most `max_drop` below the baseline model's."""
+    return tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()],
+        threshold=tfma.MetricThreshold(
+            value_threshold=_bound(lower=floor), change_threshold=_change(direction, -max_drop)
+        ),
+    )
+
+
+def _gap_bound(group_slices, gap: float) -> tfma.CrossSliceMetricThreshold:
+    """Each group's rate at most `gap` above the overall rate (checked as overall - group)."""
+    return tfma.CrossSliceMetricThreshold(
+        cross_slicing_specs=[
+            tfma.CrossSlicingSpec(baseline_spec=tfma.SlicingSpec(), slicing_specs=group_slices)
+        ],
+        threshold=tfma.MetricThreshold(value_threshold=_bound(lower=-gap)),
+    )
+
+
 def build_eval_config(
     policy: GatePolicy, compute_confidence_intervals: bool = False
 ) -> tfma.EvalConfig:
@@ -36,50 +56,22 @@ def build_eval_config(
     # The evaluation signature's score crosses 0.5 at each model's own threshold.
     at_threshold = json.dumps({"thresholds": [OPERATING_POINT_SCORE]})
 
+    higher = tfma.MetricDirection.HIGHER_IS_BETTER
     auc = tfma.MetricConfig(
         class_name="AUC",
-        per_slice_thresholds=[
-            tfma.PerSliceMetricThreshold(
-                slicing_specs=[tfma.SlicingSpec()],
-                threshold=tfma.MetricThreshold(
-                    value_threshold=_bound(lower=policy.min_auc),
-                    change_threshold=_change(
-                        tfma.MetricDirection.HIGHER_IS_BETTER, -policy.max_auc_drop
-                    ),
-                ),
-            )
-        ],
+        per_slice_thresholds=[_overall_floor(policy.min_auc, policy.max_auc_drop, higher)],
     )
+    # TFMA checks (baseline slice - comparison slice), i.e. overall rate - group rate, so
+    # "group rate at most `gap` above overall" is a lower bound of -gap.
     fnr = tfma.MetricConfig(
         class_name="MissRate",
         config=at_threshold,
-        cross_slice_thresholds=[
-            tfma.CrossSliceMetricThreshold(
-                cross_slicing_specs=[
-                    tfma.CrossSlicingSpec(
-                        baseline_spec=tfma.SlicingSpec(), slicing_specs=group_slices
-                    )
-                ],
-                threshold=tfma.MetricThreshold(
-                    value_threshold=_bound(lower=-policy.max_group_fnr_gap)
-                ),
-            )
-        ],
+        cross_slice_thresholds=[_gap_bound(group_slices, policy.max_group_fnr_gap)],
     )
     recall = tfma.MetricConfig(
         class_name="Recall",
         config=at_threshold,
-        per_slice_thresholds=[
-            tfma.PerSliceMetricThreshold(
-                slicing_specs=[tfma.SlicingSpec()],
-                threshold=tfma.MetricThreshold(
-                    value_threshold=_bound(lower=policy.min_tpr),
-                    change_threshold=_change(
-                        tfma.MetricDirection.HIGHER_IS_BETTER, -policy.max_tpr_drop
-                    ),
-                ),
-            )
-        ],
+        per_slice_thresholds=[_overall_floor(policy.min_tpr, policy.max_tpr_drop, higher)],
     )
     # The rows each rate stands on (negatives for FPR, positives for FNR), for min_slice_size.
     counts = [
@@ -100,20 +92,7 @@ def build_eval_config(
                 ),
             )
         ],
-        # TFMA checks (baseline slice - comparison slice), i.e. overall FPR - group FPR, so
-        # "group FPR at most `gap` above overall" is a lower bound of -gap.
-        cross_slice_thresholds=[
-            tfma.CrossSliceMetricThreshold(
-                cross_slicing_specs=[
-                    tfma.CrossSlicingSpec(
-                        baseline_spec=tfma.SlicingSpec(), slicing_specs=group_slices
-                    )
-                ],
-                threshold=tfma.MetricThreshold(
-                    value_threshold=_bound(lower=-policy.max_group_fpr_gap)
-                ),
-            )
-        ],
+        cross_slice_thresholds=[_gap_bound(group_slices, policy.max_group_fpr_gap)],
     )
     metrics = [
         tfma.MetricConfig(class_name="ExampleCount"),
