@@ -69,7 +69,7 @@ def settings(**overrides) -> TrainerSettings:
 
 def fpr(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray, threshold: float = 0.5):
     negatives = (labels < 0.5) & mask
-    return float((scores[negatives] >= threshold).mean())
+    return float((scores[negatives] > threshold).mean())
 
 
 def evaluate(model, features, labels, matched_fpr: float = 0.05) -> dict:
