@@ -86,21 +86,21 @@ def _with_race(features, labels, clean_rows: int, toxic_rows: int):
 def test_default_target_groups_are_the_groups_with_enough_non_toxic_training_rows():
     features, labels = syn.make_examples(400, seed=7)
     train = syn.dataset(_with_race(features, labels, 12, 40), labels, 64)
-    counts = tfco.non_toxic_rows_by_group(train)
+    counts = common.non_toxic_rows_by_group(train)
     religion = int(((features[identity_feature("religion")] > 0) & (labels < 0.5)).sum())
     assert counts == {"gender": 0, "sexual_orientation": 0, "religion": religion, "race": 12,
                       "disability": 0}  # fmt: skip
     assert religion >= 30
     # Toxic race rows do not count: 12 non-toxic ones are below the default minimum of 30.
-    assert tfco.remediated_groups(train, syn.settings()) == ("religion",)
+    assert common.remediated_groups(train, syn.settings()) == ("religion",)
     lowered = syn.settings(target_group_min_rows=12)
-    assert tfco.remediated_groups(train, lowered) == ("religion", "race")
+    assert common.remediated_groups(train, lowered) == ("religion", "race")
     # --target-groups narrows the choice, even to a group below the minimum.
-    assert tfco.remediated_groups(train, syn.settings(target_groups=("race",))) == ("race",)
+    assert common.remediated_groups(train, syn.settings(target_groups=("race",))) == ("race",)
     with pytest.raises(SettingsError, match=r"\['gender'\] have no non-toxic training"):
-        tfco.remediated_groups(train, syn.settings(target_groups=("gender", "race")))
+        common.remediated_groups(train, syn.settings(target_groups=("gender", "race")))
     with pytest.raises(SettingsError, match="no identity group has 1000 non-toxic"):
-        tfco.remediated_groups(train, syn.settings(target_group_min_rows=1000))
+        common.remediated_groups(train, syn.settings(target_group_min_rows=1000))
 
 
 @pytest.mark.parametrize(

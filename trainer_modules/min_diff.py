@@ -12,7 +12,6 @@ from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
 from trainer_modules import common
-from trainer_modules.tfco import remediated_groups
 
 KERNELS = {"gaussian": min_diff.losses.GaussianKernel, "laplacian": min_diff.losses.LaplacianKernel}
 
@@ -56,7 +55,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
         raise ValueError(f"unknown MinDiff kernel {settings.min_diff_kernel!r}: {list(KERNELS)}")
     # A reference group is compared with, not remediated.
     groups = tuple(
-        g for g in remediated_groups(train, settings) if g != settings.min_diff_reference
+        g for g in common.remediated_groups(train, settings) if g != settings.min_diff_reference
     )
     sensitive, nonsensitive = min_diff_streams(train.unbatch(), groups, settings.min_diff_reference)
     packed = min_diff.keras.utils.input_utils.pack_min_diff_data(

@@ -19,41 +19,19 @@ import math
 import tensorflow as tf
 from tfx import v1 as tfx
 
-from contract import IDENTITY_GROUPS, TOKENS_KEY, identity_feature
+from contract import TOKENS_KEY
 from trainer_modules import common
 from trainer_modules.tfco_compat import import_tfco
-
-
-def non_toxic_rows_by_group(train: tf.data.Dataset) -> dict[str, int]:
-    """Non-toxic examples of each identity group in batches of (features, label)."""
-
-    def add(counts, batch):
-        features, label = batch
-        clean = tf.reshape(label, [-1]) < 0.5
-        tags = tf.logical_and(_tags(features, IDENTITY_GROUPS), clean[:, None])
-        return counts + tf.reduce_sum(tf.cast(tags, tf.int64), 0)
-
-    counts = train.reduce(tf.zeros([len(IDENTITY_GROUPS)], tf.int64), add)
-    return dict(zip(IDENTITY_GROUPS, counts.numpy().tolist(), strict=True))
-
-
-def remediated_groups(train: tf.data.Dataset, settings) -> tuple[str, ...]:
-    """`settings.target_groups`, or by default every group with enough non-toxic training rows
-    (MinDiff uses this too)."""
-    counts = non_toxic_rows_by_group(train)
-    groups = settings.remediated_groups(counts)
-    print(f"Remediated groups: {', '.join(groups)} (non-toxic training rows: {counts})")
-    return groups
-
-
-def _tags(features, groups) -> tf.Tensor:
-    return tf.stack([tf.reshape(features[identity_feature(g)], [-1]) > 0 for g in groups], 1)
 
 
 def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
     """The training batches as (tokens, labels, group tags)."""
     return train.map(
-        lambda f, y: (f[TOKENS_KEY], tf.cast(tf.reshape(y, [-1]), tf.float32), _tags(f, groups))
+        lambda f, y: (
+            f[TOKENS_KEY],
+            tf.cast(tf.reshape(y, [-1]), tf.float32),
+            common.group_tags(f, groups),
+        )
     )
 
 
@@ -63,12 +41,12 @@ def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
     groups = tuple(groups)
 
     def wanted(features, label):
-        in_groups = tf.reduce_any(_tags(features, groups))
+        in_groups = tf.reduce_any(common.group_tags(features, groups))
         return tf.logical_and(tf.reshape(label, []) < 0.5, in_groups)
 
     return (
         examples.filter(wanted)
-        .map(lambda f, y: (f[TOKENS_KEY], tf.reshape(_tags(f, groups), [-1])))
+        .map(lambda f, y: (f[TOKENS_KEY], tf.reshape(common.group_tags(f, groups), [-1])))
         .cache()
         .shuffle(4096, seed=seed)
         .repeat()
@@ -224,7 +202,7 @@ class Stepper:
 
 
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
-    groups = remediated_groups(train, settings)
+    groups = common.remediated_groups(train, settings)
     problem = ConstrainedProblem(model, settings, groups)
     step = Stepper(problem, int(model.input_shape[1]))
     negatives = group_stream(train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed)
