@@ -12,7 +12,7 @@ from contract import IDENTITY_GROUPS
 from trainer_modules.settings import TrainerSettings, TransformSettings
 
 PIPELINE_NAME_PREFIX = "fair-toxicity"
-TRAINERS = ("baseline", "min_diff", "tfco")
+TRAINERS = ("baseline", "min_diff", "tfco", "clp")
 
 # Dotted paths resolved inside the installed package (no module_file copying).
 PREPROCESSING_FN = "trainer_modules.preprocessing.preprocessing_fn"

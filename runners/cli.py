@@ -191,6 +191,13 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
     )
     add(
         t,
+        "--clp-weight",
+        type=float,
+        default=training.clp_weight,
+        help="weight of Counterfactual Logit Pairing's loss (identity-swapped pairs)",
+    )
+    add(
+        t,
         "--tfco-fpr-band",
         type=fraction,
         default=training.tfco_fpr_band,
@@ -232,6 +239,7 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,
                 tfco_fpr_band=args.tfco_fpr_band,
+                clp_weight=args.clp_weight,
                 patience=args.patience,
                 target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,

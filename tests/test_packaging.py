@@ -37,4 +37,4 @@ def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package():
     # From another folder, so the imports come from the installed package, not the cwd.
     result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
-    assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco"}
+    assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco", "clp"}

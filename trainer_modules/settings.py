@@ -109,6 +109,11 @@ class TrainerSettings:
     # own optimizers: at the model's rate they would need thousands of steps to matter.
     tfco_multiplier_learning_rate: float = 0.1
     tfco_threshold_learning_rate: float = 0.5
+    # Counterfactual Logit Pairing (trainer_modules/clp.py): weight of the pairwise squared
+    # logit difference between comments that mention identity terms and their swapped
+    # counterfactuals, and how many such pairs each step adds.
+    clp_weight: float = 1.0
+    clp_batch_size: int = 32
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
@@ -123,6 +128,11 @@ class TrainerSettings:
             )
         _non_negative("min_diff_weight", self.min_diff_weight)
         _non_negative("tfco_epsilon", self.tfco_epsilon)
+        _non_negative("clp_weight", self.clp_weight)
+        _check(
+            self.clp_batch_size >= 1,
+            f"clp_batch_size must be at least 1, got {self.clp_batch_size}",
+        )
         _check(
             0 <= self.tfco_fpr_band < min(self.target_fpr, 1 - self.target_fpr),
             f"tfco_fpr_band must be >= 0 and below target_fpr ({self.target_fpr}) and "
