@@ -1,10 +1,9 @@
 """Run the pipeline locally (LocalDagRunner) and import datasets.
 
-python local_runner.py run [--data DIR] [--trainer baseline|min_diff|tfco] ...
+python local_runner.py run [--data DIR] [--candidates baseline,min_diff,tfco,...] ...
 python local_runner.py import --format generic --input ghc_train.tsv --output DATA/train/data.tfrecord ...
 python local_runner.py predict [--serving-dir DIR] [TEXT ...] [--file F]   (stdin otherwise)
-python local_runner.py report [--output DIR] [--trainers baseline min_diff tfco] [--report-dir DIR]
-python local_runner.py compare [run flags] [--trainers ...]   (runs each variant, then reports)
+python local_runner.py report [--output DIR] [--candidates ...] [--run-id ID] [--report-dir DIR]
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import sys
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from runners.commands import add_run_arguments, run
 from runners.predict import add_predict_arguments, predict
-from runners.reports import add_compare_arguments, add_report_arguments, compare, report
+from runners.reports import add_report_arguments, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,22 +21,19 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="local_runner.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    add_run_arguments(sub.add_parser("run", help="run the pipeline with LocalDagRunner"))
+    add_run_arguments(
+        sub.add_parser(
+            "run", help="train the candidates, judge each, push the best blessed (LocalDagRunner)"
+        )
+    )
     from ingest.importers import add_import_arguments, run_import
 
     add_import_arguments(sub.add_parser("import", help="convert a CSV/TSV dataset to TFRecords"))
     add_predict_arguments(
-        sub.add_parser("predict", help="score texts with the newest complete pushed model")
+        sub.add_parser("predict", help="score texts with the champion (the newest push)")
     )
     add_report_arguments(
-        sub.add_parser("report", help="fairness report (HTML, charts) of the latest evaluations")
-    )
-    add_compare_arguments(
-        sub.add_parser(
-            "compare",
-            help="train every trainer variant on the same data, report and rank them",
-            conflict_handler="resolve",
-        )
+        sub.add_parser("report", help="fairness report (HTML, charts) of the candidates")
     )
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -46,8 +42,6 @@ def main(argv: list[str] | None = None) -> int:
         return predict(args)
     if args.command == "report":
         return report(args)
-    if args.command == "compare":
-        return compare(args)
     return run_import(args)
 
 

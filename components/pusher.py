@@ -28,6 +28,7 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
+from components.selector import ChampionBlessing
 from components.serving import COMPLETE_MARKER, read_operating_point, version_folders
 
 TMP_PREFIX = ".push-tmp-"
@@ -219,6 +220,7 @@ def AtomicPusher(
     model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
     model_blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
     pushed_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.PushedModel],
+    champion: tfx.dsl.components.OutputArtifact[ChampionBlessing],
     serving_dir: tfx.dsl.components.Parameter[str],
 ):
     model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
@@ -228,6 +230,7 @@ def AtomicPusher(
         blessed=is_blessed(model_blessing, model),
         details={
             "model_id": model.id,
+            "candidate": model.get_string_custom_property("candidate"),
             "blessing": model_blessing.uri,
             # The decision threshold travels with the push, for servers that read only this.
             "operating_point": read_operating_point(model_dir),
@@ -238,6 +241,12 @@ def AtomicPusher(
     if result.pushed:
         pushed_model.set_string_custom_property("pushed_destination", result.destination)
         pushed_model.set_string_custom_property("pushed_version", result.version)
+    # The champion resolver (LatestBlessedModelStrategy) reads these: the model pushed last is
+    # the one every later candidate is judged against.
+    champion.set_int_custom_property("blessed", int(result.pushed))
+    champion.set_int_custom_property("current_model_id", model.id)
+    champion.set_string_custom_property("current_model", model.uri)
+    fileio.makedirs(champion.uri)
     fileio.makedirs(pushed_model.uri)
     with fileio.open(os.path.join(pushed_model.uri, PUSH_RECORD), "w") as f:
         f.write(json.dumps(result.__dict__, indent=2, sort_keys=True))

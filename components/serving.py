@@ -45,6 +45,16 @@ def read_operating_point(model_dir: str) -> dict | None:
         return json.loads(f.read())
 
 
+def read_marker(model_dir: str) -> dict:
+    """The completion marker the Pusher wrote: the candidate, its blessing, the operating
+    point ({} when it is not JSON, as in versions pushed before it was)."""
+    try:
+        with open(os.path.join(model_dir, COMPLETE_MARKER)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
 def is_complete(model_dir: str) -> bool:
     return os.path.isfile(os.path.join(model_dir, COMPLETE_MARKER)) and os.path.isfile(
         os.path.join(model_dir, "saved_model.pb")

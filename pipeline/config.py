@@ -6,23 +6,83 @@ runners pass to `create_pipeline` and that CLI flags may override.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from contract import IDENTITY_GROUPS
 from trainer_modules.settings import TrainerSettings, TransformSettings
 
-PIPELINE_NAME_PREFIX = "fair-toxicity"
+# One pipeline trains every candidate; its champion is the latest model it pushed.
+PIPELINE_NAME = "fair-toxicity"
 TRAINERS = ("baseline", "min_diff", "tfco", "clp")
+POSTPROCESSED = "_group_thresholds"
+# The story of the main job: the baseline, each remediation, and the baseline with per-group
+# thresholds (docs/postprocessing.md), which reuses the baseline's weights instead of training.
+DEFAULT_CANDIDATES = ("baseline", "min_diff", "tfco", f"baseline{POSTPROCESSED}")
 
 # Dotted paths resolved inside the installed package (no module_file copying).
 PREPROCESSING_FN = "trainer_modules.preprocessing.preprocessing_fn"
 RUN_FN = {name: f"trainer_modules.{name}.run_fn" for name in TRAINERS}
 
 
-def pipeline_name(trainer: str) -> str:
-    # One pipeline per variant: its resolver baseline is the latest blessed model of the
-    # same variant, and its pushes are its own versions.
-    return f"{PIPELINE_NAME_PREFIX}-{trainer.replace('_', '-')}"
+@dataclass(frozen=True)
+class Candidate:
+    """One model the pipeline trains and judges: a trainer, optionally with per-group
+    thresholds. Its name is the component ids' suffix (`Trainer.<name>`)."""
+
+    name: str
+
+    def __post_init__(self):
+        if self.trainer not in TRAINERS:
+            choices = [*TRAINERS, *(t + POSTPROCESSED for t in TRAINERS)]
+            raise ValueError(f"unknown candidate {self.name!r}; choose from {', '.join(choices)}")
+
+    @property
+    def trainer(self) -> str:
+        return self.name.removesuffix(POSTPROCESSED)
+
+    @property
+    def postprocess(self) -> str:
+        return "group_thresholds" if self.name.endswith(POSTPROCESSED) else "none"
+
+
+def candidates_from_names(names) -> tuple[Candidate, ...]:
+    candidates = tuple(Candidate(n) for n in names)
+    if not candidates:
+        raise ValueError("at least one candidate is needed")
+    repeated = sorted(
+        {c.name for c in candidates if [d.name for d in candidates].count(c.name) > 1}
+    )
+    if repeated:
+        raise ValueError(f"candidate(s) named twice: {', '.join(repeated)}")
+    return candidates
+
+
+@dataclass(frozen=True)
+class SelectionPolicy:
+    """How the Selector picks among the blessed candidates (components/selector.py applies it).
+
+    Every gate bound is already met by a blessed candidate, so the rule ranks what the gate
+    only bounds: the smallest largest group FPR gap at the operating point first; candidates
+    within `tie_margin` of the smallest gap are one tier, and the highest AUC wins it. The
+    margin is about one standard error of a group FPR on a few hundred rows (docs/benchmarks.md),
+    below which a difference in gap is noise and AUC should decide.
+    """
+
+    primary: str = "max_group_fpr_gap"
+    tie_margin: float = 0.02
+    tiebreak: str = "auc"
+
+    def __post_init__(self):
+        if self.primary not in ("max_group_fpr_gap", "max_group_fnr_gap"):
+            raise ValueError(f"unknown selection metric {self.primary!r}")
+        if self.tiebreak not in ("auc", "tpr"):
+            raise ValueError(f"unknown selection tiebreak {self.tiebreak!r}")
+        if not 0.0 <= self.tie_margin <= 1.0:
+            raise ValueError(f"tie_margin must be between 0 and 1, got {self.tie_margin}")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -50,6 +110,12 @@ class GatePolicy:
     # A group's rate is judged only when it stands on at least this many rows: non-toxic rows
     # for its FPR, toxic rows for its FNR. Smaller groups are reported, not judged.
     min_slice_size: int = 30
+    # Optional floors on the threshold-free bias AUCs (docs/bias_auc.md), off by default: each
+    # judged group's subgroup, BPSN and BNSP AUC, and the final Jigsaw score on overall.
+    min_subgroup_auc: float | None = None
+    min_bpsn_auc: float | None = None
+    min_bnsp_auc: float | None = None
+    min_bias_score: float | None = None
     groups: tuple[str, ...] = IDENTITY_GROUPS
     fairness_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -64,20 +130,27 @@ class GatePolicy:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        for name in ("min_subgroup_auc", "min_bpsn_auc", "min_bnsp_auc", "min_bias_score"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.min_slice_size < 1:
             raise ValueError(f"min_slice_size must be at least 1, got {self.min_slice_size}")
 
 
 @dataclass(frozen=True)
 class Settings:
-    trainer: str = "baseline"
+    candidates: tuple[Candidate, ...] = tuple(Candidate(n) for n in DEFAULT_CANDIDATES)
     transform: TransformSettings = field(default_factory=TransformSettings)
     training: TrainerSettings = field(default_factory=TrainerSettings)
     gate: GatePolicy = field(default_factory=GatePolicy)
+    selection: SelectionPolicy = field(default_factory=SelectionPolicy)
     # Hash split of a single input folder (train:validation:eval buckets) when it has no
     # split folders.
     hash_buckets: tuple[int, int, int] = (8, 1, 1)
 
     def __post_init__(self):
-        if self.trainer not in TRAINERS:
-            raise ValueError(f"unknown trainer {self.trainer!r}; choose one of {TRAINERS}")
+        candidates_from_names(c.name for c in self.candidates)
+
+    def candidate(self, name: str) -> Candidate:
+        return next(c for c in self.candidates if c.name == name)

@@ -8,23 +8,25 @@ from tfx.proto import example_gen_pb2
 from components.data_check import DataCheck
 from components.gate import FairnessGate
 from components.pusher import AtomicPusher
+from components.selector import ChampionBlessing, make_selector
 from pipeline import config
 from pipeline.eval_config import build_eval_config
 
-# The pipeline's component ids, in execution order (the benchmarks and tests use them).
-COMPONENT_IDS = (
-    "ExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DataCheck",
-    "Transform",
-    "Trainer",
-    "LatestBlessedModelResolver",
-    "Evaluator",
-    "FairnessGate",
-    "Pusher",
-)
+# The component ids shared by every candidate, in execution order; each candidate adds
+# `Trainer.<name>`, `Evaluator.<name>` and `FairnessGate.<name>` (see `candidate_ids`).
+SHARED_IDS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataCheck",
+              "Transform", "ChampionResolver")  # fmt: skip
+FINAL_IDS = ("Selector", "Pusher")
+
+
+def candidate_ids(name: str) -> tuple[str, str, str]:
+    return f"Trainer.{name}", f"Evaluator.{name}", f"FairnessGate.{name}"
+
+
+def component_ids(candidates) -> tuple[str, ...]:
+    """Every component id of a pipeline with these candidates (names or `Candidate`s)."""
+    names = [getattr(c, "name", c) for c in candidates]
+    return (*SHARED_IDS, *(i for n in names for i in candidate_ids(n)), *FINAL_IDS)
 
 
 SPLITS = ("train", "validation", "eval")
@@ -103,55 +105,78 @@ def create_pipeline(
     ).with_id("Transform")
     transform.add_upstream_node(data_check)
 
+    # The champion: the model this pipeline pushed last, whatever its candidate. Only the
+    # Pusher writes ChampionBlessings, so a candidate's own blessing never makes it champion.
+    champion = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=ChampionBlessing),
+    ).with_id("ChampionResolver")
+
     folders = input_splits(split_folders)
     # Without a validation split, the Trainer holds out a hash tenth of train (Transform's
     # holdout bucket) for early stopping and the operating point; eval stays the gate's.
     has_validation = not folders or "validation" in folders
-    trainer_class = tfx.components.Trainer
-    trainer_config = {
-        **settings.training.custom_config(),
-        "validation_from_train": not has_validation,
-    }
-    if vertex_training is not None:
-        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
-        trainer_config = {**trainer_config, **vertex_training}
-    trainer = trainer_class(
-        run_fn=config.RUN_FN[settings.trainer],
+    trainer_args = dict(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["validation" if has_validation else "train"]),
-        custom_config=trainer_config,
-    ).with_id("Trainer")
+    )
+    eval_config = build_eval_config(settings.gate, compute_confidence_intervals)
+    trainers, judged = {}, []
+    for candidate in _training_order(settings.candidates):
+        trainer_id, evaluator_id, gate_id = candidate_ids(candidate.name)
+        config_ = {
+            **settings.training.custom_config(),
+            "validation_from_train": not has_validation,
+            "postprocess": candidate.postprocess,
+        }
+        base = trainers.get(candidate.trainer) if candidate.postprocess != "none" else None
+        if base is not None:
+            config_["reuse_base_weights"] = True
+        trainer = _trainer(vertex_training)(
+            run_fn=config.RUN_FN[candidate.trainer],
+            custom_config={**config_, **(vertex_training or {})},
+            base_model=base.outputs["model"] if base is not None else None,
+            **trainer_args,
+        ).with_id(trainer_id)
+        trainers[candidate.name] = trainer
+        if candidate not in settings.candidates:
+            continue
+        evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=champion.outputs["model"],
+            eval_config=eval_config,
+            example_splits=["eval"],
+        ).with_id(evaluator_id)
+        gate = FairnessGate(
+            evaluation=evaluator.outputs["evaluation"],
+            model=trainer.outputs["model"],
+            min_slice_size=settings.gate.min_slice_size,
+        ).with_id(gate_id)
+        judged.append((candidate.name, trainer, evaluator, gate))
 
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModelResolver")
-
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
-        eval_config=build_eval_config(settings.gate, compute_confidence_intervals),
-        example_splits=["eval"],
-    ).with_id("Evaluator")
-
-    gate = FairnessGate(
-        evaluation=evaluator.outputs["evaluation"],
-        model=trainer.outputs["model"],
+    names = [c.name for c in settings.candidates]
+    gates = {name: gate for name, _, _, gate in judged}
+    selector = make_selector(
+        names,
+        reports={n: gates[n].outputs["report"] for n in names},
+        blessings={n: gates[n].outputs["blessing"] for n in names},
+        rule=settings.selection.to_json(),
         min_slice_size=settings.gate.min_slice_size,
-    ).with_id("FairnessGate")
+    ).with_id("Selector")
 
     # Our own pusher: atomic rename into a new version folder, never an overwrite.
     pusher = AtomicPusher(
-        model=trainer.outputs["model"],
-        model_blessing=gate.outputs["blessing"],
+        model=selector.outputs["model"],
+        model_blessing=selector.outputs["blessing"],
         serving_dir=serving_model_dir,
     ).with_id("Pusher")
 
+    trained_only = [t for name, t in trainers.items() if name not in gates]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
@@ -162,13 +187,35 @@ def create_pipeline(
             example_validator,
             data_check,
             transform,
-            trainer,
-            model_resolver,
-            evaluator,
-            gate,
+            champion,
+            *trained_only,
+            *(
+                node
+                for _, trainer, evaluator, gate in judged
+                for node in (trainer, evaluator, gate)
+            ),
+            selector,
             pusher,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def _training_order(candidates) -> list[config.Candidate]:
+    """The candidates, each post-processed one after its base trainer's plain candidate (added,
+    trained but not judged, when it is not a candidate itself)."""
+    order = [c for c in candidates if c.postprocess == "none"]
+    for c in candidates:
+        if c.postprocess != "none":
+            if all(o.name != c.trainer for o in order):
+                order.append(config.Candidate(c.trainer))
+            order.append(c)
+    return order
+
+
+def _trainer(vertex_training: dict | None):
+    if vertex_training is None:
+        return tfx.components.Trainer
+    return tfx.extensions.google_cloud_ai_platform.Trainer

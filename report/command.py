@@ -1,5 +1,5 @@
-"""`local_runner.py report` and `compare`: find each variant's evaluation, match thresholds,
-write the report's files and print the ranked table and the recommendation."""
+"""`local_runner.py report`: find each candidate's evaluation, match thresholds, write the
+report's files and print the ranked table and the recommendation."""
 
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
     return page
 
 
-def build_runs(connection, trainers, match: bool = True, run_ids=None) -> list[RunResult]:
-    """Loads each trainer's evaluation (of the run in `run_ids`, else the latest) and, with
+def build_runs(connection, candidates=None, match: bool = True, run_id=None) -> list[RunResult]:
+    """Loads each candidate's evaluation (of the run `run_id`, else the latest) and, with
     `match`, the matched-threshold rates."""
-    refs = find_evaluations(connection, trainers, run_ids)
+    refs = find_evaluations(connection, candidates, run_id)
     runs = [load_run(name, ref) for name, ref in refs.items()]
     if match and runs:
         scored = {
@@ -63,15 +63,17 @@ def build_runs(connection, trainers, match: bool = True, run_ids=None) -> list[R
     return runs
 
 
-def report_command(connection, trainers, directory, match: bool = True, stream=None, run_ids=None):
-    """`local_runner.py report`/`compare`: writes the report and prints the ranked table and
-    the recommendation. Returns the runs found (empty when no trainer has an evaluation)."""
+def report_command(connection, candidates, directory, match: bool = True, stream=None, run_id=None):
+    """`local_runner.py report`: writes the report and prints the ranked table and the
+    recommendation. Returns the runs found (empty when no candidate has an evaluation)."""
     stream = stream or sys.stdout
-    runs = build_runs(connection, trainers, match, run_ids)
+    runs = build_runs(connection, candidates, match, run_id)
     found = {r.name for r in runs}
-    for name in trainers:
+    for name in candidates or ():
         if name not in found:
-            print(f"No evaluation of {name} ({config.pipeline_name(name)}) found.", file=stream)
+            print(f"No evaluation of candidate {name} ({config.PIPELINE_NAME}) found.", file=stream)
+    if not runs and not candidates:
+        print(f"No evaluation of any candidate ({config.PIPELINE_NAME}) found.", file=stream)
     if runs:
         page = write_report(runs, directory)
         print("", ranked_table(runs), "", recommendation(runs), "", sep="\n", file=stream)

@@ -7,19 +7,21 @@ from __future__ import annotations
 import html
 import os
 
-from pipeline import config
 from report.charts import chart_specs
 from report.command import build_runs
 from report.html import now, render_html
 
 
-def notebook_report(output, trainers=config.TRAINERS, metadata: str | None = None, match=True):
-    """The HTML report of the latest evaluations of `trainers` under `output`, for display."""
+def notebook_report(output, candidates=None, metadata: str | None = None, match=True):
+    """The HTML report of the latest evaluations of `candidates` (default: all) under
+    `output`, for display."""
     from IPython.display import HTML
 
-    runs = build_runs(metadata or os.path.join(output, "metadata.sqlite"), trainers, match)
+    runs = build_runs(metadata or os.path.join(output, "metadata.sqlite"), candidates, match)
     if not runs:
-        raise LookupError(f"no evaluations of {list(trainers)} under {output}")
+        raise LookupError(
+            f"no evaluations of {list(candidates or ['any candidate'])} under {output}"
+        )
     page = render_html(runs, chart_specs(runs), now())
     # In a <div>: IPython warns about HTML that starts with an iframe (it means src= frames).
     return HTML(

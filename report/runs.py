@@ -1,8 +1,8 @@
-"""Finding each trainer variant's evaluation in ML Metadata and loading it.
+"""Finding each candidate's evaluation in ML Metadata and loading it.
 
-For a variant, the latest finished Evaluator execution (or the one of a given run) gives the
-ModelEvaluation and the Examples and Model it evaluated; the FairnessGate execution that read
-that evaluation gives the gate report and the gate's minimum slice size.
+For a candidate, the latest finished `Evaluator.<name>` execution (or the one of a given run)
+gives the ModelEvaluation and the Examples and Model it evaluated; the `FairnessGate.<name>`
+execution that read that evaluation gives the gate report and the gate's minimum slice size.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class EvaluationRef:
     """Where one Evaluator execution's inputs and outputs are, and its gate report."""
 
     pipeline: str
+    candidate: str
     execution_id: int
     evaluation_uri: str
     examples_uri: str = ""
@@ -54,13 +55,13 @@ def _int_property(execution, name: str) -> int | None:
 
 
 def latest_evaluation(
-    connection, pipeline_name: str, run_id: str | None = None
+    connection, candidate: str, run_id: str | None = None, pipeline_name: str = config.PIPELINE_NAME
 ) -> EvaluationRef | None:
-    """The newest finished (run or cached) Evaluator execution of a pipeline, or of one run
-    of it when `run_id` is given, with its examples, candidate model and the FairnessGate
-    report written from its evaluation."""
+    """The newest finished (run or cached) Evaluator execution of a candidate, or of one run
+    when `run_id` is given, with its examples, model and the FairnessGate report written from
+    its evaluation."""
     with Reader(_checked(connection)) as reader:
-        executions = reader.node_executions(pipeline_name, "Evaluator", run_id)
+        executions = reader.node_executions(pipeline_name, f"Evaluator.{candidate}", run_id)
         if not executions:
             return None
         execution = executions[-1]
@@ -70,6 +71,7 @@ def latest_evaluation(
         inputs = reader.execution_artifacts(execution.id, inputs=True)
         ref = EvaluationRef(
             pipeline=pipeline_name,
+            candidate=candidate,
             execution_id=execution.id,
             evaluation_uri=evaluations[0].uri,
             finished_ms=execution.last_update_time_since_epoch,
@@ -88,7 +90,8 @@ def latest_evaluation(
 
 def _attach_gate_report(reader: Reader, ref: EvaluationRef, evaluation_id: int) -> None:
     readers = reader.readers_of(evaluation_id)
-    gates = [e for e in reader.node_executions(ref.pipeline, "FairnessGate") if e.id in readers]
+    gate_node = f"FairnessGate.{ref.candidate}"
+    gates = [e for e in reader.node_executions(ref.pipeline, gate_node) if e.id in readers]
     if not gates:
         return
     execution = gates[-1]
@@ -98,15 +101,16 @@ def _attach_gate_report(reader: Reader, ref: EvaluationRef, evaluation_id: int) 
         ref.gate_report_dir = reports[0].uri
 
 
-def find_evaluations(connection, trainers, run_ids=None) -> dict[str, EvaluationRef]:
-    """Each trainer variant's evaluation, of the run named in `run_ids` or else the latest;
-    variants never run are left out."""
+def find_evaluations(connection, candidates=None, run_id=None) -> dict[str, EvaluationRef]:
+    """Each candidate's evaluation, of the run `run_id` or else the latest of each; by default
+    every candidate that run (or any run) evaluated. Candidates never evaluated are left out."""
+    with Reader(_checked(connection)) as reader:
+        names = list(candidates or reader.candidates(config.PIPELINE_NAME, run_id))
     refs = {}
-    for trainer in trainers:
-        run_id = (run_ids or {}).get(trainer)
-        ref = latest_evaluation(connection, config.pipeline_name(trainer), run_id)
+    for name in names:
+        ref = latest_evaluation(connection, name, run_id)
         if ref is not None:
-            refs[trainer] = ref
+            refs[name] = ref
     return refs
 
 

@@ -39,6 +39,15 @@ def identity_groups(text: str) -> tuple[str, ...]:
     return groups
 
 
+def candidate_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    try:
+        config.candidates_from_names(names)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return names
+
+
 def _add_to_group(group, *names, **kwargs):
     return group.add_argument(*names, **kwargs)
 
@@ -49,6 +58,18 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
     defaults = config.Settings()
     gate, training = defaults.gate, defaults.training
 
+    c = parser.add_argument_group("candidates (docs/selection.md)")
+    add(
+        c,
+        "--candidates",
+        type=candidate_names,
+        default=config.DEFAULT_CANDIDATES,
+        help="comma-separated models to train, judge and select from: trainers "
+        f"({', '.join(config.TRAINERS)}), each optionally with per-group thresholds "
+        f"(NAME{config.POSTPROCESSED}, docs/postprocessing.md); default: "
+        f"{','.join(config.DEFAULT_CANDIDATES)}",
+    )
+
     o = parser.add_argument_group("operating point (docs/operating_point.md)")
     add(
         o,
@@ -56,14 +77,6 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         type=open_fraction,
         default=training.target_fpr,
         help="the decision threshold is where the overall FPR on validation equals this",
-    )
-    add(
-        o,
-        "--postprocess",
-        choices=("none", "group_thresholds"),
-        default=training.postprocess,
-        help="group_thresholds: a threshold per identity group fitted on validation so each "
-        "group's FPR is the target (uses identity terms at inference: docs/postprocessing.md)",
     )
     add(
         o,
@@ -223,7 +236,7 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
     defaults = config.Settings()
     try:
         return config.Settings(
-            trainer=args.trainer,
+            candidates=config.candidates_from_names(args.candidates),
             transform=config.TransformSettings(
                 max_tokens=args.max_tokens, vocab_size=args.vocab_size
             ),
@@ -243,7 +256,6 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 patience=args.patience,
                 target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,
-                postprocess=args.postprocess,
             ),
             gate=config.GatePolicy(
                 max_group_fpr=args.max_group_fpr,

@@ -51,15 +51,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="TFRecord folder (with train/ and eval/ subfolders, or files to hash-split); "
         "default: the embedded generated data",
     )
-    parser.add_argument(
-        "--trainer",
-        choices=config.TRAINERS,
-        default="baseline",
-        help="training module; each is its own pipeline",
-    )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
     parser.add_argument(
-        "--serving-dir", help="push destination (default: OUTPUT/serving/<trainer>)"
+        "--serving-dir", help="push destination of the champion (default: OUTPUT/serving)"
     )
     parser.add_argument(
         "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
@@ -79,6 +73,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=cli.positive_int,
         default=1,
         help="Beam DirectRunner workers; more than 1 runs them as processes",
+    )
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra Beam pipeline argument, given after the DirectRunner ones so that it wins, "
+        "e.g. --beam-arg=--runner=PortableRunner (repeatable; docs/beam.md)",
     )
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument(
@@ -127,10 +129,12 @@ def settings_from_args(args) -> config.Settings:
     return cli.settings_from_args(args, glove_path=glove or NO_VECTORS)
 
 
-def beam_args(workers: int) -> list[str]:
+def beam_args(workers: int, extra: list[str] | None = None) -> list[str]:
     if workers == 1:
-        return ["--direct_num_workers=1"]
-    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        direct = ["--direct_num_workers=1"]
+    else:
+        direct = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    return [*direct, *(extra or [])]
 
 
 def resolve_data(args) -> tuple[str, bool]:
@@ -213,12 +217,14 @@ def metadata_connection(args, output: str):
     )
 
 
-def print_summary(outcome: mlmd.RunOutcome, settings: config.Settings, seconds: float) -> None:
-    """The run's own outcome: its gate report and push, cached or not."""
+def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
+    """The run's own outcome: every candidate's verdict, the selection and the push, cached
+    or not."""
     report = outcome.report
     if report:
+        shown = outcome.winner or next(iter(outcome.reports))
         print(
-            "\nPer-group metrics on the eval split, at the model's operating point "
+            f"\nPer-group metrics of {shown} on the eval split, at its operating point "
             f"({_operating_point_text(report.get('operating_point'))}):"
         )
         print(f"  {'slice':<20} {'examples':>8} {'FPR':>7} {'FNR':>7} {'AUC':>7}")
@@ -227,18 +233,21 @@ def print_summary(outcome: mlmd.RunOutcome, settings: config.Settings, seconds: 
             row = rows.get(name)
             if row is not None:
                 print(_metric_line(name, row))
-        print()
-        print(f"Outcome: {'blessed' if outcome.blessed else 'not blessed'}")
-        for failure in report.get("failures", []):
-            value = failure["value"]
-            shown = "not computed" if value is None else f"{value:.4f}"
-            print(
-                f"  failed: {failure['metric']} on {failure['slice']} = {shown} "
-                f"(bound {failure['bound']})"
-            )
-        for group, why in sorted(report.get("skipped", {}).items()):
-            print(f"  not judged: {group} ({why})")
-        print(f"Gate report: {outcome.report_dir}")
+    if outcome.selection:
+        from components.selector import CandidateRow, Decision
+
+        decision = Decision(
+            rule=outcome.selection["rule"],
+            candidates=[CandidateRow(**row) for row in outcome.selection["candidates"]],
+            winner=outcome.winner,
+            why=outcome.selection["why"],
+        )
+        print("\nCandidates, each at its own operating point (eval split; gaps: group - overall):")
+        print("\n".join("  " + line for line in decision.describe().splitlines()))
+    if outcome.reports:
+        print(f"\nOutcome: {'blessed' if outcome.blessed else 'not blessed'}")
+        for name, (folder, _) in outcome.reports.items():
+            print(f"Gate report of {name}: {folder}")
     if outcome.cached_nodes:
         print(f"Reused from the cache: {', '.join(outcome.cached_nodes)}")
     if outcome.pushed:
@@ -247,9 +256,9 @@ def print_summary(outcome: mlmd.RunOutcome, settings: config.Settings, seconds: 
             if "Pusher" in outcome.cached_nodes
             else ""
         )
-        print(f"Pushed model: {outcome.pushed_destination}{again}")
+        print(f"Pushed model: {outcome.pushed_destination} ({outcome.winner}){again}")
     else:
-        print("No model pushed.")
+        print("No model pushed; the champion stays.")
     print(f"Wall time of the pipeline run (excluding data preparation): {seconds:.0f} s")
 
 
@@ -306,10 +315,8 @@ def run(args) -> int:
     os.makedirs(output, exist_ok=True)
     connection = metadata_connection(args, output)
     data_root, split_folders = resolve_data(args)
-    name = config.pipeline_name(settings.trainer)
-    serving_dir = os.path.abspath(
-        args.serving_dir or os.path.join(output, "serving", settings.trainer)
-    )
+    name = config.PIPELINE_NAME
+    serving_dir = os.path.abspath(args.serving_dir or os.path.join(output, "serving"))
 
     built = create_pipeline(
         pipeline_name=name,
@@ -320,11 +327,12 @@ def run(args) -> int:
         serving_model_dir=serving_dir,
         settings=settings,
         metadata_connection_config=connection,
-        beam_pipeline_args=beam_args(args.beam_workers),
+        beam_pipeline_args=beam_args(args.beam_workers, args.beam_arg),
         enable_cache=not args.no_cache,
         compute_confidence_intervals=args.confidence_intervals,
     )
-    print(f"Running pipeline {name} (trainer: {settings.trainer}) ...", flush=True)
+    names = ", ".join(c.name for c in settings.candidates)
+    print(f"Running pipeline {name} (candidates: {names}) ...", flush=True)
     start = time.monotonic()
     run_id = new_run_id(name)
     args.run_id = run_id
@@ -335,7 +343,7 @@ def run(args) -> int:
         print(f"\nPipeline failed; no model was pushed.\n{error}", file=sys.stderr)
         return 2
     outcome = mlmd.run_outcome(connection, run_id)
-    print_summary(outcome, settings, time.monotonic() - start)
+    print_summary(outcome, time.monotonic() - start)
     print(f"Run id: {run_id}")
     print(f"Outputs: {output}")
     if args.require_blessing and not outcome.blessed:

@@ -148,6 +148,18 @@ class Reader:
             executions = [e for e in executions if e.last_known_state in done]
         return sorted(executions, key=lambda e: e.id)
 
+    def candidates(self, pipeline_name: str, run_id: str | None = None) -> list[str]:
+        """The candidates evaluated in a run (default: in any run), in execution order."""
+        first = {}
+        for context in self.store.get_contexts_by_type(NODE_CONTEXT):
+            pipeline, _, node = context.name.partition(".")
+            kind, _, name = node.partition(".")
+            if pipeline == pipeline_name and kind == "Evaluator" and name:
+                executions = self.node_executions(pipeline_name, node, run_id)
+                if executions:
+                    first[name] = executions[0].id
+        return sorted(first, key=first.get)
+
     def execution_artifacts(self, execution_id: int, inputs: bool = False) -> dict[str, list]:
         """Output key (input key with `inputs`) -> the artifacts of one execution."""
         from ml_metadata.proto import metadata_store_pb2
@@ -200,7 +212,7 @@ class Reader:
             total = sum(
                 e.last_update_time_since_epoch - e.create_time_since_epoch for e in executions
             )
-            seconds[context.name.split(".")[-1]] = round(total / 1000, 1)
+            seconds[context.name.split(".", 1)[-1]] = round(total / 1000, 1)
         span = (max(ends) - min(starts)) / 1000 if starts else 0.0
         return seconds, round(span, 1)
 
@@ -231,28 +243,49 @@ def node_of(store, execution) -> str:
 
 @dataclass
 class RunOutcome:
-    """What one run produced: its gate report and its push, as this run resolved them."""
+    """What one run produced: each candidate's gate report, the selection and the push, as
+    this run resolved them (a cached node's outputs are the artifacts it reused)."""
 
     run_id: str
-    report_dir: str = ""
-    report: dict = field(default_factory=dict)
+    # Candidate name -> (gate report folder, gate report), in the pipeline's order.
+    reports: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    selection: dict = field(default_factory=dict)
+    selection_dir: str = ""
     pushed: bool = False
     pushed_destination: str = ""
     cached_nodes: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
 
     @property
+    def winner(self) -> str | None:
+        return self.selection.get("winner")
+
+    @property
     def blessed(self) -> bool:
-        return bool(self.report.get("blessed"))
+        """A candidate was blessed and selected (what gets pushed)."""
+        return self.winner is not None
+
+    @property
+    def report_dir(self) -> str:
+        return self.reports.get(self._shown(), ("", {}))[0]
+
+    @property
+    def report(self) -> dict:
+        """The gate report of the winner, or of the only candidate."""
+        return self.reports.get(self._shown(), ("", {}))[1]
+
+    def _shown(self) -> str | None:
+        if self.winner:
+            return self.winner
+        return next(iter(self.reports)) if len(self.reports) == 1 else None
 
 
-def run_outcome(
-    connection, run_id: str, gate_node: str = "FairnessGate", pusher_node: str = "Pusher"
-) -> RunOutcome:
-    """This run's gate report and push, read from the artifacts this run resolved."""
+def run_outcome(connection, run_id: str) -> RunOutcome:
+    """This run's gate reports, selection and push, read from the artifacts it resolved."""
     from ml_metadata.proto import metadata_store_pb2
 
     from components.gate import read_report
+    from components.selector import read_decision
 
     outcome = RunOutcome(run_id)
     with Reader(connection) as reader:
@@ -262,11 +295,16 @@ def run_outcome(
         outcome.cached_nodes = sorted(
             n for n, e in executions.items() if e.last_known_state == cached
         )
-    reports = outputs.get(gate_node, {}).get("report", [])
-    if reports:
-        outcome.report_dir = reports[-1].uri
-        outcome.report = read_report(reports[-1].uri)
-    pushes = outputs.get(pusher_node, {}).get("pushed_model", [])
+    for node in sorted(outputs, key=lambda n: executions[n].id if n in executions else 0):
+        prefix, _, name = node.partition(".")
+        reports = outputs[node].get("report", [])
+        if prefix == "FairnessGate" and reports:
+            outcome.reports[name] = (reports[-1].uri, read_report(reports[-1].uri))
+    selections = outputs.get("Selector", {}).get("selection", [])
+    if selections:
+        outcome.selection_dir = selections[-1].uri
+        outcome.selection = read_decision(selections[-1].uri)
+    pushes = outputs.get("Pusher", {}).get("pushed_model", [])
     if pushes:
         props = pushes[-1].custom_properties
         outcome.pushed = bool(props["pushed"].int_value) if "pushed" in props else False

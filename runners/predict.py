@@ -1,4 +1,4 @@
-"""`local_runner.py predict`: score texts with the newest complete pushed model."""
+"""`local_runner.py predict`: score texts with the champion, the newest complete pushed model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import itertools
 import os
 import sys
 
-from pipeline import config, set_verbosity
+from pipeline import set_verbosity
 from runners import cli
 from runners.commands import PROJECT_ROOT, HelpFormatter, add_verbose_argument
 
@@ -17,13 +17,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = HelpFormatter
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score")
     parser.add_argument("--file", help="a file with one text per line ('-': stdin)")
-    parser.add_argument("--serving-dir", help="push folder (default: OUTPUT/serving/<trainer>)")
-    parser.add_argument(
-        "--trainer",
-        choices=config.TRAINERS,
-        default="baseline",
-        help="whose pushes to use, without --serving-dir",
-    )
+    parser.add_argument("--serving-dir", help="push folder (default: OUTPUT/serving)")
     parser.add_argument("--output", default=str(PROJECT_ROOT / "outputs"), help="pipeline root")
     parser.add_argument(
         "--batch-size", type=cli.positive_int, default=256, help="texts scored at a time"
@@ -52,16 +46,15 @@ def predict(args) -> int:
             stream = sys.stdin.buffer
         from components import serving
 
-        serving_dir = os.path.abspath(
-            args.serving_dir or os.path.join(args.output, "serving", args.trainer)
-        )
+        serving_dir = os.path.abspath(args.serving_dir or os.path.join(args.output, "serving"))
         try:
             model_dir = serving.latest_model_dir(serving_dir)
             scorer = serving.load_scorer(model_dir)
         except serving.ServingError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(f"Model: {model_dir}", file=sys.stderr, flush=True)
+        candidate = serving.read_marker(model_dir).get("candidate") or "unknown candidate"
+        print(f"Model: {model_dir} ({candidate})", file=sys.stderr, flush=True)
         # argv holds undecodable bytes as surrogates; give them the U+FFFD that Transform would.
         texts = [os.fsencode(t).decode("utf-8", "replace") for t in args.texts]
         lines = serving.read_lines(stream) if stream is not None else ()

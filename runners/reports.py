@@ -1,5 +1,8 @@
-"""`local_runner.py report` and `compare`: the fairness report of a run's evaluations, and a
-run of each trainer variant followed by that report."""
+"""`local_runner.py report`: the fairness report of the candidates' evaluations, side by side.
+
+`run` trains, judges and selects every candidate in one pipeline; this command only reads what
+a run left in ML Metadata (the latest run, or the one named by --run-id).
+"""
 
 from __future__ import annotations
 
@@ -7,31 +10,8 @@ import argparse
 import os
 import sys
 
-from pipeline import config
-from runners.commands import (
-    PROJECT_ROOT,
-    HelpFormatter,
-    add_run_arguments,
-    metadata_connection,
-    run,
-)
-
-
-def _add_report_output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trainers",
-        "--trainer",
-        nargs="+",
-        choices=config.TRAINERS,
-        default=list(config.TRAINERS),
-        help="trainer variants, side by side in this order (default: all)",
-    )
-    parser.add_argument("--report-dir", help="where the report goes (default: OUTPUT/report)")
-    parser.add_argument(
-        "--no-threshold-matching",
-        action="store_true",
-        help="skip scoring the eval split for the matched-threshold rates",
-    )
+from runners import cli
+from runners.commands import PROJECT_ROOT, HelpFormatter
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +20,22 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metadata", help="ML Metadata SQLite file (default: OUTPUT/metadata.sqlite)"
     )
-    _add_report_output_arguments(parser)
-
-
-def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    # The parser resolves conflicts: --trainer becomes an alias of --trainers here.
-    add_run_arguments(parser)
-    _add_report_output_arguments(parser)
+    parser.add_argument(
+        "--candidates",
+        type=cli.candidate_names,
+        default=None,
+        help="comma-separated candidates, side by side in this order (default: every "
+        "candidate of the run)",
+    )
+    parser.add_argument(
+        "--run-id", help="the run to report, as `run` printed it (default: the latest of each)"
+    )
+    parser.add_argument("--report-dir", help="where the report goes (default: OUTPUT/report)")
+    parser.add_argument(
+        "--no-threshold-matching",
+        action="store_true",
+        help="skip scoring the eval split for the matched-threshold rates",
+    )
 
 
 def report(args) -> int:
@@ -59,39 +48,9 @@ def report(args) -> int:
         return 1
     runs = report_command(
         connection,
-        args.trainers,
+        args.candidates,
         args.report_dir or os.path.join(output, "report"),
         match=not args.no_threshold_matching,
+        run_id=args.run_id,
     )
     return 0 if runs else 1
-
-
-def compare(args) -> int:
-    """Runs each variant through `run` (cached steps are reused), then reports and ranks.
-    Exit status: 2 when a variant's run failed, 3 with --require-blessing when none passes."""
-    from report.command import report_command
-
-    output = os.path.abspath(args.output)
-    failed, run_ids = [], {}
-    for trainer in args.trainers:
-        print(f"\n=== {trainer} ===", flush=True)
-        variant = argparse.Namespace(**{**vars(args), "trainer": trainer})
-        variant.require_blessing = False
-        if run(variant) == 2:
-            failed.append(trainer)
-        else:
-            run_ids[trainer] = variant.run_id
-    # This run's evaluations, never "the newest of the pipeline".
-    runs = report_command(
-        metadata_connection(args, output),
-        [t for t in args.trainers if t not in failed],
-        args.report_dir or os.path.join(output, "report"),
-        match=not args.no_threshold_matching,
-        run_ids=run_ids,
-    )
-    if failed:
-        print(f"Failed runs: {', '.join(failed)}", file=sys.stderr)
-        return 2
-    if args.require_blessing and not any(r.blessed for r in runs):
-        return 3
-    return 0

@@ -25,6 +25,7 @@ from contract import (
     IDENTITY_GROUPS,
     LABEL_KEY,
     TOKENS_KEY,
+    TRAINER_RECORD_FILE,
     VOCAB_NAME,
     identity_feature,
 )
@@ -35,6 +36,9 @@ from trainer_modules.preprocessing import PAD_ID
 from trainer_modules.settings import TrainerSettings
 
 TRAINING_STATS_FILE = "training_stats.json"
+# Beside the Model artifact's serving folder (never pushed): the Keras weights a post-processed
+# candidate starts from instead of training again.
+WEIGHTS_FOLDER = "keras-weights"
 
 # A variant's training step: trains the model in place for at most `settings.epochs` epochs,
 # calling the callbacks (early stopping) each epoch, and returns extra stats to record.
@@ -201,6 +205,8 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     model = build_model(len(vocabulary), max_tokens, settings, vectors)
     best = BestEpoch(model, val_tokens, val_labels, settings.patience)
 
+    if settings.reuse_base_weights:
+        fit = _base_weights(fn_args.base_model)
     examples = count_examples(train)
     start = time.monotonic()
     extra = fit(model, train, settings, [best])
@@ -211,6 +217,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold,
                          point.group_thresholds)  # fmt: skip
     operating_point.write(point, fn_args.serving_model_dir)
+    model.save_weights(weights_prefix(fn_args.serving_model_dir))
 
     epochs_run = len(best.history)
     stats = {
@@ -231,6 +238,50 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_STATS_FILE), "w") as f:
         json.dump(stats, f)
     logging.info("Training stats: %s", stats)
+
+
+def weights_prefix(serving_model_dir: str) -> str:
+    """Where the Trainer whose serving folder this is saved its weights."""
+    return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), WEIGHTS_FOLDER, "weights")
+
+
+def _base_weights(base_model: str | None) -> FitFn:
+    """A fit step that loads the base candidate's trained weights instead of training, then
+    lets the callbacks score them once (the early-stopping record of a single epoch)."""
+    if not base_model:
+        raise ValueError("reuse_base_weights needs the Trainer's base_model (the base candidate)")
+
+    def load(model, train, settings, callbacks) -> dict:
+        model.load_weights(weights_prefix(base_model)).expect_partial()
+        for callback in callbacks:
+            callback.on_epoch_end(0)
+        return {"weights_from": base_model}
+
+    return load
+
+
+def trainer_record(
+    fit: FitFn, settings, extra: dict, train_examples: int, validation_examples: int, epochs: int
+) -> dict:
+    """What the model card says about training: the trainer (the module of its `fit`), every
+    setting, the groups it remediated, and the rows it trained and picked its threshold on."""
+    # MinDiff and TFCO report their groups as "<trainer>_target_groups".
+    groups = next((v for k, v in extra.items() if k.endswith("_target_groups")), [])
+    return {
+        "trainer": fit.__module__.rsplit(".", 1)[-1],
+        "settings": settings.custom_config(),
+        "remediated_groups": list(groups),
+        "train_examples": int(train_examples),
+        "validation_examples": int(validation_examples),
+        "epochs_run": int(epochs),
+    }
+
+
+def write_trainer_record(record: dict, model_dir: str) -> str:
+    path = os.path.join(model_dir, TRAINER_RECORD_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    return path
 
 
 def group_tags(features: dict, groups) -> tf.Tensor:

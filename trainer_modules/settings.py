@@ -71,6 +71,9 @@ class TrainerSettings:
     # Set by the pipeline builder when the data has no validation split: the hash-held-out
     # tenth of `train` is validation.
     validation_from_train: bool = False
+    # Set by the pipeline builder for a post-processed candidate: it takes the weights of its
+    # base candidate's Trainer (the Trainer's `base_model`) and only fits its thresholds.
+    reuse_base_weights: bool = False
     batch_size: int = 128
     learning_rate: float = 0.001
     # Without pretrained vectors (glove_path "none"), the embedding's width.

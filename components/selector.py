@@ -1,0 +1,243 @@
+"""Selector: picks the candidate to push among the blessed ones, by a rule kept as data.
+
+Each candidate has its own Trainer, Evaluator and FairnessGate; the Selector reads every gate's
+blessing and report, ranks the blessed candidates by `SelectionPolicy` (pipeline/config.py),
+and writes a readable decision: every candidate, blessed or not and why, and the winner. It
+copies the winner's SavedModel into its own Model output and blesses that copy, so one Pusher
+(ours, or TFX's Vertex Pusher) pushes whichever candidate won.
+
+The number of candidates is a pipeline setting, and Kubeflow V2 compiles only single-channel
+inputs (no `union`), so the component's inputs are named per candidate (`report_<name>`,
+`blessing_<name>`) on a spec built for the candidate list; the selection is plain functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, path_utils
+
+from components.gate import GateReport, read_report, row_counts
+from contract import AUC_METRIC, FNR_METRIC, FPR_METRIC, OVERALL, TPR_METRIC
+
+DECISION_FILE = "selection.json"
+DECISION_TEXT = "selection.txt"
+REPORT_PREFIX, BLESSING_PREFIX = "report_", "blessing_"
+
+
+class SelectionReport(Artifact):
+    """The Selector's decision: every candidate, blessed or not and why, and the winner."""
+
+    TYPE_NAME = "components.SelectionReport"
+
+
+class ChampionBlessing(standard_artifacts.ModelBlessing):
+    """Written by the Pusher for the model it pushed: the champion that later candidates are
+    judged against. Its own type, so the champion resolver never sees a candidate's blessing
+    (a ModelBlessing subclass, as Kubeflow V2's compiler requires: docs/kubeflow.md)."""
+
+    TYPE_NAME = "components.ChampionBlessing"
+
+
+@dataclass
+class CandidateRow:
+    name: str
+    blessed: bool
+    auc: float | None = None
+    tpr: float | None = None
+    max_group_fpr_gap: float | None = None
+    max_group_fnr_gap: float | None = None
+    # Groups with enough rows for each rate, as the gate judged them.
+    judged_groups: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    rule: dict
+    candidates: list[CandidateRow]
+    winner: str | None = None
+    why: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        lines = [
+            f"{'candidate':<28} {'gate':<11} {'AUC':>6} {'TPR':>6} {'FPR gap':>8} {'FNR gap':>8}"
+        ]
+        for row in self.candidates:
+            mark = "*" if row.name == self.winner else " "
+            lines.append(
+                f"{mark}{row.name:<27} {'blessed' if row.blessed else 'refused':<11} "
+                f"{_fmt(row.auc)} {_fmt(row.tpr)} {_fmt(row.max_group_fpr_gap, 8)} "
+                f"{_fmt(row.max_group_fnr_gap, 8)}"
+            )
+            lines += [f"    {reason}" for reason in row.reasons]
+        lines.append(f"Selected: {self.winner}. {self.why}" if self.winner else self.why)
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None, width: int = 6) -> str:
+    return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
+
+
+def _max_gap(rows: dict, metric: str, groups: list[str]) -> float | None:
+    overall = rows.get(OVERALL, {}).get(metric)
+    gaps = [rows[g][metric] - overall for g in groups if metric in rows[g]]
+    return max(gaps) if gaps and overall is not None else None
+
+
+def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -> CandidateRow:
+    """One candidate's figures at its operating point, from its gate report."""
+    rows = report.get("slice_metrics", {})
+    overall = rows.get(OVERALL, {})
+    counts = {g: row_counts(r) for g, r in rows.items() if g != OVERALL}
+    fpr_groups = sorted(g for g, c in counts.items() if c.get("negatives", 0) >= min_slice_size)
+    fnr_groups = sorted(g for g, c in counts.items() if c.get("positives", 0) >= min_slice_size)
+    reasons = [
+        f"failed: {f['metric']} on {f['slice']} = "
+        f"{'not computed' if f['value'] is None else format(f['value'], '.4f')} "
+        f"(bound {f['bound']})"
+        for f in report.get("failures", [])
+    ]
+    reasons += [f"not judged: {g} ({why})" for g, why in sorted(report.get("skipped", {}).items())]
+    return CandidateRow(
+        name=name,
+        blessed=blessed,
+        auc=overall.get(AUC_METRIC),
+        tpr=overall.get(TPR_METRIC),
+        max_group_fpr_gap=_max_gap(rows, FPR_METRIC, fpr_groups),
+        max_group_fnr_gap=_max_gap(rows, FNR_METRIC, fnr_groups),
+        judged_groups=fpr_groups,
+        reasons=reasons,
+    )
+
+
+def select(rows: list[CandidateRow], rule: dict) -> Decision:
+    """The blessed candidate with the smallest `rule["primary"]` gap; those within
+    `tie_margin` of it form one tier, won by the highest `rule["tiebreak"]`."""
+    decision = Decision(rule=rule, candidates=rows)
+    blessed = [r for r in rows if r.blessed]
+    if not blessed:
+        decision.why = "No candidate was blessed: nothing is pushed and the champion stays."
+        return decision
+    primary, tiebreak = rule["primary"], rule["tiebreak"]
+
+    def gap(row):
+        # A blessed candidate always has a judged group (the gate refuses one without).
+        value = getattr(row, primary)
+        return float("inf") if value is None else value
+
+    best = min(gap(r) for r in blessed)
+    tier = [r for r in blessed if gap(r) <= best + rule["tie_margin"]]
+    winner = max(tier, key=lambda r: (getattr(r, tiebreak) or 0.0, -gap(r)))
+    decision.winner = winner.name
+    others = [r.name for r in tier if r is not winner]
+    decision.why = (
+        f"Rule: the smallest {primary} among the {len(blessed)} blessed candidate(s) "
+        f"({best:.3f}); within {rule['tie_margin']} of it, the highest {tiebreak}"
+        + (f" (ahead of {', '.join(others)})." if others else ".")
+    )
+    return decision
+
+
+def _copy_model(source_uri: str, target: Artifact) -> None:
+    source = path_utils.serving_model_path(source_uri)
+    io_utils.copy_dir(source, path_utils.serving_model_dir(target.uri))
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        rule = json.loads(exec_properties["rule"])
+        min_slice_size = int(exec_properties["min_slice_size"])
+        names = [k[len(REPORT_PREFIX) :] for k in sorted(input_dict) if k.startswith(REPORT_PREFIX)]
+        blessings = {n: input_dict[BLESSING_PREFIX + n][0] for n in names}
+        rows = []
+        for name in names:
+            report = read_report(input_dict[REPORT_PREFIX + name][0].uri)
+            blessed = blessings[name].get_int_custom_property("blessed") == 1
+            rows.append(candidate_row(name, report, blessed, min_slice_size))
+        order = json.loads(exec_properties["candidates"])
+        rows.sort(key=lambda r: order.index(r.name))
+        decision = select(rows, rule)
+        write_decision(decision, output_dict["selection"][0].uri)
+
+        model, blessing = output_dict["model"][0], output_dict["blessing"][0]
+        if decision.winner:
+            _copy_model(
+                blessings[decision.winner].get_string_custom_property("current_model"), model
+            )
+            model.set_string_custom_property("candidate", decision.winner)
+        else:
+            fileio.makedirs(model.uri)
+        # Only a winner is blessed; the Pusher reads this blessing and the copied model.
+        blessing.set_int_custom_property("blessed", int(decision.winner is not None))
+        blessing.set_string_custom_property("candidate", decision.winner or "")
+        fileio.makedirs(blessing.uri)
+        print(decision.describe())
+
+
+def write_decision(decision: Decision, directory: str) -> None:
+    fileio.makedirs(directory)
+    with fileio.open(os.path.join(directory, DECISION_FILE), "w") as f:
+        f.write(json.dumps(decision.to_json(), indent=2, sort_keys=True))
+    with fileio.open(os.path.join(directory, DECISION_TEXT), "w") as f:
+        f.write(decision.describe() + "\n")
+
+
+def read_decision(directory: str) -> dict:
+    with fileio.open(os.path.join(directory, DECISION_FILE)) as f:
+        return json.loads(f.read())
+
+
+def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict, min_slice_size: int):
+    """A Selector instance for these candidates; `reports` and `blessings` map each name to
+    its FairnessGate's output channels."""
+
+    class SelectorSpec(types.ComponentSpec):
+        PARAMETERS = {
+            "rule": ExecutionParameter(type=str),
+            "candidates": ExecutionParameter(type=str),
+            "min_slice_size": ExecutionParameter(type=int),
+        }
+        INPUTS = {
+            **{REPORT_PREFIX + n: ChannelParameter(type=GateReport) for n in candidate_names},
+            **{
+                BLESSING_PREFIX + n: ChannelParameter(type=standard_artifacts.ModelBlessing)
+                for n in candidate_names
+            },
+        }
+        OUTPUTS = {
+            "model": ChannelParameter(type=standard_artifacts.Model),
+            "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+            "selection": ChannelParameter(type=SelectionReport),
+        }
+
+    class Selector(base_component.BaseComponent):
+        SPEC_CLASS = SelectorSpec
+        EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+        def __init__(self):
+            super().__init__(
+                spec=SelectorSpec(
+                    rule=json.dumps(rule, sort_keys=True),
+                    candidates=json.dumps(list(candidate_names)),
+                    min_slice_size=min_slice_size,
+                    **{REPORT_PREFIX + n: reports[n] for n in candidate_names},
+                    **{BLESSING_PREFIX + n: blessings[n] for n in candidate_names},
+                    model=types.Channel(type=standard_artifacts.Model),
+                    blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+                    selection=types.Channel(type=SelectionReport),
+                )
+            )
+
+    return Selector()
