@@ -66,7 +66,7 @@ def run_pipeline(data: Path, trainer: str, out: Path, args: list[str], tag: str)
 
     log = out / f"{tag}.log"
     command = [sys.executable, str(ROOT / "local_runner.py"), "run", "--data", str(data),
-               "--trainer", trainer, "--output", str(out), *args]  # fmt: skip
+               "--candidates", trainer, "--output", str(out), *args]  # fmt: skip
     print(f"$ {' '.join(command)}  (log: {log})", flush=True)
     start = time.monotonic()
     with open(log, "w") as f:
@@ -75,12 +75,11 @@ def run_pipeline(data: Path, trainer: str, out: Path, args: list[str], tag: str)
     if code not in (0, 3):
         raise SystemExit(f"{tag} failed (exit {code}); see {log}")
     metadata = str(out / "metadata.sqlite")
-    name = config.pipeline_name(trainer)
-    outcome = latest_outcome(metadata, name)
+    outcome = latest_outcome(metadata, config.PIPELINE_NAME)
     with Reader(metadata) as reader:
         run = reader.run_outputs(outcome.run_id)
-    model_uri = run["Trainer"]["model"][0].uri
-    run_dir = run["Trainer"]["model_run"][0].uri
+    model_uri = run[f"Trainer.{trainer}"]["model"][0].uri
+    run_dir = run[f"Trainer.{trainer}"]["model_run"][0].uri
     with open(os.path.join(run_dir, "training_stats.json")) as f:
         stats = json.load(f)
     return {

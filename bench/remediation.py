@@ -5,7 +5,7 @@ model's own operating point. Prints and writes figures; it is not a test.
 
 Methods, each per seed, all on the same rows:
 
-- baseline, min_diff, tfco: `local_runner.py run --trainer ...`;
+- baseline, min_diff, tfco: `local_runner.py run --candidates ...`;
 - min_diff_control (MinDiff weight 0) and tfco_control (epsilon 1): the method switched off;
 - postprocess: the baseline model of the same seed with per-group thresholds fitted on its
   validation scores (trainer_modules.postprocess, the same functions the pipeline's

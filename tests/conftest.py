@@ -43,8 +43,8 @@ def pushed_run(tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = local_runner.main(["run", "--data", str(data), "--output", str(out / "root"),
-                                  "--epochs", "1", *runs.LENIENT])  # fmt: skip
-    serving = out / "root" / "serving" / "baseline"
+                                  "--epochs", "1", *runs.ONE, *runs.LENIENT])  # fmt: skip
+    serving = out / "root" / "serving"
     assert code == 0 and len(runs.versions(serving)) == 1, printed.getvalue()[-3000:]
     return {
         "data": data,

@@ -15,12 +15,15 @@ from ingest.embedded_data import write_dataset
 from ingest.tfrecords import make_example, write_examples
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = "fair-toxicity-baseline"
+PIPELINE = "fair-toxicity"
+# The one candidate of most tiny runs (a run of several is in test_pipeline_e2e.py).
+ONE = ["--candidates", "baseline"]
 
 
 def tiny(train: int = 400, eval_: int = 100, *extra: str) -> list[str]:
-    """Flags of a tiny run on the embedded data: one epoch on a few hundred examples."""
-    return ["--train-size", str(train), "--eval-size", str(eval_), "--epochs", "1", *extra]
+    """Flags of a tiny run on the embedded data: one epoch on a few hundred examples, the
+    baseline as the only candidate."""
+    return ["--train-size", str(train), "--eval-size", str(eval_), "--epochs", "1", *ONE, *extra]
 
 
 TINY = tiny()

@@ -325,7 +325,7 @@ def test_odd_but_valid_comments_pass_the_schema_check(name):
 
 def _run(pushed_run, data):
     return local_runner.main(["run", "--data", str(data), "--output", str(pushed_run["output"]),
-                              "--epochs", "1", *runs.LENIENT])  # fmt: skip
+                              "--epochs", "1", *runs.ONE, *runs.LENIENT])  # fmt: skip
 
 
 @pytest.mark.e2e
@@ -334,7 +334,8 @@ def test_odd_comments_flow_through_every_step_and_empty_ones_are_reported(pushed
     for split in ("train", "eval"):
         path = pushed_run["data"] / split / "weird.tfrecord"
         assert f"note: {path}: 2 record(s) with an empty comment_text (first: record 0)" in printed
-    for node in ("Transform", "Trainer", "Evaluator", "FairnessGate", "Pusher"):
+    for node in ("Transform", "Trainer.baseline", "Evaluator.baseline", "FairnessGate.baseline",
+                 "Selector", "Pusher"):  # fmt: skip
         assert pushed_run["states"][node] == [runs.COMPLETE], node
     assert "Outcome: blessed" in printed
 
@@ -385,5 +386,5 @@ def test_schema_anomaly_stops_the_run_before_transform(
     assert f"[eval split] feature '{feature}'" in printed.err and problem in printed.err
     states = runs.latest_run(pushed_run["metadata"])
     assert states["DataCheck"] == [runs.FAILED]
-    assert not {"Transform", "Trainer", "Pusher"} & set(states)
+    assert not {"Transform", "Trainer.baseline", "Pusher"} & set(states)
     assert runs.snapshot(pushed_run["serving"]) == before_push

@@ -44,7 +44,7 @@ def wait_for_trainer(process, metadata, log) -> None:
         if process.poll() is not None:
             pytest.fail(f"the run ended before the Trainer started:\n{log.read_text()[-3000:]}")
         try:
-            if os.path.exists(metadata) and runs.latest_run(metadata).get("Trainer"):
+            if os.path.exists(metadata) and runs.latest_run(metadata).get("Trainer.baseline"):
                 return
         except sqlite3.OperationalError:
             pass  # tables not created yet, or a write in progress
@@ -55,9 +55,9 @@ def wait_for_trainer(process, metadata, log) -> None:
 def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_models(tmp_path):
     start = time.monotonic()
     out, data = tmp_path / "root", runs.write_data(tmp_path / "data")
-    metadata, served = out / "metadata.sqlite", out / "serving" / "baseline"
+    metadata, served = out / "metadata.sqlite", out / "serving"
     command = runs.runner_command("run", "--data", str(data), "--output", str(out),
-                                  "--epochs", "1", *runs.LENIENT)  # fmt: skip
+                                  "--epochs", "1", *runs.ONE, *runs.LENIENT)  # fmt: skip
 
     first_log, first_err = tmp_path / "killed.log", tmp_path / "killed.err"
     with open(first_log, "wb") as log, open(first_err, "wb") as err:
@@ -67,7 +67,7 @@ def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_model
             wait_for_trainer(first, metadata, first_err)
             # Into the training itself (it takes ~20 s), not just its registration.
             time.sleep(3)
-            assert first.poll() is None and runs.latest_run(metadata)["Trainer"] == [runs.RUNNING]
+            assert first.poll() is None and runs.latest_run(metadata)["Trainer.baseline"] == [runs.RUNNING]
             os.killpg(first.pid, signal.SIGKILL)
         finally:
             if first.poll() is None:
@@ -76,7 +76,7 @@ def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_model
     assert first.returncode == -signal.SIGKILL
     killed = runs.latest_run(metadata)
     assert killed["ExampleGen"] == killed["Transform"] == [runs.COMPLETE]
-    assert killed["Trainer"] == [runs.RUNNING]
+    assert killed["Trainer.baseline"] == [runs.RUNNING]
     assert "Pusher" not in killed and runs.versions(served) == []
     assert_quiet(first_err)
     killed_run = max(runs.executions_by_run(metadata))
@@ -101,14 +101,14 @@ def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_model
     # A successful run, from the CUDA set-up to the push: none of the stack's noise.
     assert_quiet(rerun_err)
     assert (
-        f"Interrupted earlier: Trainer of run {killed_run} never finished"
+        f"Interrupted earlier: Trainer.baseline of run {killed_run} never finished"
         in (tmp_path / "rerun.log").read_text()
     )
 
     rerun = runs.latest_run(metadata)
     for node in ("ExampleGen", "StatisticsGen", "Transform"):
         assert rerun[node] == [runs.CACHED], node
-    assert rerun["Trainer"] == rerun["Pusher"] == [runs.COMPLETE]
+    assert rerun["Trainer.baseline"] == rerun["Pusher"] == [runs.COMPLETE]
     [version] = runs.versions(served)
     assert serving.is_complete(served / version)
     with open(served / version / serving.COMPLETE_MARKER) as f:

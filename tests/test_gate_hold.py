@@ -17,7 +17,7 @@ def rerun(pushed_run, *extra: str) -> int:
     # The fixture's data and training flags, so ExampleGen to Trainer come from the cache.
     return local_runner.main(["run", "--data", str(pushed_run["data"]),
                               "--output", str(pushed_run["output"]), "--epochs", "1",
-                              *runs.LENIENT, *extra])  # fmt: skip
+                              *runs.ONE, *runs.LENIENT, *extra])  # fmt: skip
 
 
 def test_a_model_the_gate_rejects_is_not_pushed(pushed_run, capsys):
@@ -25,10 +25,11 @@ def test_a_model_the_gate_rejects_is_not_pushed(pushed_run, capsys):
     capsys.readouterr()
     assert rerun(pushed_run, "--min-auc", "0.99", "--require-blessing") == 3
     printed = capsys.readouterr().out
-    assert "Outcome: not blessed" in printed and "No model pushed." in printed
+    assert "Outcome: not blessed" in printed and "No model pushed; the champion stays." in printed
     states = runs.latest_run(pushed_run["metadata"])
-    assert states["Trainer"] == [runs.CACHED]
-    assert states["Evaluator"] == states["FairnessGate"] == states["Pusher"] == [runs.COMPLETE]
+    assert states["Trainer.baseline"] == [runs.CACHED]
+    judged = ("Evaluator.baseline", "FairnessGate.baseline", "Selector", "Pusher")
+    assert all(states[node] == [runs.COMPLETE] for node in judged), states
     outputs = mlmd.latest_outcome(pushed_run["metadata"], runs.PIPELINE)
     assert outputs.report["blessed"] is False and outputs.pushed is False
     assert runs.snapshot(pushed_run["serving"]) == before
@@ -49,8 +50,8 @@ def test_a_failing_evaluator_stops_the_run_before_gate_and_push(pushed_run, caps
     assert rerun(pushed_run) == 2
     assert "Pipeline failed; no model was pushed." in capsys.readouterr().err
     states = runs.latest_run(pushed_run["metadata"])
-    assert states["Evaluator"] == [runs.FAILED]
-    assert "FairnessGate" not in states and "Pusher" not in states
+    assert states["Evaluator.baseline"] == [runs.FAILED]
+    assert "FairnessGate.baseline" not in states and "Pusher" not in states
     assert runs.snapshot(pushed_run["serving"]) == before
 
 
@@ -65,4 +66,20 @@ def test_a_model_that_flags_almost_nothing_is_refused(pushed_run, capsys):
     assert code == 3, printed[-3000:]
     assert "Outcome: not blessed" in printed
     assert "failed: true_positive_rate (recall) on overall = 0.0000 (bound >= 0.2)" in printed
+    assert runs.snapshot(pushed_run["serving"]) == before
+
+
+def test_a_candidate_worse_than_the_champion_beyond_the_change_bounds_is_refused(
+    pushed_run, capsys
+):
+    # With no recall floor, the same model flagging nothing is refused only by comparison
+    # with the champion (the model the fixture pushed): its recall fell by more than 0.1.
+    before = runs.snapshot(pushed_run["serving"])
+    capsys.readouterr()
+    code = rerun(pushed_run, "--decision-threshold", "0.999", "--max-tpr-drop", "0.1",
+                 "--require-blessing")  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 3, printed[-3000:]
+    assert "failed: true_positive_rate (recall) (change vs. baseline model) on overall" in printed
+    assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
     assert runs.snapshot(pushed_run["serving"]) == before

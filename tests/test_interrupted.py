@@ -10,7 +10,7 @@ from tfx.orchestration.portable import launcher
 
 from runners import mlmd, progress
 
-PIPELINE = "fair-toxicity-baseline"
+PIPELINE = "fair-toxicity"
 
 
 class Store:

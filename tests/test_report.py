@@ -99,7 +99,7 @@ def make_run(name, fpr, auc, gate, bounded_values=True) -> RunResult:
         slices={s: parse_row(r) for s, r in rows.items()},
         bounds=BOUNDS,
         gate=gate,
-        pipeline=f"fair-toxicity-{name}",
+        pipeline="fair-toxicity",
         evaluation_uri=f"/out/{name}/Evaluator/evaluation/1",
     )
 
@@ -502,15 +502,16 @@ class Tee(io.StringIO):
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    """`compare` baseline and MinDiff, then re-evaluate MinDiff with confidence intervals
-    (only its Evaluator and later steps re-run) and `report` on both."""
+    """One run of the baseline and MinDiff candidates, then MinDiff alone re-evaluated with
+    confidence intervals (its Trainer from the cache), then `report` on both."""
     out = tmp_path_factory.mktemp("compare")
+    both = ["--candidates", "baseline,min_diff"]
     logs = {}
     for step, argv in [
-        ("compare", ["compare", "--trainers", "baseline", "min_diff", "--output", str(out), *TINY]),
-        ("ci", ["run", "--trainer", "min_diff", "--confidence-intervals", "--output", str(out), *TINY]),
-        ("report", ["report", "--trainers", "baseline", "min_diff", "--output", str(out),
-                    "--report-dir", str(out / "ci-report")]),
+        ("run", ["run", "--output", str(out), *TINY, *both]),
+        ("ci", ["run", "--candidates", "min_diff", "--confidence-intervals", "--output", str(out),
+                *TINY, "--candidates", "min_diff"]),
+        ("report", ["report", *both, "--output", str(out), "--report-dir", str(out / "ci-report")]),
     ]:  # fmt: skip
         tee = Tee(sys.stdout)
         with contextlib.redirect_stdout(tee):
@@ -520,27 +521,27 @@ def compared(tmp_path_factory):
 
 
 @pytest.mark.e2e
-def test_compare_runs_each_variant_with_progress_and_ranks_them(compared):
+def test_a_run_of_two_candidates_shows_progress_and_the_selection(compared):
     out, logs = compared
-    code, text = logs["compare"]
+    code, text = logs["run"]
     assert code == 0
-    assert "=== baseline ===" in text and "=== min_diff ===" in text
-    for i, node in enumerate(["ExampleGen", "LatestBlessedModelResolver"], 1):
-        assert f"[{i}/11] {node} running..." in text
-    assert re.search(r"\[11/11\] Pusher done in \d+ s", text)
-    assert re.search(r"\[8/11\] Trainer done in \d+", text)
-    table = text[text.index("rank  model") :].splitlines()
-    assert {table[1].split()[1], table[2].split()[1]} == {"baseline", "min_diff"}
-    assert "Recommended: " in text or "No model passes the gate." in text
-    assert (out / "report" / command.HTML_FILE).exists()
+    # 7 shared steps, 3 per candidate, the Selector and the Pusher.
+    for node in ("ExampleGen", "ChampionResolver", "Trainer.baseline", "Trainer.min_diff"):
+        assert re.search(rf"\[\d+/15\] {re.escape(node)} running\.\.\.", text), node
+    assert re.search(r"\[15/15\] Pusher done in \d+ s", text)
+    table = text[text.index("Candidates, each at its own operating point") :].splitlines()
+    assert {table[2].split()[0].lstrip("*"), table[3].split()[0].lstrip("*")} <= {
+        "baseline", "min_diff"
+    }  # fmt: skip
+    assert "Selected: " in text or "No candidate was blessed" in text
 
 
 @pytest.mark.e2e
 def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared):
     out, logs = compared
     assert logs["ci"][0] == 0 and logs["report"][0] == 0
-    assert "[9/11] Evaluator done in" in logs["ci"][1]
-    assert "[8/11] Trainer cached in" in logs["ci"][1]
+    assert re.search(r"\[\d+/12\] Evaluator.min_diff done in", logs["ci"][1])
+    assert re.search(r"\[\d+/12\] Trainer.min_diff cached in", logs["ci"][1])
     folder = out / "ci-report"
     page = (folder / command.HTML_FILE).read_text()
     summary = json.loads((folder / command.JSON_FILE).read_text())

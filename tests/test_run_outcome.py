@@ -1,5 +1,5 @@
-"""A run reports its own outcome: the summary, the exit code and `compare` read the artifacts
-this run resolved (cached or not), never the newest ones of the pipeline."""
+"""A run reports its own outcome: the summary and the exit code read the artifacts this run
+resolved (cached or not), never the newest ones of the pipeline."""
 
 import re
 
@@ -18,13 +18,13 @@ def _run(out, capsys, *extra: str) -> tuple[int, str]:
 
 
 def _gate_report(printed: str) -> str:
-    return re.search(r"^Gate report: (.+)$", printed, re.M).group(1)
+    return re.search(r"^Gate report of baseline: (.+)$", printed, re.M).group(1)
 
 
 def test_a_fully_cached_rerun_reports_its_own_outcome(tmp_path, capsys):
     first = [*runs.LENIENT, "--require-blessing"]
     assert _run(tmp_path, capsys, *first)[0] == 0
-    # Rerun: the last blessed model is now the Evaluator's baseline, so evaluation re-runs.
+    # Rerun: the champion is now the Evaluator's baseline, so evaluation re-runs.
     code, rerun = _run(tmp_path, capsys, *first)
     assert code == 0 and "Outcome: blessed" in rerun
     # Other data on the same output, refused: the pipeline's newest gate report says so.

@@ -18,7 +18,7 @@ from tests import runs
 pytestmark = pytest.mark.e2e
 
 TINY = runs.tiny(400, 100, "--no-cache")
-PIPELINE = config.pipeline_name("baseline")
+PIPELINE = config.PIPELINE_NAME
 
 
 class WorkerWatch:

@@ -110,5 +110,5 @@ def test_cli_missing_serving_dir_or_model_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = predict(["--serving-dir", str(tmp_path / "empty"), "x"], capsys)
     assert code == 1 and f"error: no complete pushed model in {tmp_path / 'empty'}" in err
-    code, _, err = predict(["--output", str(tmp_path), "--trainer", "tfco", "x"], capsys)
-    assert code == 1 and str(tmp_path / "serving" / "tfco") in err
+    code, _, err = predict(["--output", str(tmp_path), "x"], capsys)
+    assert code == 1 and str(tmp_path / "serving") in err

@@ -11,13 +11,11 @@ from tfx.orchestration import metadata
 
 import local_runner
 from components.gate import GateReport
+from pipeline.pipeline import component_ids
 from runners import commands, mlmd
 from tests import runs
 
-NODES = {
-    "ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataCheck", "Transform",
-    "Trainer", "LatestBlessedModelResolver", "Evaluator", "FairnessGate", "Pusher",
-}  # fmt: skip
+NODES = set(component_ids(["baseline"]))
 
 
 def test_sqlite_and_mysql_flags_exclude_each_other(tmp_path):
@@ -96,6 +94,6 @@ def test_a_run_on_mariadb_metadata(tmp_path, monkeypatch):
             states = {e.last_known_state for e in m.store.get_executions()}
             nodes = {c.name.split(".", 1)[1] for c in m.store.get_contexts_by_type("node")}
     assert outputs.report["blessed"] is True and outputs.pushed is True
-    assert outputs.pushed_destination.startswith(str(tmp_path / "serving" / "baseline"))
+    assert outputs.pushed_destination.startswith(str(tmp_path / "serving"))
     assert nodes == NODES and states == {metadata_store_pb2.Execution.COMPLETE}
     assert not (tmp_path / "metadata.sqlite").exists()
