@@ -138,6 +138,34 @@ TP_METRIC, FN_METRIC = "true_positives", "false_negatives"
 COUNT_METRIC = "example_count"
 ACCURACY_METRIC = "binary_accuracy"
 
+# Threshold-free bias AUCs (Borkan et al. 2019), computed by components/bias_auc.py on the
+# overall slice, one key per kind and group ("bpsn_auc/race"): subgroup AUC on the group's rows;
+# BPSN (background positive, subgroup negative) on the toxic rows outside the group and the
+# group's non-toxic rows; BNSP (background negative, subgroup positive) the other way round.
+SUBGROUP_AUC, BPSN_AUC, BNSP_AUC = "subgroup_auc", "bpsn_auc", "bnsp_auc"
+BIAS_AUC_KINDS = (SUBGROUP_AUC, BPSN_AUC, BNSP_AUC)
+# Each kind's generalised mean over groups, M_p = (mean of m_g^p)^(1/p), and the final Jigsaw
+# score: 0.25 * overall AUC + 0.75 * the mean of the three power means.
+BIAS_AUC_POWER = -5.0
+BIAS_SCORE_METRIC = "bias_score"
+# The exact (rank-based) overall AUC the score uses, beside TFMA's histogram AUC.
+EXACT_AUC_METRIC = "exact_auc"
+
+
+def bias_auc_metric(kind: str, group: str) -> str:
+    return f"{kind}/{group}"
+
+
+def power_mean_metric(kind: str) -> str:
+    return f"{kind}_power_mean"
+
+
+def bias_auc_of_metric(name: str) -> tuple[str, str] | None:
+    """(kind, group) of a per-group bias AUC key such as "bpsn_auc/race", else None."""
+    kind, _, group = name.partition("/")
+    return (kind, group) if kind in BIAS_AUC_KINDS and group else None
+
+
 # Beside saved_model.pb: the model's decision threshold and how it was chosen.
 OPERATING_POINT_FILE = "operating_point.json"
 # The Evaluator's signature returns a score shifted so that it crosses 0.5 exactly at the

@@ -19,6 +19,9 @@ from tfx.utils import path_utils
 
 from components.serving import read_operating_point
 from contract import (
+    BIAS_SCORE_METRIC,
+    BNSP_AUC,
+    BPSN_AUC,
     COUNT_METRIC,
     FN_METRIC,
     FNR_METRIC,
@@ -26,9 +29,11 @@ from contract import (
     FPR_METRIC,
     IDENTITY_GROUP_KEY,
     OVERALL,
+    SUBGROUP_AUC,
     TN_METRIC,
     TP_METRIC,
     TPR_METRIC,
+    bias_auc_of_metric,
     group_of_slice,
 )
 
@@ -122,12 +127,21 @@ def _failure_slice(validation_for_slice) -> tuple[str, set[str]]:
     return name, ({name} if name != OVERALL else set())
 
 
+METRIC_LABELS = {
+    FPR_METRIC: "false_positive_rate",
+    FNR_METRIC: "false_negative_rate",
+    TPR_METRIC: "true_positive_rate (recall)",
+    # Bias AUCs (components/bias_auc.py): keyed "<kind>/<group>", named here by kind.
+    SUBGROUP_AUC: "subgroup AUC (the group's rows)",
+    BPSN_AUC: "BPSN AUC (toxic rows outside the group against the group's non-toxic rows)",
+    BNSP_AUC: "BNSP AUC (non-toxic rows outside the group against the group's toxic rows)",
+    BIAS_SCORE_METRIC: "bias score (0.25 x exact AUC + 0.75 x mean of the bias AUC power means)",
+}
+
+
 def _metric_label(metric_key_proto, cross: bool) -> str:
-    name = {
-        FPR_METRIC: "false_positive_rate",
-        FNR_METRIC: "false_negative_rate",
-        TPR_METRIC: "true_positive_rate (recall)",
-    }.get(metric_key_proto.name, metric_key_proto.name)
+    bias = bias_auc_of_metric(metric_key_proto.name)
+    name = METRIC_LABELS.get(bias[0] if bias else metric_key_proto.name, metric_key_proto.name)
     if metric_key_proto.is_diff:
         name += " (change vs. baseline model)"
     if cross:
@@ -135,8 +149,16 @@ def _metric_label(metric_key_proto, cross: bool) -> str:
     return name
 
 
-# Which rows a metric on a group stands on, for min_slice_size.
-ROWS_OF_METRIC = {FPR_METRIC: "negatives", FNR_METRIC: "positives", TPR_METRIC: "positives"}
+# Which rows a metric on a group stands on, for min_slice_size; a bias AUC's group part is the
+# group's non-toxic rows (BPSN), its toxic rows (BNSP) or both (subgroup AUC).
+ROWS_OF_METRIC = {
+    FPR_METRIC: ("negatives",),
+    FNR_METRIC: ("positives",),
+    TPR_METRIC: ("positives",),
+    SUBGROUP_AUC: ("negatives", "positives"),
+    BPSN_AUC: ("negatives",),
+    BNSP_AUC: ("positives",),
+}
 ROW_WORDS = {"negatives": "non-toxic", "positives": "toxic", "examples": ""}
 
 
@@ -175,10 +197,8 @@ def _rows_too_few(metric_name: str, groups: set[str], small: dict, absent: set[s
     """True when every group of a failure lacks the rows its metric stands on."""
     if not groups:
         return False
-    kind = ROWS_OF_METRIC.get(metric_name, "examples")
-    return all(
-        g in absent or kind in small.get(g, {}) or "examples" in small.get(g, {}) for g in groups
-    )
+    kinds = {"examples", *ROWS_OF_METRIC.get(metric_name, ())}
+    return all(g in absent or kinds & set(small.get(g, {})) for g in groups)
 
 
 def judge(
@@ -209,9 +229,13 @@ def judge(
         slice_name, groups = _failure_slice(per_slice)
         cross = per_slice.HasField("cross_slice_key")
         for failure in per_slice.failures:
-            if _rows_too_few(failure.metric_key.name, groups, small, absent):
+            name, where, involved = failure.metric_key.name, slice_name, groups
+            if bias := bias_auc_of_metric(name):
+                # Computed on the overall slice, about one group: judged by that group's rows.
+                name, where, involved = bias[0], bias[1], {bias[1]}
+            if _rows_too_few(name, involved, small, absent):
                 continue
-            failures.append(_failure(failure, slice_name, cross))
+            failures.append(_failure(failure, where, cross))
     # TFMA 0.47 reports every cross-slicing spec with a threshold as missing, even when it
     # computed and checked it (its missing-slice check reads only single-slice details), so a
     # cross slice counts as missing only when no cross-slice metrics exist for its group.
@@ -248,12 +272,15 @@ def _failure(failure, slice_name: str, cross: bool) -> Failure:
     value = failure.metric_value.double_value.value if failure.HasField("metric_value") else None
     if value is not None and math.isnan(value):
         value = None
+    message = failure.message.strip()
+    if value is None and not message and bias_auc_of_metric(failure.metric_key.name):
+        message = "no value: its rows lack toxic or non-toxic examples"
     return Failure(
         slice=slice_name,
         metric=_metric_label(failure.metric_key, cross),
         value=value,
         bound=_bound_text(failure.metric_threshold),
-        message=failure.message.strip(),
+        message=message,
     )
 
 

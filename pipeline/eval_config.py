@@ -6,10 +6,20 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from contract import EVAL_SIGNATURE, IDENTITY_GROUP_KEY, LABEL_KEY, OPERATING_POINT_SCORE
+from contract import (
+    BIAS_AUC_KINDS,
+    BIAS_SCORE_METRIC,
+    EVAL_SIGNATURE,
+    IDENTITY_GROUP_KEY,
+    IDENTITY_GROUPS,
+    LABEL_KEY,
+    OPERATING_POINT_SCORE,
+    bias_auc_metric,
+)
 from pipeline.config import GatePolicy
 
 FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"
+BIAS_AUC_MODULE = "components.bias_auc"
 
 
 def group_slice(group: str) -> tfma.SlicingSpec:
@@ -47,6 +57,35 @@ def _gap_bound(group_slices, gap: float) -> tfma.CrossSliceMetricThreshold:
         ],
         threshold=tfma.MetricThreshold(value_threshold=_bound(lower=-gap)),
     )
+
+
+def _bias_auc(name: str, floor: float | None) -> tfma.MetricConfig:
+    """One BiasAUC key, with a floor on the overall slice (where its groups are all seen)."""
+    thresholds = []
+    if floor is not None:
+        thresholds.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(value_threshold=_bound(lower=floor)),
+            )
+        )
+    return tfma.MetricConfig(
+        class_name="BiasAUC",
+        module=BIAS_AUC_MODULE,
+        config=json.dumps({"name": name, "groups": list(IDENTITY_GROUPS)}),
+        per_slice_thresholds=thresholds,
+    )
+
+
+def bias_auc_metrics(policy: GatePolicy) -> list[tfma.MetricConfig]:
+    """The bias AUCs of every group (docs/bias_auc.md); TFMA bounds one key per MetricConfig,
+    so each bounded group's key gets its own, and all share one combiner."""
+    configs = [_bias_auc(BIAS_SCORE_METRIC, policy.min_bias_score)]
+    for kind in BIAS_AUC_KINDS:
+        floor = getattr(policy, f"min_{kind}")
+        if floor is not None:
+            configs += [_bias_auc(bias_auc_metric(kind, g), floor) for g in policy.groups]
+    return configs
 
 
 def build_eval_config(
@@ -110,6 +149,7 @@ def build_eval_config(
             module=FAIRNESS_MODULE,
             config=json.dumps({"thresholds": list(policy.fairness_thresholds)}),
         ),
+        *bias_auc_metrics(policy),
     ]
     options = tfma.Options()
     options.compute_confidence_intervals.value = compute_confidence_intervals

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from contract import OVERALL
+from contract import BIAS_AUC_KINDS, BIAS_SCORE_METRIC, EXACT_AUC_METRIC, OVERALL
 from report.charts import MATCHED_CHARTS, categories, vega_script
 from report.matching import rank, recommendation
 from report.results import RunResult
@@ -37,10 +37,10 @@ CAPTIONS = {
 }
 
 
-def cell(value: Value | None, digits: int = 3) -> markupsafe.Markup:
+def cell(value: Value | None, digits: int = 3, none: str = "-") -> markupsafe.Markup:
     """A value, with its confidence interval in brackets when there is one."""
     if value is None or value.value is None:
-        return markupsafe.Markup("-")
+        return markupsafe.Markup.escape(none)
     text = markupsafe.Markup(f"{value.value:.{digits}f}")
     if value.has_interval:
         text += markupsafe.Markup(
@@ -68,8 +68,9 @@ def _template() -> jinja2.Template:
     )
     env.filters.update(cell=cell, badge=badge, fmt=fmt)
     env.globals.update(
-        OVERALL=OVERALL, AUC=AUC, ACCURACY=ACCURACY, FPR=FPR, FNR=FNR, FI_FPR=FI_FPR, FI_FNR=FI_FNR
-    )
+        OVERALL=OVERALL, AUC=AUC, ACCURACY=ACCURACY, FPR=FPR, FNR=FNR, FI_FPR=FI_FPR, FI_FNR=FI_FNR,
+        BIAS_KINDS=BIAS_AUC_KINDS, BIAS_SCORE=BIAS_SCORE_METRIC, EXACT_AUC=EXACT_AUC_METRIC,
+    )  # fmt: skip
     return env.get_template("report.html.j2")
 
 
@@ -109,6 +110,7 @@ def _slice_rows(run: RunResult, names: list[str]) -> list[dict]:
                 "count": "-" if count is None else int(count),
                 "gap": fmt(gap, signed=True),
                 "matched": run.matched.rates.get(c, {}) if run.matched else {},
+                "bias": run.bias_aucs(c),
             }
         )
     return rows
@@ -140,7 +142,15 @@ def render_html(
         summary=_summary_rows(runs),
         reference=next((r.matched for r in runs if r.matched), None),
         charts=figures,
-        sections=[{"run": run, "rows": _slice_rows(run, names)} for run in runs],
+        sections=[
+            {
+                "run": run,
+                "rows": _slice_rows(run, names),
+                # The columns after "slice", for a group without eval examples.
+                "span": 6 + 3 * run.has_bias_aucs + 2 * bool(run.matched),
+            }
+            for run in runs
+        ],
         vega_script=markupsafe.Markup(vega_script()),
         specs={f["id"]: chart.to_dict() for f, chart in zip(figures, charts.values(), strict=True)},
     )

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contract import IDENTITY_GROUPS, OVERALL
+from contract import (
+    BIAS_AUC_KINDS,
+    BIAS_SCORE_METRIC,
+    IDENTITY_GROUPS,
+    OVERALL,
+    bias_auc_metric,
+    power_mean_metric,
+)
 from report.bounds import GateBounds
 from report.values import AUC, COUNT, FNR, FPR, Value
 
@@ -60,6 +67,20 @@ class RunResult:
     def failures(self) -> list[dict]:
         return list((self.gate or {}).get("failures", []))
 
+    @property
+    def has_bias_aucs(self) -> bool:
+        """Whether the evaluation computed the bias AUCs (older ones did not)."""
+        return BIAS_SCORE_METRIC in self.slices.get(OVERALL, {})
+
+    def bias_aucs(self, slice_name: str) -> dict[str, Value]:
+        """Subgroup, BPSN and BNSP AUC of a group, or on "overall" each one's power mean over
+        groups; TFMA computed them all on the overall slice (components/bias_auc.py)."""
+        if slice_name == OVERALL:
+            keys = {kind: power_mean_metric(kind) for kind in BIAS_AUC_KINDS}
+        else:
+            keys = {kind: bias_auc_metric(kind, slice_name) for kind in BIAS_AUC_KINDS}
+        return {kind: self.metric(OVERALL, key) for kind, key in keys.items()}
+
     def judged_groups(self) -> list[str]:
         """Groups the gate judged: not skipped, and (without a gate report) big enough."""
         minimum = self.bounds.min_slice_size or 0
@@ -109,6 +130,7 @@ class RunResult:
             "pipeline": self.pipeline,
             "blessed": self.blessed,
             "auc": self.metric(OVERALL, AUC).value,
+            "bias_score": self.metric(OVERALL, BIAS_SCORE_METRIC).value,
             "overall_fpr": self.metric(OVERALL, FPR).value,
             "overall_fnr": self.metric(OVERALL, FNR).value,
             "worst_group_fpr": worst,

@@ -152,6 +152,27 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         default=gate.groups,
         help="comma-separated identity groups the gate judges",
     )
+    for kind, what in (
+        ("subgroup", "subgroup AUC (on the group's rows)"),
+        ("bpsn", "BPSN AUC (toxic rows outside the group against its non-toxic rows)"),
+        ("bnsp", "BNSP AUC (non-toxic rows outside the group against its toxic rows)"),
+    ):
+        add(
+            g,
+            f"--min-{kind}-auc",
+            type=fraction,
+            default=getattr(gate, f"min_{kind}_auc"),
+            help=f"floor on each judged group's {what}; threshold-free (docs/bias_auc.md); "
+            "off unless given",
+        )
+    add(
+        g,
+        "--min-bias-score",
+        type=fraction,
+        default=gate.min_bias_score,
+        help="floor on the Jigsaw bias score, 0.25 x AUC + 0.75 x the mean of the three bias "
+        "AUCs' power means (docs/bias_auc.md); off unless given",
+    )
 
     t = parser.add_argument_group("training (defaults in pipeline/config.py)")
     add(
@@ -267,6 +288,10 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 max_tpr_drop=args.max_tpr_drop,
                 max_group_fpr_increase=args.max_group_fpr_increase,
                 min_slice_size=args.min_slice_size,
+                min_subgroup_auc=args.min_subgroup_auc,
+                min_bpsn_auc=args.min_bpsn_auc,
+                min_bnsp_auc=args.min_bnsp_auc,
+                min_bias_score=args.min_bias_score,
                 groups=tuple(args.gate_groups),
             ),
         )
