@@ -15,6 +15,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from kubeflow import runner
 from pipeline import config
 from pipeline.pipeline import COMPONENT_IDS
+from runners import kubeflow_compile, kubeflow_flags
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = PROJECT_ROOT / "kubeflow" / "Dockerfile"
@@ -101,7 +102,7 @@ def compiled(request, tmp_path_factory):
         "folder": folder,
         "text": text,
         "spec": spec,
-        "pipeline": runner.build_pipeline(runner.parse_args(argv)),
+        "pipeline": kubeflow_compile.build_pipeline(runner.parse_args(argv)),
     }
 
 
@@ -223,10 +224,13 @@ def test_dockerfile_matches_the_pinned_stack_and_the_runner():
         assert f"{package}=={pins[package]}" in dockerfile
     assert "--no-deps -r requirements-nodeps.txt" in dockerfile
     assert re.search(r"^ENV TF_USE_LEGACY_KERAS=1$", dockerfile, re.M)
-    assert f"COPY schema/ {runner.CONTAINER_PROJECT_DIR}/schema/" in dockerfile
-    assert runner.DEFAULT_SCHEMA_PATH == f"{runner.CONTAINER_PROJECT_DIR}/schema/schema.pbtxt"
+    assert f"COPY schema/ {kubeflow_flags.CONTAINER_PROJECT_DIR}/schema/" in dockerfile
+    assert (
+        kubeflow_flags.DEFAULT_SCHEMA_PATH
+        == f"{kubeflow_flags.CONTAINER_PROJECT_DIR}/schema/schema.pbtxt"
+    )
     for package in ("pipeline", "components", "trainer_modules", "kubeflow"):
-        assert f"COPY {package}/ {runner.CONTAINER_PROJECT_DIR}/{package}/" in dockerfile
+        assert f"COPY {package}/ {kubeflow_flags.CONTAINER_PROJECT_DIR}/{package}/" in dockerfile
 
 
 def test_vertex_training_config_runs_the_image_in_the_region():
@@ -240,7 +244,7 @@ def test_vertex_training_config_runs_the_image_in_the_region():
             "--training-accelerator-type=NVIDIA_TESLA_T4",
         ]
     )
-    custom = runner.vertex_training_config(args)
+    custom = kubeflow_compile.vertex_training_config(args)
     assert custom[gcai.ENABLE_VERTEX_KEY] is True
     assert custom[gcai.VERTEX_REGION_KEY] == "europe-west4"
     training = custom[gcai.TRAINING_ARGS_KEY]
