@@ -123,12 +123,33 @@ def match_thresholds(
     return reference
 
 
-def rank(runs: list[RunResult]) -> list[RunResult]:
-    """Blessed runs first, then by overall AUC (best first); runs without AUC last."""
+def _selection(runs: list[RunResult], rule: dict | None):
+    from components.selector import CandidateRow, select
+    from pipeline.config import SelectionPolicy
+
+    rows = [
+        CandidateRow(
+            name=run.name,
+            blessed=run.blessed is True,
+            auc=run.metric(OVERALL, AUC).value,
+            max_group_fpr_gap=run.largest_gap()[1],
+        )
+        for run in runs
+    ]
+    return select(rows, rule or SelectionPolicy().to_json())
+
+
+def rank(runs: list[RunResult], rule: dict | None = None) -> list[RunResult]:
+    """The pipeline Selector's winner first (components/selector.py, the same rule), then the
+    other blessed runs by their largest group FPR gap, then the rest by AUC."""
+    winner = _selection(runs, rule).winner
 
     def key(run):
         auc = run.metric(OVERALL, AUC).value
-        return (run.blessed is not True, auc is None, -(auc or 0.0), run.name)
+        gap = run.largest_gap()[1]
+        blessed = run.blessed is True
+        return (run.name != winner, not blessed, gap if blessed and gap is not None else 0.0,
+                auc is None, -(auc or 0.0), run.name)  # fmt: skip
 
     return sorted(runs, key=key)
 
@@ -147,7 +168,10 @@ def recommendation(runs: list[RunResult]) -> str:
     if best.blessed:
         auc = best.metric(OVERALL, AUC).value
         auc_text = "n/a" if auc is None else f"{auc:.3f}"
-        return f"Recommended: {best.name} - passes the gate with the best AUC ({auc_text})."
+        return (
+            f"Recommended: {best.name} - passes the gate; the Selector's rule: "
+            f"{_selection(runs, None).why} (AUC {auc_text})."
+        )
     lines = ["No model passes the gate."]
     for run in ranked:
         if run.gate is None:
