@@ -113,54 +113,13 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=ChampionBlessing),
     ).with_id("ChampionResolver")
 
-    folders = input_splits(split_folders)
-    # Without a validation split, the Trainer holds out a hash tenth of train (Transform's
-    # holdout bucket) for early stopping and the operating point; eval stays the gate's.
-    has_validation = not folders or "validation" in folders
-    trainer_args = dict(
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["validation" if has_validation else "train"]),
-    )
     eval_config = build_eval_config(settings.gate, compute_confidence_intervals)
-    trainers, judged = {}, []
-    for candidate in _training_order(settings.candidates):
-        trainer_id, evaluator_id, gate_id = candidate_ids(candidate.name)
-        config_ = {
-            **settings.training.custom_config(),
-            "validation_from_train": not has_validation,
-            "postprocess": candidate.postprocess,
-        }
-        base = trainers.get(candidate.trainer) if candidate.postprocess != "none" else None
-        if base is not None:
-            config_["reuse_base_weights"] = True
-        trainer = _trainer(vertex_training)(
-            run_fn=config.RUN_FN[candidate.trainer],
-            custom_config={**config_, **(vertex_training or {})},
-            base_model=base.outputs["model"] if base is not None else None,
-            **trainer_args,
-        ).with_id(trainer_id)
-        trainers[candidate.name] = trainer
-        if candidate not in settings.candidates:
-            continue
-        evaluator = tfx.components.Evaluator(
-            examples=example_gen.outputs["examples"],
-            model=trainer.outputs["model"],
-            baseline_model=champion.outputs["model"],
-            eval_config=eval_config,
-            example_splits=["eval"],
-        ).with_id(evaluator_id)
-        gate = FairnessGate(
-            evaluation=evaluator.outputs["evaluation"],
-            model=trainer.outputs["model"],
-            min_slice_size=settings.gate.min_slice_size,
-        ).with_id(gate_id)
-        judged.append((candidate.name, trainer, evaluator, gate))
-
+    trained, judged = _candidates(
+        settings, eval_config, split_folders, vertex_training,
+        (example_gen, schema_gen, transform, champion),
+    )  # fmt: skip
     names = [c.name for c in settings.candidates]
-    gates = {name: gate for name, _, _, gate in judged}
+    gates = {name: nodes[-1] for name, nodes in judged.items()}
     selector = make_selector(
         names,
         reports={n: gates[n].outputs["report"] for n in names},
@@ -176,7 +135,6 @@ def create_pipeline(
         serving_dir=serving_model_dir,
     ).with_id("Pusher")
 
-    trained_only = [t for name, t in trainers.items() if name not in gates]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
@@ -188,12 +146,8 @@ def create_pipeline(
             data_check,
             transform,
             champion,
-            *trained_only,
-            *(
-                node
-                for _, trainer, evaluator, gate in judged
-                for node in (trainer, evaluator, gate)
-            ),
+            *trained,
+            *(node for nodes in judged.values() for node in nodes),
             selector,
             pusher,
         ],
@@ -201,6 +155,59 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def _candidates(settings, eval_config, split_folders, vertex_training, upstream):
+    """Per candidate a Trainer, an Evaluator against the champion and a FairnessGate; and the
+    Trainers that only give a post-processed candidate its weights."""
+    example_gen, schema_gen, transform, champion = upstream
+    folders = input_splits(split_folders)
+    # Without a validation split, the Trainer holds out a hash tenth of train (Transform's
+    # holdout bucket) for early stopping and the operating point; eval stays the gate's.
+    has_validation = not folders or "validation" in folders
+    trainer_args = dict(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["validation" if has_validation else "train"]),
+    )
+    trainers, trained_only, judged = {}, [], {}
+    for candidate in _training_order(settings.candidates):
+        trainer_id, evaluator_id, gate_id = candidate_ids(candidate.name)
+        custom_config = {
+            **settings.training.custom_config(),
+            "validation_from_train": not has_validation,
+            "postprocess": candidate.postprocess,
+            # A post-processed candidate fits thresholds on its base trainer's weights.
+            "reuse_base_weights": candidate.postprocess != "none",
+            **(vertex_training or {}),
+        }
+        base = trainers[candidate.trainer] if candidate.postprocess != "none" else None
+        trainer = _trainer(vertex_training)(
+            run_fn=config.RUN_FN[candidate.trainer],
+            custom_config=custom_config,
+            base_model=base.outputs["model"] if base is not None else None,
+            **trainer_args,
+        ).with_id(trainer_id)
+        trainers[candidate.name] = trainer
+        if candidate not in settings.candidates:
+            trained_only.append(trainer)
+            continue
+        evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=champion.outputs["model"],
+            eval_config=eval_config,
+            example_splits=["eval"],
+        ).with_id(evaluator_id)
+        gate = FairnessGate(
+            evaluation=evaluator.outputs["evaluation"],
+            model=trainer.outputs["model"],
+            min_slice_size=settings.gate.min_slice_size,
+        ).with_id(gate_id)
+        judged[candidate.name] = (trainer, evaluator, gate)
+    return trained_only, judged
 
 
 def _training_order(candidates) -> list[config.Candidate]:
