@@ -168,6 +168,9 @@ def bias_auc_of_metric(name: str) -> tuple[str, str] | None:
 
 # Beside saved_model.pb: the model's decision threshold and how it was chosen.
 OPERATING_POINT_FILE = "operating_point.json"
+# Beside saved_model.pb: which trainer made the model, its settings, the groups it remediated
+# and the rows it trained and picked its threshold on (read by the model card).
+TRAINER_RECORD_FILE = "trainer.json"
 # The Evaluator's signature returns a score shifted so that it crosses 0.5 exactly at the
 # model's own threshold: every TFMA metric "at 0.5" is then the rate at the operating point.
 EVAL_SIGNATURE = "evaluate"
@@ -175,3 +178,6 @@ OPERATING_POINT_SCORE = 0.5
 
 # Written last into a pushed version folder: a version without it is incomplete.
 COMPLETE_MARKER = "PUSH_COMPLETE.json"
+# Written into a pushed version folder with the model, before the marker.
+MODEL_CARD_MD = "model_card.md"
+MODEL_CARD_HTML = "model_card.html"
