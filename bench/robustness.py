@@ -1,0 +1,240 @@
+"""Benchmark: identity-swap robustness of Counterfactual Logit Pairing against the baseline and a
+weight-0 control, trained on the Gab Hate Corpus. Prints and writes figures; it is not a test.
+
+    .venv/bin/python bench/robustness.py tune [--weights 1 5] [--seed 1]
+    .venv/bin/python bench/robustness.py measure [--seeds 1 2 3] [--clp-weight W]
+
+Every figure is at the model's own operating point (5% FPR on validation), a comment counted as
+toxic when its score is strictly above the threshold:
+
+- flip rate: Wikipedia's `toxicity_nonfuzzed_testset.csv` against `toxicity_fuzzed_testset.csv`
+  (the same comments, paired by `rev_id`, identity terms swapped): the share of pairs whose
+  decision differs, over the pairs whose text differs once lower-cased and split into words
+  as Transform does (identical pairs cannot flip); and the mean absolute score change there;
+- GHC test: AUC, TPR, the largest group FPR gap (bench/common.figures);
+- madlibs (Dixon et al.): per identity keyword of contract.py, the FPR over its NOT_BAD
+  sentences and the AUC over its sentences.
+
+`tune` picks the CLP weight on the validation split only: GHC validation comments that mention
+a keyword, with each keyword swapped for another at random (seeded), scored against the
+originals; with the validation AUC from the training stats. `measure` writes
+bench/results/robustness.json. Runs are cached per method, weight and seed in the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common  # noqa: E402
+from bench.base_model import rows_the_model_saw  # noqa: E402
+from contract import IDENTITY_KEYWORDS  # noqa: E402
+from trainer_modules import operating_point as op  # noqa: E402
+
+SINGLE_WORD_TERMS = sorted({k for ks in IDENTITY_KEYWORDS.values() for k in ks if " " not in k})
+ALL_TERMS = sorted({k for ks in IDENTITY_KEYWORDS.values() for k in ks}, key=len, reverse=True)
+_SINGLE = re.compile(r"\b(" + "|".join(SINGLE_WORD_TERMS) + r")\b", re.IGNORECASE)
+_WORDS = re.compile(r"[^\w]+")
+KEYS = ("flip_rate", "mean_abs_score_change", "auc", "tpr", "max_gap", "overall_fpr")
+
+
+def words(text: str) -> list[str]:
+    return _WORDS.sub(" ", text.lower()).split()
+
+
+def fuzz_pairs() -> tuple[list[str], list[str]]:
+    """Original and fuzzed Wikipedia comments paired by rev_id, where the words differ."""
+    wiki = common.shared_data_dir() / "wiki_toxicity"
+    tables = []
+    for name in ("toxicity_nonfuzzed_testset.csv", "toxicity_fuzzed_testset.csv"):
+        path = wiki / name
+        if not path.exists():
+            raise SystemExit(f"{path} not found: set FAIR_TOXICITY_DATA to the shared data folder")
+        with open(path, encoding="utf-8", newline="") as f:
+            tables.append({r["rev_id"]: r["comment"] for r in csv.DictReader(f)})
+    original, fuzzed = tables
+    if set(original) != set(fuzzed):
+        raise SystemExit("the fuzzed and non-fuzzed Wikipedia test sets hold different rev_ids")
+    ids = [i for i in original if words(original[i]) != words(fuzzed[i])]
+    return [original[i] for i in ids], [fuzzed[i] for i in ids]
+
+
+def madlibs() -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """Sentences, labels (BAD = 1) and, per keyword, which sentences mention it (a multi-word
+    keyword claims its words first: "african american" is not also "american")."""
+    path = common.shared_data_dir() / "wiki_toxicity" / "bias_madlibs_77k.csv"
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    texts = [r["Text"] for r in rows]
+    labels = np.array([r["Label"] == "BAD" for r in rows], float)
+    terms = {t: np.zeros(len(texts), bool) for t in ALL_TERMS}
+    for i, text in enumerate(texts):
+        rest = " " + " ".join(words(text)) + " "
+        for term in ALL_TERMS:
+            if f" {term} " in rest:
+                terms[term][i] = True
+                rest = rest.replace(f" {term} ", " | ")
+    return texts, labels, {t: m for t, m in terms.items() if m.any()}
+
+
+def swap_figures(model, threshold: float, originals: list[str], swapped: list[str]) -> dict:
+    before, after = common.score(model, originals), common.score(model, swapped)
+    return {
+        "flip_rate": float(np.mean((before > threshold) != (after > threshold))),
+        "mean_abs_score_change": float(np.mean(np.abs(before - after))),
+        "pairs": len(originals),
+    }
+
+
+def madlibs_figures(model, threshold: float, data) -> dict:
+    texts, labels, terms = data
+    scores = common.score(model, texts)
+    negative = labels < 0.5
+    flagged = scores > threshold
+    per_term = {
+        t: {"fpr": float(flagged[m & negative].mean()), "auc": op.roc_auc(scores[m], labels[m])}
+        for t, m in terms.items()
+    }
+    return {"overall_fpr": float(flagged[negative].mean()),
+            "auc": op.roc_auc(scores, labels), "terms": per_term}  # fmt: skip
+
+
+def validation_swaps(texts: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """Validation comments that mention a keyword, and the same with each keyword (the same
+    way throughout a comment) swapped for another keyword drawn at random."""
+    rng = np.random.default_rng(seed)
+    originals, swapped = [], []
+    for text in texts:
+        found = {m.lower() for m in _SINGLE.findall(text)}
+        if not found:
+            continue
+        choice = {t: rng.choice([o for o in SINGLE_WORD_TERMS if o != t]) for t in found}
+        originals.append(text)
+        swapped.append(_SINGLE.sub(lambda m, c=choice: c[m.group(0).lower()], text))
+    return originals, swapped
+
+
+def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra) -> dict:
+    """Train one model (cached by method, weight and seed) and score everything."""
+    import tensorflow as tf
+
+    tag = f"{method}-w{weight:g}-seed{seed}"
+    cached = out / f"{tag}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    trainer = "baseline" if method == "baseline" else "clp"
+    flags = [] if method == "baseline" else ["--clp-weight", str(weight)]
+    run = common.run_pipeline(data, trainer, out, ["--seed", str(seed), *flags, *extra], tag)
+    model = tf.saved_model.load(run["model_dir"])
+    stats = run["stats"]
+    threshold = stats["operating_point"]["threshold"]
+    _, validation, evaluation = rows_the_model_saw(model, data)
+    main = common.figures(common.score(model, evaluation["texts"]), evaluation["labels"],
+                          evaluation["groups"], threshold)  # fmt: skip
+    result = {
+        "tag": tag,
+        "threshold": threshold,
+        "validation_auc": stats["validation_auc_by_epoch"][stats["best_epoch"] - 1],
+        "validation_swap": swap_figures(
+            model, threshold, *validation_swaps(validation["texts"], 0)
+        ),
+        "wiki_swap": swap_figures(model, threshold, *fuzz_pairs()),
+        "ghc_test": {k: main[k] for k in ("auc", "tpr", "overall_fpr", "max_gap", "group_fpr")},
+        "madlibs": madlibs_figures(model, threshold, madlibs()),
+        "seconds_per_step": stats.get("seconds_per_step"),
+    }
+    cached.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def summary_of(runs: list[dict], seeds: list[int]) -> dict:
+    entry = {"seeds": seeds}
+    for key in ("flip_rate", "mean_abs_score_change"):
+        entry[key] = [r["wiki_swap"][key] for r in runs]
+    for key in ("auc", "tpr", "max_gap", "overall_fpr"):
+        entry[key] = [r["ghc_test"][key] for r in runs]
+    entry["validation_auc"] = [r["validation_auc"] for r in runs]
+    entry["validation_flip_rate"] = [r["validation_swap"]["flip_rate"] for r in runs]
+    entry["madlibs_auc"] = [r["madlibs"]["auc"] for r in runs]
+    entry["madlibs_fpr"] = [r["madlibs"]["overall_fpr"] for r in runs]
+    terms = sorted(runs[0]["madlibs"]["terms"])
+    entry["madlibs_terms"] = {
+        t: {k: [r["madlibs"]["terms"][t][k] for r in runs] for k in ("fpr", "auc")} for t in terms
+    }
+    return entry
+
+
+def table(results: dict) -> str:
+    lines = ["| method | seeds | flip rate | mean abs score change | GHC AUC | TPR | max gap | "
+             "madlibs max term FPR |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for method in ("baseline", "clp", "clp_control"):
+        e = results.get(method)
+        if not e:
+            continue
+        worst = [
+            max(v["fpr"][i] for v in e["madlibs_terms"].values()) for i in range(len(e["seeds"]))
+        ]
+        lines.append(
+            f"| {method} | {len(e['seeds'])} | {common.mean_sd(e['flip_rate'])} | "
+            f"{common.mean_sd(e['mean_abs_score_change'])} | {common.mean_sd(e['auc'])} | "
+            f"{common.mean_sd(e['tpr'])} | {common.mean_sd(e['max_gap'])} | "
+            f"{common.mean_sd(worst)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=("tune", "measure"))
+    parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 5.0])
+    parser.add_argument("--seed", type=int, default=1, help="tune: the one seed")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--clp-weight", type=float, default=None,
+                        help="measure: the CLP weight (default: the trainer's default)")  # fmt: skip
+    parser.add_argument("--output", default=str(common.ROOT / "outputs" / "bench-robustness"))
+    parser.add_argument("--results", default=str(common.ROOT / "bench" / "results"))
+    parser.add_argument("runner_args", nargs="*", help="extra local_runner flags, after --")
+    args = parser.parse_args(argv)
+
+    out = Path(args.output) / "ghc"
+    out.mkdir(parents=True, exist_ok=True)
+    data = common.PREPARE["ghc"](out)
+    if args.mode == "tune":
+        base = run_once(data, out, "baseline", 0.0, args.seed, args.runner_args)
+        rows = [("baseline", base)] + [
+            (f"clp {w:g}", run_once(data, out, "clp", w, args.seed, args.runner_args))
+            for w in args.weights
+        ]
+        print("| run | validation AUC | validation flip rate | validation mean abs change |")
+        print("| --- | --- | --- | --- |")
+        for name, r in rows:
+            v = r["validation_swap"]
+            print(f"| {name} | {r['validation_auc']:.4f} | {v['flip_rate']:.4f} | "
+                  f"{v['mean_abs_score_change']:.4f} |")  # fmt: skip
+        return 0
+
+    from trainer_modules.settings import TrainerSettings
+
+    weight = TrainerSettings().clp_weight if args.clp_weight is None else args.clp_weight
+    results = {"target_fpr": common.TARGET_FPR, "clp_weight": weight}
+    for method, w in (("baseline", 0.0), ("clp", weight), ("clp_control", 0.0)):
+        runs = [run_once(data, out, method, w, s, args.runner_args) for s in args.seeds]
+        results[method] = summary_of(runs, list(args.seeds))
+    results["command"] = " ".join(["bench/robustness.py", *(argv or sys.argv[1:])])
+    path = Path(args.results) / "robustness.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(table(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
