@@ -17,6 +17,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
+from components.bounds import bounds_from_eval_config
 from components.serving import read_operating_point
 from contract import (
     BIAS_SCORE_METRIC,
@@ -71,6 +72,10 @@ class Verdict:
     slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     # The model's decision threshold and how it was chosen (operating_point.json).
     operating_point: dict | None = None
+    # The bounds the Evaluator applied (components.bounds.GateBounds as a dict), and TFMA's
+    # 95% confidence intervals per slice and metric, [lower, upper], when it computed them.
+    bounds: dict | None = None
+    slice_intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -294,7 +299,41 @@ def _metric_row(values: dict) -> dict[str, float]:
     return row
 
 
-def load_eval_metrics(evaluation_uri: str):
+def _finite(raw) -> float | None:
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _interval_row(values: dict) -> dict[str, list[float]]:
+    """[lower, upper] of each metric TFMA gave a confidence interval (NaN bounds left out)."""
+    row = {}
+    for key, metric in values.items():
+        bounded = metric.get("boundedValue") if isinstance(metric, dict) else None
+        if bounded:
+            lower, upper = _finite(bounded.get("lowerBound")), _finite(bounded.get("upperBound"))
+            if lower is not None and upper is not None:
+                row[key] = [lower, upper]
+    return row
+
+
+def _slice_intervals(eval_result) -> dict[str, dict[str, list[float]]]:
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    out = {}
+    for slice_key, by_output in eval_result.slicing_metrics:
+        if slicer_lib.is_cross_slice_key(slice_key):
+            continue
+        name = OVERALL if not slice_key else group_of_slice(slice_key)
+        row = _interval_row((by_output or {}).get("", {}).get("", {}))
+        if name is not None and row:
+            out[name] = row
+    return out
+
+
+def load_eval_metrics(evaluation_uri: str, eval_result=None):
     """Per slice ("overall" or a group) metrics, and per group the cross-slice differences
     (overall minus group) that TFMA computed."""
     import tensorflow_model_analysis as tfma
@@ -302,7 +341,8 @@ def load_eval_metrics(evaluation_uri: str):
 
     slices: dict[str, dict[str, float]] = {}
     cross: dict[str, dict[str, float]] = {}
-    for slice_key, by_output in tfma.load_eval_result(evaluation_uri).slicing_metrics:
+    eval_result = eval_result or tfma.load_eval_result(evaluation_uri)
+    for slice_key, by_output in eval_result.slicing_metrics:
         row = _metric_row(by_output.get("", {}).get("", {}))
         if slicer_lib.is_cross_slice_key(slice_key):
             baseline, comparison = slice_key
@@ -330,12 +370,15 @@ def row_counts(row: dict) -> dict[str, int]:
 def gate_from_evaluation(evaluation_uri: str, min_slice_size: int) -> Verdict:
     import tensorflow_model_analysis as tfma
 
-    slice_metrics, cross_metrics = load_eval_metrics(evaluation_uri)
+    eval_result = tfma.load_eval_result(evaluation_uri)
+    slice_metrics, cross_metrics = load_eval_metrics(evaluation_uri, eval_result)
     counts = {name: row_counts(row) for name, row in slice_metrics.items()}
     verdict = judge(
         tfma.load_validation_result(evaluation_uri), counts, min_slice_size, set(cross_metrics)
     )
     verdict.slice_metrics = slice_metrics
+    verdict.slice_intervals = _slice_intervals(eval_result)
+    verdict.bounds = asdict(bounds_from_eval_config(eval_result.config, min_slice_size))
     return verdict
 
 
