@@ -5,6 +5,7 @@ floor that the gate explains."""
 import argparse
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -197,3 +198,25 @@ def test_the_command_line_sets_the_floors():
 def test_an_unknown_metric_name_is_refused():
     with pytest.raises(ValueError, match="BiasAUC name 'bpsn_auc/martians' is none of its keys"):
         BiasAUC(name="bpsn_auc/martians")
+
+
+def test_the_report_shows_them_per_group_beside_the_rates(evaluated):
+    from report.html import render_html
+    from report.results import RunResult
+    from report.values import slice_rows
+
+    slices = slice_rows(tfma.load_eval_result(evaluated["output"]).slicing_metrics)
+    run = RunResult(name="candidate", slices=slices)
+    assert run.bias_aucs("religion")[BPSN_AUC].value == pytest.approx(
+        evaluated["overall"]["bpsn_auc/religion"]
+    )
+    page = render_html([run], {}, "now")
+    assert (
+        "<th>FPR - overall FPR</th><th>subgroup AUC</th><th>BPSN AUC</th><th>BNSP AUC</th>" in page
+    )
+    religion = re.search(r"<tr><td class=name>religion</td>.*?</tr>", page).group(0)
+    assert f"<td>{evaluated['overall']['bpsn_auc/religion']:.3f}</td>" in religion
+    disability = re.search(r"<tr><td class=name>disability</td>.*?</tr>", page).group(0)
+    assert disability.count("<td>no value</td>") == 2  # no toxic rows: no subgroup or BNSP AUC
+    assert f"Bias score {evaluated['overall'][BIAS_SCORE_METRIC]:.3f} = 0.25" in page
+    assert run.summary()["bias_score"] == pytest.approx(evaluated["overall"][BIAS_SCORE_METRIC])
