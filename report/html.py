@@ -16,6 +16,7 @@ import jinja2
 import markupsafe
 
 from contract import BIAS_AUC_KINDS, BIAS_SCORE_METRIC, EXACT_AUC_METRIC, OVERALL
+from report import robustness
 from report.charts import MATCHED_CHARTS, categories, vega_script
 from report.matching import rank, recommendation
 from report.results import RunResult
@@ -142,6 +143,7 @@ def render_html(
         summary=_summary_rows(runs),
         reference=next((r.matched for r in runs if r.matched), None),
         charts=figures,
+        robustness=robustness.summary(),
         sections=[
             {
                 "run": run,
