@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from contract import IDENTITY_GROUP_KEY
+from contract import BIAS_SCORE_METRIC, IDENTITY_GROUP_KEY, bias_auc_of_metric
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class GateBounds:
     groups: tuple[str, ...] = ()
     fairness_thresholds: tuple[float, ...] = ()
     confidence_intervals: bool = False
+    # Floors on the threshold-free bias AUCs (docs/bias_auc.md), when the run set them.
+    min_subgroup_auc: float | None = None
+    min_bpsn_auc: float | None = None
+    min_bnsp_auc: float | None = None
+    min_bias_score: float | None = None
 
     def lines(self) -> list[str]:
         out = []
@@ -51,6 +56,14 @@ class GateBounds:
             )
         if self.max_tpr_drop is not None:
             out.append(f"recall drop vs. the last blessed model <= {self.max_tpr_drop:g}")
+        for name, what in (
+            ("min_subgroup_auc", "each group's subgroup AUC"),
+            ("min_bpsn_auc", "each group's BPSN AUC"),
+            ("min_bnsp_auc", "each group's BNSP AUC"),
+            ("min_bias_score", "the bias score"),
+        ):
+            if getattr(self, name) is not None:
+                out.append(f"{what} >= {getattr(self, name):g} (threshold-free)")
         if self.min_slice_size is not None:
             out.append(
                 f"a group's FPR on fewer than {self.min_slice_size} non-toxic eval rows, or its "
@@ -103,6 +116,16 @@ def _recall_bounds(metric, found: dict) -> None:
             found["max_tpr_drop"] = -threshold.change_threshold.absolute.value
 
 
+def _bias_auc_bounds(metric, found: dict) -> None:
+    """A BiasAUC config's floor: on the key it names ("bpsn_auc/race" or "bias_score")."""
+    name = json.loads(metric.config or "{}").get("name", BIAS_SCORE_METRIC)
+    bias = bias_auc_of_metric(name)
+    field = f"min_{bias[0]}" if bias else "min_bias_score" if name == BIAS_SCORE_METRIC else None
+    for per_slice in metric.per_slice_thresholds:
+        if field and per_slice.threshold.value_threshold.HasField("lower_bound"):
+            found[field] = per_slice.threshold.value_threshold.lower_bound.value
+
+
 def bounds_from_eval_config(eval_config, min_slice_size: int | None = None) -> GateBounds:
     """The gate's bounds from the EvalConfig stored with an evaluation (see eval_config.py)."""
     found: dict = {"min_slice_size": min_slice_size}
@@ -130,4 +153,6 @@ def bounds_from_eval_config(eval_config, min_slice_size: int | None = None) -> G
                         found["max_fnr_gap"] = -cross.threshold.value_threshold.lower_bound.value
             elif metric.class_name == "FairnessIndicators":
                 found["fairness_thresholds"] = tuple(_thresholds_of(metric))
+            elif metric.class_name == "BiasAUC":
+                _bias_auc_bounds(metric, found)
     return GateBounds(**found)

@@ -14,6 +14,7 @@ import tensorflow_model_analysis as tfma
 from sklearn.metrics import roc_auc_score
 
 from components.bias_auc import BiasAUC, bias_values, exact_auc, power_mean
+from components.bounds import bounds_from_eval_config
 from components.gate import gate_from_evaluation
 from contract import (
     BIAS_AUC_KINDS,
@@ -181,6 +182,17 @@ def test_floors_are_off_by_default_and_each_bounds_every_judged_group():
     assert floor.threshold.value_threshold.lower_bound.value == 0.8
     with pytest.raises(ValueError, match="min_bpsn_auc must be between 0 and 1"):
         GatePolicy(min_bpsn_auc=1.5)
+
+
+def test_the_floors_are_read_back_from_the_stored_eval_config():
+    policy = GatePolicy(min_bpsn_auc=0.8, min_bias_score=0.7)
+    bounds = bounds_from_eval_config(build_eval_config(policy))
+    assert (bounds.min_bpsn_auc, bounds.min_bias_score) == (0.8, 0.7)
+    assert (bounds.min_subgroup_auc, bounds.min_bnsp_auc) == (None, None)
+    assert "each group's BPSN AUC >= 0.8 (threshold-free)" in bounds.lines()
+    assert "the bias score >= 0.7 (threshold-free)" in bounds.lines()
+    plain = bounds_from_eval_config(build_eval_config(GatePolicy()))
+    assert plain.min_bpsn_auc is None and plain.min_bias_score is None
 
 
 def test_the_command_line_sets_the_floors():
