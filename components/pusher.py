@@ -28,7 +28,7 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from components.selector import ChampionBlessing
+from components.selector import SOURCE_MODEL_ID, ChampionBlessing
 from components.serving import COMPLETE_MARKER, read_operating_point, version_folders
 
 TMP_PREFIX = ".push-tmp-"
@@ -244,7 +244,8 @@ def AtomicPusher(
     # The champion resolver (LatestBlessedModelStrategy) reads these: the model pushed last is
     # the one every later candidate is judged against.
     champion.set_int_custom_property("blessed", int(result.pushed))
-    champion.set_int_custom_property("current_model_id", model.id)
+    source = model.get_int_custom_property(SOURCE_MODEL_ID)
+    champion.set_int_custom_property("current_model_id", source or model.id)
     champion.set_string_custom_property("current_model", model.uri)
     fileio.makedirs(champion.uri)
     fileio.makedirs(pushed_model.uri)

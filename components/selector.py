@@ -31,6 +31,7 @@ from contract import AUC_METRIC, FNR_METRIC, FPR_METRIC, OVERALL, TPR_METRIC
 DECISION_FILE = "selection.json"
 DECISION_TEXT = "selection.txt"
 REPORT_PREFIX, BLESSING_PREFIX = "report_", "blessing_"
+SOURCE_MODEL_ID = "source_model_id"
 
 
 class SelectionReport(Artifact):
@@ -173,10 +174,14 @@ class Executor(base_executor.BaseExecutor):
 
         model, blessing = output_dict["model"][0], output_dict["blessing"][0]
         if decision.winner:
-            _copy_model(
-                blessings[decision.winner].get_string_custom_property("current_model"), model
-            )
+            chosen = blessings[decision.winner]
+            _copy_model(chosen.get_string_custom_property("current_model"), model)
             model.set_string_custom_property("candidate", decision.winner)
+            # The champion is the candidate's own Trainer model, not this copy: a rerun with
+            # the same inputs then resolves the same champion and is a cache hit throughout.
+            model.set_int_custom_property(
+                SOURCE_MODEL_ID, chosen.get_int_custom_property("current_model_id")
+            )
         else:
             fileio.makedirs(model.uri)
         # Only a winner is blessed; the Pusher reads this blessing and the copied model.

@@ -304,6 +304,14 @@ def run_outcome(connection, run_id: str) -> RunOutcome:
     if selections:
         outcome.selection_dir = selections[-1].uri
         outcome.selection = read_decision(selections[-1].uri)
+        # In the pipeline's candidate order, as the Selector lists them.
+        order = [row["name"] for row in outcome.selection.get("candidates", [])]
+        outcome.reports = dict(
+            sorted(
+                outcome.reports.items(),
+                key=lambda item: order.index(item[0]) if item[0] in order else len(order),
+            )
+        )
     pushes = outputs.get("Pusher", {}).get("pushed_model", [])
     if pushes:
         props = pushes[-1].custom_properties

@@ -98,7 +98,7 @@ def training_stats(out, candidate: str) -> dict:
 def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(blessed_run, capsys):
     out, _ = blessed_run
     before = serving_versions(str(out / "serving"))
-    first = mlmd.latest_outcome(str(out / "metadata.sqlite"), config.PIPELINE_NAME).run_id
+    first = mlmd.latest_outcome(str(out / "metadata.sqlite"), config.PIPELINE_NAME)
     code = local_runner.main(
         ["run", "--output", str(out), *TINY, "--candidates", "baseline,min_diff",
          "--min-auc", "0.999", "--require-blessing"]
@@ -114,9 +114,10 @@ def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(bles
     assert set(outcome.reports) == {"baseline", "min_diff"}
     assert not any(report["blessed"] for _, report in outcome.reports.values())
     assert outcome.pushed is False and outcome.winner is None
-    # Both candidates were judged against the champion: the model the first run pushed.
+    # Both candidates were judged against the champion: the model the first run pushed (its
+    # candidate's own Trainer output, of which the Selector pushed a copy).
     with mlmd.Reader(str(out / "metadata.sqlite")) as reader:
-        [pushed] = reader.run_outputs(first)["Selector"]["model"]
+        [pushed] = reader.run_outputs(first.run_id)[f"Trainer.{first.winner}"]["model"]
         for name in ("baseline", "min_diff"):
             [evaluation] = reader.node_executions(
                 config.PIPELINE_NAME, f"Evaluator.{name}", outcome.run_id

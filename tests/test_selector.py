@@ -79,7 +79,8 @@ def candidate_inputs(tmp_path, name, report):
     failures = [gate.Failure(**f) for f in report["failures"]]
     gate.write_report(gate.Verdict(**{**report, "failures": failures}), str(reports))
     blessing = artifact(standard_artifacts.ModelBlessing, tmp_path / name / "blessing",
-                        blessed=int(report["blessed"]), current_model=str(model))  # fmt: skip
+                        blessed=int(report["blessed"]), current_model=str(model),
+                        current_model_id=len(name))  # fmt: skip
     return {
         f"report_{name}": [artifact(gate.GateReport, reports)],
         f"blessing_{name}": [blessing],
@@ -112,6 +113,8 @@ def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
     blessing = outputs["blessing"][0]
     assert blessing.get_int_custom_property("blessed") == 1
     assert outputs["model"][0].get_string_custom_property("candidate") == "tfco"
+    # The champion the Pusher will name is tfco's own Trainer model (id 4 here), not the copy.
+    assert outputs["model"][0].get_int_custom_property(selector.SOURCE_MODEL_ID) == len("tfco")
     assert "Selected: tfco." in (out / "selection" / selector.DECISION_TEXT).read_text()
 
 
