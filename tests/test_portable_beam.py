@@ -1,0 +1,237 @@
+"""The pipeline on a real Beam engine: Beam's portable job server and an external SDK worker
+pool, started as plain processes on loopback, with the runner's --beam-arg (docs/beam.md).
+
+Every Beam component (ExampleGen, StatisticsGen, Transform, Evaluator) must arrive at that job
+server as a job of its own, labelled by TFX with its executor, and finish there.
+"""
+
+import collections
+import contextlib
+import io
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+
+import local_runner
+from runners import commands
+from tests import runs
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+JOB_SERVER = "apache_beam.runners.portability.local_job_service_main"
+WORKER_POOL = "apache_beam.runners.worker.worker_pool_main"
+LABELS_OPTION = "beam:option:labels:v1"
+EXECUTOR_LABEL = "tfx_executor"
+
+
+def test_local_beam_args_come_after_the_direct_runner_ones():
+    parser = local_runner_parser()
+    args = parser.parse_args(
+        ["run", "--beam-workers", "2", "--beam-arg=--runner=PortableRunner", "--beam-arg=--a=b"]
+    )
+    assert commands.beam_args(args.beam_workers, args.beam_arg) == [
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+        "--runner=PortableRunner",
+        "--a=b",
+    ]
+    assert parser.parse_args(["run"]).beam_arg == []
+
+
+def test_kubeflow_beam_args_come_after_the_dataflow_ones():
+    from runners import kubeflow_compile
+
+    args = kubeflow_parse(["--beam-arg=--subnetwork=regions/r/subnetworks/s", "--beam-arg=--x=1"])
+    beam = kubeflow_compile.dataflow_beam_args(args)
+    assert beam[0] == "--runner=DataflowRunner"
+    assert beam[-2:] == ["--subnetwork=regions/r/subnetworks/s", "--x=1"]
+
+
+def local_runner_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    commands.add_run_arguments(parser.add_subparsers(dest="command").add_parser("run"))
+    return parser
+
+
+def kubeflow_parse(extra: list[str]):
+    from kubeflow import runner
+
+    return runner.parse_args(
+        ["compile", "--project=p", "--region=r", "--pipeline-root=gs://b/root", "--image=i",
+         "--data-root=gs://b/data", "--serving-dir=gs://b/serving", *extra]
+    )  # fmt: skip
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The pool starts each SDK worker as a plain `python`: this venv's must come first.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # Workers import this checkout's code (the dotted preprocessing_fn), not an installed copy.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    # Workers import TFMA and TensorFlow before any project package that would set it, and
+    # the Evaluator's model loads only with Keras 2 (as the image's ENV sets it).
+    env["TF_USE_LEGACY_KERAS"] = "1"
+    return env
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{process.args} did not listen on port {port} in {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """The server and whatever it started (the pool's SDK workers): its whole process group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    # Workers can outlive the pool after SIGTERM; nothing of the group may stay behind.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@contextlib.contextmanager
+def beam_server(module: str, port_flag: str, log: Path):
+    port = runs.free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, port_flag, str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=server_env(),
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, process, log)
+            yield port
+        finally:
+            stop(process)
+
+
+@pytest.fixture
+def portable_beam(tmp_path):
+    """(job server port, worker pool port, job server log, worker pool log); both servers are
+    stopped whatever happens."""
+    logs = tmp_path / "job_server.log", tmp_path / "worker_pool.log"
+    with (
+        beam_server(JOB_SERVER, "--port", logs[0]) as job_port,
+        beam_server(WORKER_POOL, "--service_port", logs[1]) as pool_port,
+    ):
+        yield job_port, pool_port, *logs
+
+
+def job_infos(job_port: int) -> list[dict]:
+    """Every job the server was given, through its job service API."""
+    import grpc
+    from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+
+    with grpc.insecure_channel(f"localhost:{job_port}") as channel:
+        stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
+        jobs = stub.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=60).job_info
+    return [
+        {
+            "id": job.job_id,
+            "state": beam_job_api_pb2.JobState.Enum.Name(job.state),
+            "options": json_format.MessageToDict(job.pipeline_options),
+        }
+        for job in jobs
+    ]
+
+
+def executor_label(options: dict) -> str:
+    labels = dict(item.split("=", 1) for item in options.get(LABELS_OPTION, []))
+    return labels.get(EXECUTOR_LABEL, "")
+
+
+def beam_job_labels(built) -> collections.Counter:
+    """The executor labels TFX gives the Beam jobs of this pipeline: one per Beam component."""
+    from tfx.dsl.components.base.executor_spec import BeamExecutorSpec
+    from tfx.utils import telemetry_utils
+
+    labels: collections.Counter = collections.Counter()
+    for component in built.components:
+        spec = getattr(component, "executor_spec", None)
+        if isinstance(spec, BeamExecutorSpec):
+            path = f"{spec.executor_class.__module__}.{spec.executor_class.__name__}"
+            # The same normalisation TFX applies when it labels the executor's Beam job.
+            with telemetry_utils.scoped_labels({EXECUTOR_LABEL: path}):
+                labels[telemetry_utils.make_labels_dict()[EXECUTOR_LABEL]] += 1
+    return labels
+
+
+def unfinished_executions(metadata: Path) -> list[int]:
+    with sqlite3.connect(f"file:{metadata}?mode=ro", uri=True) as db:
+        states = db.execute("SELECT last_known_state FROM Execution").fetchall()
+    assert states, f"no executions in {metadata}"
+    return [state for (state,) in states if state != runs.COMPLETE]
+
+
+@pytest.fixture
+def built_pipelines(monkeypatch) -> list:
+    """Every pipeline the runner builds in this test, as it built it."""
+    import pipeline.pipeline
+
+    built = []
+    create = pipeline.pipeline.create_pipeline
+
+    def recording(**kwargs):
+        built.append(create(**kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(pipeline.pipeline, "create_pipeline", recording)
+    return built
+
+
+@pytest.mark.e2e
+def test_every_beam_component_runs_as_a_job_on_the_portable_job_server(
+    tmp_path, portable_beam, built_pipelines
+):
+    job_port, pool_port, job_log, pool_log = portable_beam
+    metadata = tmp_path / "root" / "metadata.sqlite"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = local_runner.main(
+            ["run", "--output", str(tmp_path / "root"), "--metadata", str(metadata),
+             *runs.tiny(300, 100), *runs.LENIENT,
+             "--beam-arg=--runner=PortableRunner", f"--beam-arg=--job_endpoint=localhost:{job_port}",
+             "--beam-arg=--environment_type=EXTERNAL",
+             f"--beam-arg=--environment_config=localhost:{pool_port}"]
+        )  # fmt: skip
+    assert code == 0, printed.getvalue()[-3000:] + job_log.read_text()[-3000:]
+
+    assert unfinished_executions(metadata) == []
+    (built,) = built_pipelines
+    expected = beam_job_labels(built)
+    assert {"tfx-components-example_gen-import_example_gen-executor-executor",
+            "tfx-components-statistics_gen-executor-executor",
+            "tfx-components-transform-executor-executor",
+            "tfx-components-evaluator-executor-executor"} <= set(expected)  # fmt: skip
+
+    jobs = job_infos(job_port)
+    assert collections.Counter(executor_label(job["options"]) for job in jobs) == expected
+    server_log = job_log.read_text()
+    for job in jobs:
+        assert job["state"] == "DONE", job
+        assert job["options"]["beam:option:environment_type:v1"] == "EXTERNAL"
+        assert job["options"]["beam:option:environment_config:v1"] == f"localhost:{pool_port}"
+        assert f"Running job '{job['id']}'" in server_log
+    # The SDK harnesses ran in processes the external pool started, one per job at least.
+    assert pool_log.read_text().count("Starting worker with command") >= len(jobs)
