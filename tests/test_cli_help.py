@@ -17,7 +17,6 @@ ADDERS = {
     "run": commands.add_run_arguments,
     "predict": predict.add_predict_arguments,
     "report": reports.add_report_arguments,
-    "compare": reports.add_compare_arguments,
 }
 
 
@@ -35,10 +34,11 @@ def test_run_help_shows_defaults_but_not_unset_ones(capsys):
         local_runner.main(["run", "--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    for shown in ("(default: baseline)", "(default: 1)", "(default: 3306)", "(default: 20000)"):
+    for shown in ("default: baseline,min_diff,tfco,baseline_group_thresholds", "(default: 1)",
+                  "(default: 3306)", "(default: 20000)"):  # fmt: skip
         assert shown in text
     assert "(default: None)" not in text and "(default: False)" not in text
-    assert "push destination (default: OUTPUT/serving/<trainer>)" in text
+    assert "push destination of the champion (default: OUTPUT/serving)" in text
 
 
 @pytest.fixture
