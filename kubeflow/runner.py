@@ -1,6 +1,6 @@
 """Compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines (Beam on Dataflow) and submit it.
 
-    python -m kubeflow.runner compile --config deploy.yaml [--trainer min_diff] [flags]
+    python -m kubeflow.runner compile --config deploy.yaml [--candidates baseline,min_diff] [flags]
     python -m kubeflow.runner submit --vertex --config deploy.yaml [flags]
     python -m kubeflow.runner submit --kfp-endpoint https://HOST --config deploy.yaml [flags]
 

@@ -64,7 +64,7 @@ def build_pipeline(args: argparse.Namespace):
         extra["vertex_training"] = vertex_training_config(args)
     settings = cli.settings_from_args(args)
     return create_pipeline(
-        pipeline_name=config.pipeline_name(settings.trainer),
+        pipeline_name=config.PIPELINE_NAME,
         pipeline_root=args.pipeline_root,
         data_root=args.data_root,
         split_folders=not args.hash_split,

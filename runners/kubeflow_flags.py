@@ -8,7 +8,6 @@ import json
 
 import yaml
 
-from pipeline import config
 from runners import cli
 
 # kubeflow/Dockerfile copies the repository here; paths that components open at run time
@@ -39,7 +38,6 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
 
     parser.add_argument("--config", help="JSON or YAML file of flag values (keys: long flag names)")
     where = parser.add_argument_group("where it runs")
-    add(where, "--trainer", choices=config.TRAINERS, default="baseline")
     add(where, "--project", required=True, help="GCP project")
     add(where, "--region", required=True, help="GCP region of Vertex AI and Dataflow")
     add(where, "--pipeline-root", type=_gcs_path, required=True, help="gs:// root of run artifacts")

@@ -14,7 +14,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow import runner
 from pipeline import config
-from pipeline.pipeline import COMPONENT_IDS
+from pipeline.pipeline import candidate_ids, component_ids
 from runners import kubeflow_compile, kubeflow_flags
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,9 @@ DATAFLOW_ARGS = (
     "--disk_size_gb=80",
     f"--sdk_container_image={IMAGE}",
 )
-COMPONENTS = set(COMPONENT_IDS)
+# One compile per trainer as the only candidate, and one of the default candidates.
+CANDIDATE_SETS = (*config.TRAINERS, ",".join(config.DEFAULT_CANDIDATES))
+JOB_FILE = f"{config.PIPELINE_NAME}.json"
 
 
 def write_config(folder: Path, values: dict = DEPLOY) -> Path:
@@ -55,13 +57,13 @@ def write_config(folder: Path, values: dict = DEPLOY) -> Path:
     return path
 
 
-def compile_args(folder: Path, trainer: str, *extra: str) -> list[str]:
+def compile_args(folder: Path, candidates: str, *extra: str) -> list[str]:
     return [
         "compile",
         "--config",
         str(write_config(folder)),
-        "--trainer",
-        trainer,
+        "--candidates",
+        candidates,
         "--output-dir",
         str(folder / "out"),
         *CLI_OVERRIDES,
@@ -89,16 +91,16 @@ def container_executors(spec: pipeline_spec_pb2.PipelineSpec) -> dict[str, dict]
     return out
 
 
-@pytest.fixture(scope="module", params=config.TRAINERS)
+@pytest.fixture(scope="module", params=CANDIDATE_SETS)
 def compiled(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"kfp-{request.param}")
+    folder = tmp_path_factory.mktemp(f"kfp-{request.param.replace(',', '-')}")
     argv = compile_args(folder, request.param)
     assert runner.main(argv) == 0
-    path = folder / "out" / f"{config.pipeline_name(request.param)}.json"
+    path = folder / "out" / JOB_FILE
     text = path.read_text(encoding="utf-8")
     spec = json_format.ParseDict(json.loads(text)["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
     return {
-        "trainer": request.param,
+        "candidates": config.candidates_from_names(request.param.split(",")),
         "folder": folder,
         "text": text,
         "spec": spec,
@@ -108,7 +110,9 @@ def compiled(request, tmp_path_factory):
 
 def test_every_component_is_a_task_of_the_root_dag(compiled):
     tasks = compiled["spec"].root.dag.tasks
-    assert {component_of(name) for name in tasks} == COMPONENTS
+    ids = {component.id for component in compiled["pipeline"].components}
+    assert {component_of(name) for name in tasks} == ids
+    assert ids >= set(component_ids(compiled["candidates"]))
 
 
 def test_task_dependencies_are_those_of_the_pipeline(compiled):
@@ -125,8 +129,11 @@ def test_task_dependencies_are_those_of_the_pipeline(compiled):
     assert depends == expected
 
     assert set(tasks["Transform"].dependent_tasks) >= {"DataCheck", "ExampleGen", "SchemaGen"}
-    assert set(tasks["Pusher"].dependent_tasks) == {"FairnessGate", "Trainer"}
-    assert "Evaluator" in tasks["FairnessGate"].dependent_tasks
+    judged = [candidate_ids(c.name) for c in compiled["candidates"]]
+    assert set(tasks["Pusher"].dependent_tasks) == {"Selector"}
+    assert set(tasks["Selector"].dependent_tasks) == {gate for _, _, gate in judged}
+    for trainer, evaluator, gate in judged:
+        assert {evaluator, trainer} <= set(tasks[gate].dependent_tasks)
 
     def ancestors(name: str) -> set[str]:
         found: set[str] = set()
@@ -138,14 +145,15 @@ def test_task_dependencies_are_those_of_the_pipeline(compiled):
                 todo += tasks[parent].dependent_tasks
         return found
 
-    assert {"Evaluator", "DataCheck", "ExampleValidator", "Transform"} <= ancestors("Pusher")
+    evaluators = {evaluator for _, evaluator, _ in judged}
+    assert {*evaluators, "DataCheck", "ExampleValidator", "Transform"} <= ancestors("Pusher")
 
 
 def test_every_container_runs_the_image_with_dataflow_arguments(compiled):
     executors = container_executors(compiled["spec"])
     assert set(executors) == set(compiled["spec"].root.dag.tasks) - {
-        "LatestBlessedModelResolver-model-resolver",
-        "LatestBlessedModelResolver-model-blessing-resolver",
+        "ChampionResolver-model-resolver",
+        "ChampionResolver-model-blessing-resolver",
     }
     for name, container in executors.items():
         assert container["image"] == IMAGE, name
@@ -157,16 +165,19 @@ def test_every_container_runs_the_image_with_dataflow_arguments(compiled):
 
 def test_trainer_and_transform_name_the_packaged_functions(compiled):
     tasks = compiled["spec"].root.dag.tasks
-    trainer = compiled["trainer"]
-    assert parameter(tasks["Trainer"], "run_fn") == f"trainer_modules.{trainer}.run_fn"
+    for candidate in compiled["candidates"]:
+        trainer_task = tasks[candidate_ids(candidate.name)[0]]
+        assert parameter(trainer_task, "run_fn") == f"trainer_modules.{candidate.trainer}.run_fn"
     assert parameter(tasks["Transform"], "preprocessing_fn") == config.PREPROCESSING_FN
     assert parameter(tasks["SchemaGen"], "schema_file") == "/pipeline/schema/schema.pbtxt"
     assert parameter(tasks["ExampleGen"], "input_base") == "gs://fair-bucket/data"
     assert parameter(tasks["Pusher"], "serving_dir") == "gs://fair-bucket/serving"
 
 
-def test_gate_flags_reach_the_evaluator(compiled):
-    eval_config = json.loads(parameter(compiled["spec"].root.dag.tasks["Evaluator"], "eval_config"))
+@pytest.mark.parametrize("which", [0, -1], ids=["first", "last"])
+def test_gate_flags_reach_the_evaluator(compiled, which):
+    evaluator = candidate_ids(compiled["candidates"][which].name)[1]
+    eval_config = json.loads(parameter(compiled["spec"].root.dag.tasks[evaluator], "eval_config"))
     auc = next(
         m
         for spec in eval_config["metrics_specs"]
@@ -260,12 +271,12 @@ def test_vertex_training_config_runs_the_image_in_the_region():
 
 def test_vertex_training_runs_the_trainer_as_a_vertex_job(tmp_path):
     assert runner.main(compile_args(tmp_path, "tfco", "--vertex-training", "--epochs", "3")) == 0
-    job = json.loads((tmp_path / "out" / "fair-toxicity-tfco.json").read_text())
+    job = json.loads((tmp_path / "out" / JOB_FILE).read_text())
     spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
-    args = container_executors(spec)["Trainer"]["args"]
+    args = container_executors(spec)["Trainer.tfco"]["args"]
     executor = args[args.index("--executor_class_path") + 1]
     assert executor == "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
-    custom = json.loads(parameter(spec.root.dag.tasks["Trainer"], "custom_config"))
+    custom = json.loads(parameter(spec.root.dag.tasks["Trainer.tfco"], "custom_config"))
     assert custom["ai_platform_enable_vertex"] is True
     assert custom["ai_platform_vertex_region"] == "europe-west4"
     (pool,) = custom["ai_platform_training_args"]["job_spec"]["worker_pool_specs"]
@@ -345,12 +356,9 @@ def test_submit_to_vertex_sends_the_compiled_job(tmp_path, monkeypatch):
     assert runner.main(argv + compile_args(tmp_path, "min_diff")[1:]) == 0
 
     job = sent["job"]
-    assert job["template_path"] == str(tmp_path / "out" / "fair-toxicity-min-diff.json")
-    assert (
-        json.loads(Path(job["template_path"]).read_text())["displayName"]
-        == "fair-toxicity-min-diff"
-    )
-    assert job["display_name"] == "fair-toxicity-min-diff"
+    assert job["template_path"] == str(tmp_path / "out" / JOB_FILE)
+    assert json.loads(Path(job["template_path"]).read_text())["displayName"] == config.PIPELINE_NAME
+    assert job["display_name"] == config.PIPELINE_NAME
     assert (job["project"], job["location"]) == ("fair-proj", "europe-west4")
     assert job["pipeline_root"] == "gs://fair-bucket/pipeline-root"
     assert job["enable_caching"] is False
@@ -382,7 +390,7 @@ def test_submit_to_kfp_sends_the_pipeline_spec(tmp_path, monkeypatch):
     assert sent["host"] == "https://kfp.example"
     package = yaml.safe_load(Path(sent["file"]).read_text())
     spec = json_format.ParseDict(package, pipeline_spec_pb2.PipelineSpec())
-    assert {component_of(t) for t in spec.root.dag.tasks} == COMPONENTS
+    assert {component_of(t) for t in spec.root.dag.tasks} == set(component_ids(["tfco"]))
     assert sent["run"]["pipeline_root"] == "gs://fair-bucket/pipeline-root"
     assert sent["run"]["enable_caching"] is True
 
