@@ -78,10 +78,12 @@ def create_pipeline(
     enable_cache: bool = True,
     compute_confidence_intervals: bool = False,
     vertex_training: dict | None = None,
+    vertex_push: dict | None = None,
 ) -> tfx.dsl.Pipeline:
     """The whole pipeline. `split_folders`: see `input_splits`. `vertex_training`: Vertex AI
     Training settings (the `ai_platform_*` custom_config keys of TFX's Vertex Trainer); None
-    trains in place."""
+    trains in place. `vertex_push`: the custom_config of TFX's Vertex AI Pusher, which then
+    deploys the selected model to a Vertex endpoint instead of our serving folder."""
     input_config, output_config = example_gen_input_config(split_folders, settings.hash_buckets)
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=input_config, output_config=output_config
@@ -128,12 +130,7 @@ def create_pipeline(
         min_slice_size=settings.gate.min_slice_size,
     ).with_id("Selector")
 
-    # Our own pusher: atomic rename into a new version folder, never an overwrite.
-    pusher = AtomicPusher(
-        model=selector.outputs["model"],
-        model_blessing=selector.outputs["blessing"],
-        serving_dir=serving_model_dir,
-    ).with_id("Pusher")
+    pusher = _pusher(selector, serving_model_dir, vertex_push)
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
@@ -220,6 +217,23 @@ def _training_order(candidates) -> list[config.Candidate]:
                 order.append(config.Candidate(c.trainer))
             order.append(c)
     return order
+
+
+def _pusher(selector, serving_model_dir: str, vertex_push: dict | None):
+    """Behind the same blessing (the Selector's, for its copy of the winner): our atomic
+    pusher into versioned folders, or TFX's Vertex AI Pusher to an endpoint."""
+    if vertex_push is not None:
+        return tfx.extensions.google_cloud_ai_platform.Pusher(
+            model=selector.outputs["model"],
+            model_blessing=selector.outputs["blessing"],
+            custom_config=vertex_push,
+        ).with_id("Pusher")
+    # Atomic rename into a new version folder, never an overwrite.
+    return AtomicPusher(
+        model=selector.outputs["model"],
+        model_blessing=selector.outputs["blessing"],
+        serving_dir=serving_model_dir,
+    ).with_id("Pusher")
 
 
 def _trainer(vertex_training: dict | None):

@@ -55,6 +55,23 @@ def vertex_training_config(args: argparse.Namespace) -> dict:
     }
 
 
+def vertex_push_config(args: argparse.Namespace) -> dict:
+    """Pusher custom_config that makes `tfx.extensions.google_cloud_ai_platform.Pusher` deploy
+    the selected model to a Vertex AI endpoint, served by Google's prebuilt TF container."""
+    from tfx.v1.extensions import google_cloud_ai_platform as gcai
+
+    return {
+        gcai.ENABLE_VERTEX_KEY: True,
+        gcai.VERTEX_REGION_KEY: args.region,
+        gcai.VERTEX_CONTAINER_IMAGE_URI_KEY: args.serving_image,
+        gcai.SERVING_ARGS_KEY: {
+            "project_id": args.project,
+            "endpoint_name": args.vertex_endpoint,
+            "machine_type": args.serving_machine_type,
+        },
+    }
+
+
 def build_pipeline(args: argparse.Namespace):
     """The pipeline the flags describe: the Kubeflow runner's only call to create_pipeline."""
     from pipeline.pipeline import create_pipeline
@@ -62,6 +79,8 @@ def build_pipeline(args: argparse.Namespace):
     extra = {}
     if args.vertex_training:
         extra["vertex_training"] = vertex_training_config(args)
+    if args.vertex_endpoint:
+        extra["vertex_push"] = vertex_push_config(args)
     settings = cli.settings_from_args(args)
     return create_pipeline(
         pipeline_name=config.PIPELINE_NAME,

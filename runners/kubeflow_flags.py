@@ -79,6 +79,21 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
     add(vertex, "--training-accelerator-type", help="e.g. NVIDIA_TESLA_T4")
     add(vertex, "--training-accelerator-count", type=cli.positive_int, default=1)
 
+    endpoint = parser.add_argument_group("Push to a Vertex AI endpoint (optional)")
+    add(
+        endpoint,
+        "--vertex-endpoint",
+        help="deploy the selected model to this Vertex AI endpoint (TFX's Vertex Pusher, behind "
+        "the same blessing) instead of writing it to --serving-dir",
+    )
+    add(endpoint, "--serving-machine-type", default="n1-standard-2")
+    add(
+        endpoint,
+        "--serving-image",
+        default="us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest",
+        help="prediction container (TensorFlow 2.16, as trained)",
+    )
+
     cli.add_gate_and_training_arguments(parser, add)
     return actions
 

@@ -409,3 +409,38 @@ def test_unreachable_kfp_endpoint_is_a_plain_error(tmp_path, monkeypatch):
     message = str(exit_info.value.code)
     assert message.startswith("error: could not start a run on Kubeflow Pipelines")
     assert "healthz" in message
+
+
+def test_the_candidates_train_as_parallel_tasks(compiled):
+    tasks = compiled["spec"].root.dag.tasks
+    for candidate in compiled["candidates"]:
+        depends = set(tasks[f"Trainer.{candidate.name}"].dependent_tasks)
+        if candidate.postprocess == "none":
+            # Nothing of another candidate: Vertex runs the trainings side by side.
+            assert depends == {"Transform", "SchemaGen"}, candidate.name
+        else:
+            assert depends == {"Transform", "SchemaGen", f"Trainer.{candidate.trainer}"}
+    names = [c.name for c in compiled["candidates"]]
+    assert set(tasks["Selector"].dependent_tasks) == {f"FairnessGate.{n}" for n in names}
+    assert set(tasks["Pusher"].dependent_tasks) == {"Selector"}
+
+
+def test_a_vertex_endpoint_swaps_the_pusher_behind_the_same_blessing(tmp_path):
+    argv = compile_args(tmp_path, "baseline,tfco", "--vertex-endpoint", "toxicity-endpoint")
+    assert runner.main(argv) == 0
+    job = json.loads((tmp_path / "out" / JOB_FILE).read_text())
+    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    args = container_executors(spec)["Pusher"]["args"]
+    executor = args[args.index("--executor_class_path") + 1]
+    assert executor == "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor"
+    pusher = spec.root.dag.tasks["Pusher"]
+    assert set(pusher.dependent_tasks) == {"Selector"}
+    blessing = pusher.inputs.artifacts["model_blessing"].task_output_artifact
+    assert (blessing.producer_task, blessing.output_artifact_key) == ("Selector", "blessing")
+    model = pusher.inputs.artifacts["model"].task_output_artifact
+    assert (model.producer_task, model.output_artifact_key) == ("Selector", "model")
+    custom = json.loads(parameter(pusher, "custom_config"))
+    assert custom["ai_platform_enable_vertex"] is True
+    assert custom["ai_platform_vertex_region"] == "europe-west4"
+    assert custom["ai_platform_serving_args"]["endpoint_name"] == "toxicity-endpoint"
+    assert custom["ai_platform_serving_args"]["project_id"] == "fair-proj"
