@@ -15,6 +15,8 @@ setup(
             "report*",
         ]
     ),
+    # The Jinja2 templates of the model card and the fairness report.
+    package_data={"components": ["templates/*.j2"], "report": ["templates/*.j2"]},
     py_modules=["local_runner", "contract"],
     python_requires=">=3.10,<3.12",
     entry_points={"console_scripts": ["fair-toxicity=local_runner:main"]},

@@ -28,6 +28,8 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
+from components.gate import GateReport
+from components.model_card import model_card_files
 from components.selector import SOURCE_MODEL_ID, ChampionBlessing
 from components.serving import COMPLETE_MARKER, read_operating_point, version_folders
 
@@ -158,7 +160,20 @@ def _copy_tree(src: str, dst: str) -> None:
         fileio.copy(source, target, overwrite=False)
 
 
-def _push_to_object_store(model_dir: str, serving_dir: str, now: float, marker: dict) -> PushResult:
+def _write_files(folder: str, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = os.path.join(folder, name)
+        if _is_local(folder):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            with fileio.open(path, "w") as f:
+                f.write(text)
+
+
+def _push_to_object_store(
+    model_dir: str, serving_dir: str, now: float, marker: dict, files: dict[str, str]
+) -> PushResult:
     fileio.makedirs(serving_dir)
     existing = [int(n.rstrip("/")) for n in fileio.listdir(serving_dir) if n.rstrip("/").isdigit()]
     version = max(int(now), max(existing) + 1 if existing else 0)
@@ -166,6 +181,7 @@ def _push_to_object_store(model_dir: str, serving_dir: str, now: float, marker: 
         version += 1
     destination = os.path.join(serving_dir, str(version))
     _copy_tree(model_dir, destination)
+    _write_files(destination, files)
     with fileio.open(os.path.join(destination, COMPLETE_MARKER), "w") as f:
         f.write(json.dumps({**marker, "version": str(version)}, indent=2, sort_keys=True))
     return PushResult(pushed=True, destination=destination, version=str(version), reason="pushed")
@@ -178,10 +194,12 @@ def push_model(
     blessed: bool,
     details: dict | None = None,
     now: float | None = None,
+    files: dict[str, str] | None = None,
 ) -> PushResult:
     """Copy the SavedModel at model_dir into a new version folder of serving_dir.
 
-    Without a blessing nothing is touched, not even created. `details` goes into the marker.
+    Without a blessing nothing is touched, not even created. `details` goes into the marker;
+    `files` (name -> text, the model card) go into the version with the model, before it.
     """
     if not blessed:
         return PushResult(pushed=False, reason="the model is not blessed")
@@ -190,7 +208,7 @@ def push_model(
     now = time.time() if now is None else now
     marker = {"source": model_dir, "pushed_at": time.time(), **(details or {})}
     if not _is_local(serving_dir):
-        return _push_to_object_store(model_dir, serving_dir, now, marker)
+        return _push_to_object_store(model_dir, serving_dir, now, marker, files or {})
     os.makedirs(serving_dir, exist_ok=True)
     remove_stale_temporaries(serving_dir)
     # Host and pid in the name let a later push tell a dead push's leftovers from a live one.
@@ -202,6 +220,7 @@ def push_model(
             shutil.copytree(model_dir, tmp)
         else:
             _copy_tree(model_dir, tmp)
+        _write_files(tmp, files or {})
         _fsync_tree(tmp)
         version = _claim_version(tmp, serving_dir, now)
     except BaseException:
@@ -222,12 +241,28 @@ def AtomicPusher(
     pushed_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.PushedModel],
     champion: tfx.dsl.components.OutputArtifact[ChampionBlessing],
     serving_dir: tfx.dsl.components.Parameter[str],
+    gate_report: tfx.dsl.components.InputArtifact[GateReport] = None,
+    data_location: tfx.dsl.components.Parameter[str] = "",
 ):
     model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    blessed = is_blessed(model_blessing, model)
+    # Rendered before anything is written: a card that fails fails the push, serving untouched.
+    card = (
+        model_card_files(
+            model_dir,
+            gate_report.uri if gate_report is not None else None,
+            data_location=data_location,
+            # The Trainer's model, of which the Selector's is a copy.
+            model_id=model.get_int_custom_property(SOURCE_MODEL_ID) or model.id,
+        )
+        if blessed
+        else None
+    )
     result = push_model(
         model_dir,
         serving_dir,
-        blessed=is_blessed(model_blessing, model),
+        blessed=blessed,
+        files=card,
         details={
             "model_id": model.id,
             "candidate": model.get_string_custom_property("candidate"),

@@ -184,6 +184,12 @@ class Executor(base_executor.BaseExecutor):
             )
         else:
             fileio.makedirs(model.uri)
+        # The winner's gate report, for the model card the Pusher writes.
+        report_out = output_dict["report"][0]
+        if decision.winner:
+            io_utils.copy_dir(input_dict[REPORT_PREFIX + decision.winner][0].uri, report_out.uri)
+        else:
+            fileio.makedirs(report_out.uri)
         # Only a winner is blessed; the Pusher reads this blessing and the copied model.
         blessing.set_int_custom_property("blessed", int(decision.winner is not None))
         blessing.set_string_custom_property("candidate", decision.winner or "")
@@ -225,6 +231,7 @@ def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict, m
             "model": ChannelParameter(type=standard_artifacts.Model),
             "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
             "selection": ChannelParameter(type=SelectionReport),
+            "report": ChannelParameter(type=GateReport),
         }
 
     class Selector(base_component.BaseComponent):
@@ -242,6 +249,7 @@ def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict, m
                     model=types.Channel(type=standard_artifacts.Model),
                     blessing=types.Channel(type=standard_artifacts.ModelBlessing),
                     selection=types.Channel(type=SelectionReport),
+                    report=types.Channel(type=GateReport),
                 )
             )
 

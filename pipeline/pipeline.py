@@ -130,7 +130,7 @@ def create_pipeline(
         min_slice_size=settings.gate.min_slice_size,
     ).with_id("Selector")
 
-    pusher = _pusher(selector, serving_model_dir, vertex_push)
+    pusher = _pusher(selector, serving_model_dir, vertex_push, data_root)
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
@@ -219,7 +219,7 @@ def _training_order(candidates) -> list[config.Candidate]:
     return order
 
 
-def _pusher(selector, serving_model_dir: str, vertex_push: dict | None):
+def _pusher(selector, serving_model_dir: str, vertex_push: dict | None, data_root: str = ""):
     """Behind the same blessing (the Selector's, for its copy of the winner): our atomic
     pusher into versioned folders, or TFX's Vertex AI Pusher to an endpoint."""
     if vertex_push is not None:
@@ -233,6 +233,8 @@ def _pusher(selector, serving_model_dir: str, vertex_push: dict | None):
         model=selector.outputs["model"],
         model_blessing=selector.outputs["blessing"],
         serving_dir=serving_model_dir,
+        gate_report=selector.outputs["report"],
+        data_location=data_root,
     ).with_id("Pusher")
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
+from contract import MODEL_CARD_HTML
 from pipeline import config
 from report.charts import CHARTS, chart_specs, to_png
 from report.html import now, render_html
@@ -18,6 +20,26 @@ from report.runs import find_evaluations, load_run
 
 HTML_FILE = "fairness_report.html"
 JSON_FILE = "fairness_report.json"
+
+
+def model_card_copy(run_name: str) -> str:
+    """The name of a run's model card inside the report folder."""
+    return f"model_card_{run_name}.html"
+
+
+def copy_model_cards(runs: list[RunResult], folder: Path) -> dict[str, str]:
+    """Copies each pushed model's card beside the report, so the page links to it offline and
+    wherever the folder moves; returns run name -> the copy's file name."""
+    copies = {}
+    for run in runs:
+        target = folder / model_card_copy(run.name)
+        if run.model_card_dir:
+            shutil.copyfile(os.path.join(run.model_card_dir, MODEL_CARD_HTML), target)
+            copies[run.name] = target.name
+        else:
+            # A card of an earlier report must not pass for this run's.
+            target.unlink(missing_ok=True)
+    return copies
 
 
 def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
@@ -34,14 +56,16 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
     # A chart this report has no data for must not survive from an earlier report.
     for name in set(CHARTS) - set(pngs):
         (folder / name).unlink(missing_ok=True)
+    cards = copy_model_cards(runs, folder)
     page = folder / HTML_FILE
-    page.write_text(render_html(runs, specs, generated, pngs), encoding="utf-8")
+    page.write_text(render_html(runs, specs, generated, pngs, cards), encoding="utf-8")
     summary = {
         "generated": generated,
         "ranking": [r.name for r in rank(runs)],
         "recommendation": recommendation(runs),
         "bounds": dataclasses.asdict(runs[0].bounds),
         "charts": sorted(pngs),
+        "model_cards": cards,
         "runs": [r.summary() for r in runs],
     }
     (folder / JSON_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -122,8 +122,10 @@ def render_html(
     charts: dict,
     generated: str = "",
     pngs: dict[str, bytes] | None = None,
+    model_cards: dict[str, str] | None = None,
 ) -> str:
-    """The page; `charts` are the specs by file name, `pngs` their PNGs for the fallbacks."""
+    """The page; `charts` are the specs by file name, `pngs` their PNGs for the fallbacks,
+    `model_cards` each pushed model's card (a file beside the page) by run name."""
     names = categories(runs)
     figures = [
         {
@@ -150,6 +152,7 @@ def render_html(
                 "rows": _slice_rows(run, names),
                 # The columns after "slice", for a group without eval examples.
                 "span": 6 + 3 * run.has_bias_aucs + 2 * bool(run.matched),
+                "card": (model_cards or {}).get(run.name),
             }
             for run in runs
         ],

@@ -39,6 +39,8 @@ class RunResult:
     model_uri: str = ""
     examples_uri: str = ""
     gate_report_dir: str = ""
+    # The pushed version folder with this model's card (components/model_card.py), if pushed.
+    model_card_dir: str = ""
     evaluated_at: str = ""
     matched: Matched | None = None
 
@@ -146,4 +148,5 @@ class RunResult:
             "skipped": self.skipped,
             "evaluation_uri": self.evaluation_uri,
             "gate_report_dir": self.gate_report_dir,
+            "model_card_dir": self.model_card_dir,
         }

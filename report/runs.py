@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 
+from contract import MODEL_CARD_HTML
 from pipeline import config
 from report.bounds import bounds_from_eval_config
 from report.results import RunResult
@@ -33,6 +34,8 @@ class EvaluationRef:
     gate_report_dir: str = ""
     min_slice_size: int | None = None
     finished_ms: int = 0
+    # The version folder of the newest push of the evaluated model, when it holds a model card.
+    model_card_dir: str = ""
 
 
 def _checked(connection):
@@ -99,6 +102,24 @@ def _attach_gate_report(reader: Reader, ref: EvaluationRef, evaluation_id: int) 
     reports = reader.execution_artifacts(execution.id).get("report", [])
     if reports:
         ref.gate_report_dir = reports[0].uri
+        _attach_model_card(reader, ref, reports[0].id)
+
+
+def _attach_model_card(reader: Reader, ref: EvaluationRef, report_id: int) -> None:
+    """The newest push of this candidate's model that has a model card: the Selector that read
+    its gate report chose it (its Model output names the candidate), a Pusher pushed that."""
+    for selection in sorted(reader.readers_of(report_id), reverse=True):
+        for model in reader.execution_artifacts(selection).get("model", []):
+            chosen = model.custom_properties.get("candidate")
+            if chosen is None or chosen.string_value != ref.candidate:
+                continue
+            for push in sorted(reader.readers_of(model.id), reverse=True):
+                for pushed in reader.execution_artifacts(push).get("pushed_model", []):
+                    destination = pushed.custom_properties.get("pushed_destination")
+                    folder = destination.string_value if destination is not None else ""
+                    if folder and os.path.exists(os.path.join(folder, MODEL_CARD_HTML)):
+                        ref.model_card_dir = folder
+                        return
 
 
 def find_evaluations(connection, candidates=None, run_id=None) -> dict[str, EvaluationRef]:
@@ -133,6 +154,7 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
         model_uri=ref.model_uri,
         examples_uri=ref.examples_uri,
         gate_report_dir=ref.gate_report_dir,
+        model_card_dir=ref.model_card_dir,
         evaluated_at=_timestamp(ref.finished_ms),
     )
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from components import serving
+from contract import MODEL_CARD_HTML, MODEL_CARD_MD
 from tests import runs
 
 pytestmark = pytest.mark.e2e
@@ -113,6 +114,12 @@ def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_model
     assert serving.is_complete(served / version)
     with open(served / version / serving.COMPLETE_MARKER) as f:
         model = files_and_sizes(json.load(f)["source"])
+    # The model card goes into the temporary folder with the model, so it is there from the
+    # version's first appearance.
+    cards = (MODEL_CARD_MD, MODEL_CARD_HTML)
+    final = files_and_sizes(served / version)
+    assert set(cards) <= set(final)
+    model.update({name: final[name] for name in cards})
     # Every look at the version folder, from its first appearance, saw the whole model.
     assert seen[version]
     for observed in seen[version]:

@@ -38,3 +38,29 @@ def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package():
     result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
     assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco", "clp"}
+
+
+def test_the_wheel_ships_the_templates(tmp_path):
+    import shutil
+    import zipfile
+
+    # Built from a copy, so the build leaves nothing in the working tree.
+    source = tmp_path / "src"
+    shutil.copytree(
+        PROJECT_ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".*", "outputs", "tests", "bench", "docs", "*.egg-info",
+                                      "build", "dist", "__pycache__"),
+    )  # fmt: skip
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for template in ("components/templates/model_card.md.j2",
+                     "components/templates/model_card.html.j2",
+                     "report/templates/report.html.j2"):  # fmt: skip
+        assert template in names

@@ -98,6 +98,7 @@ def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
         "model": [artifact(standard_artifacts.Model, out / "model")],
         "blessing": [artifact(standard_artifacts.ModelBlessing, out / "blessing")],
         "selection": [artifact(selector.SelectionReport, out / "selection")],
+        "report": [artifact(gate.GateReport, out / "report")],
     }
     properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline", "tfco"]),
                   "min_slice_size": 30}  # fmt: skip
@@ -116,6 +117,10 @@ def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
     # The champion the Pusher will name is tfco's own Trainer model (id 4 here), not the copy.
     assert outputs["model"][0].get_int_custom_property(selector.SOURCE_MODEL_ID) == len("tfco")
     assert "Selected: tfco." in (out / "selection" / selector.DECISION_TEXT).read_text()
+    # The winner's gate report goes on to the Pusher, for the model card.
+    assert gate.read_report(str(out / "report")) == gate.read_report(
+        str(tmp_path / "tfco" / "report")
+    )
 
 
 def test_the_executor_blesses_nothing_when_every_candidate_is_refused(tmp_path):
@@ -127,9 +132,11 @@ def test_the_executor_blesses_nothing_when_every_candidate_is_refused(tmp_path):
         "model": [artifact(standard_artifacts.Model, out / "model")],
         "blessing": [artifact(standard_artifacts.ModelBlessing, out / "blessing")],
         "selection": [artifact(selector.SelectionReport, out / "selection")],
+        "report": [artifact(gate.GateReport, out / "report")],
     }
     properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline"]),
                   "min_slice_size": 30}  # fmt: skip
     selector.Executor().Do(inputs, outputs, properties)
     assert outputs["blessing"][0].get_int_custom_property("blessed") == 0
     assert os.listdir(out / "model") == []
+    assert os.listdir(out / "report") == []

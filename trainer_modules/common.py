@@ -205,6 +205,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     model = build_model(len(vocabulary), max_tokens, settings, vectors)
     best = BestEpoch(model, val_tokens, val_labels, settings.patience)
 
+    trainer = fit.__module__.rsplit(".", 1)[-1]  # trainer_modules.<name>, for the model card
     if settings.reuse_base_weights:
         fit = _base_weights(fn_args.base_model)
     examples = count_examples(train)
@@ -218,6 +219,8 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
                          point.group_thresholds)  # fmt: skip
     operating_point.write(point, fn_args.serving_model_dir)
     model.save_weights(weights_prefix(fn_args.serving_model_dir))
+    record = trainer_record(trainer, settings, extra, examples, len(val_labels), len(best.history))
+    write_trainer_record(record, fn_args.serving_model_dir)
 
     epochs_run = len(best.history)
     stats = {
@@ -261,16 +264,19 @@ def _base_weights(base_model: str | None) -> FitFn:
 
 
 def trainer_record(
-    fit: FitFn, settings, extra: dict, train_examples: int, validation_examples: int, epochs: int
+    trainer: str, settings, extra: dict, train_examples: int, validation_examples: int, epochs: int
 ) -> dict:
-    """What the model card says about training: the trainer (the module of its `fit`), every
-    setting, the groups it remediated, and the rows it trained and picked its threshold on."""
-    # MinDiff and TFCO report their groups as "<trainer>_target_groups".
-    groups = next((v for k, v in extra.items() if k.endswith("_target_groups")), [])
+    """What the model card says about training: the trainer, every setting, the groups it
+    remediated, and the rows it trained and picked its threshold on."""
+    # MinDiff and TFCO report their groups as "<trainer>_target_groups"; a candidate that took
+    # its base's weights remediated what its base did.
+    groups = next((v for k, v in extra.items() if k.endswith("_target_groups")), None)
+    if groups is None and extra.get("weights_from"):
+        groups = read_trainer_record(extra["weights_from"]).get("remediated_groups")
     return {
-        "trainer": fit.__module__.rsplit(".", 1)[-1],
+        "trainer": trainer,
         "settings": settings.custom_config(),
-        "remediated_groups": list(groups),
+        "remediated_groups": list(groups or []),
         "train_examples": int(train_examples),
         "validation_examples": int(validation_examples),
         "epochs_run": int(epochs),
@@ -282,6 +288,15 @@ def write_trainer_record(record: dict, model_dir: str) -> str:
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
     return path
+
+
+def read_trainer_record(model_dir: str) -> dict:
+    """The record beside a model ({} for a model exported before there was one)."""
+    path = os.path.join(model_dir, TRAINER_RECORD_FILE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
 
 
 def group_tags(features: dict, groups) -> tf.Tensor:
