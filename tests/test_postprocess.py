@@ -56,3 +56,26 @@ def test_without_enough_rows_no_group_gets_its_own_threshold():
     rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, min_rows=1000)
     assert own == {}
     assert rates_at(scores, labels, rest)["fpr"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_a_post_processed_candidate_gets_its_base_weights_and_keeps_its_own_thresholds(tmp_path):
+    from trainer_modules import common
+    from trainer_modules.settings import TrainerSettings
+
+    settings = TrainerSettings(glove_path="none")
+    base = common.build_model(50, 5, settings)
+    # What export attaches to the base model before its weights are saved.
+    base.decision_threshold = tf.Variable(0.3)
+    serving = str(tmp_path / "model" / "Format-Serving")
+    common.save_weights(base, serving)
+    tf.keras.utils.set_random_seed(7)
+    candidate = common.build_model(50, 5, settings)
+    common.load_weights(candidate, serving)
+    candidate.decision_threshold = tf.Variable(0.7)
+    def layer_weights(model):
+        return [w for layer in model.layers for w in layer.get_weights()]
+
+    for mine, theirs in zip(layer_weights(candidate), layer_weights(base), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    # A TF checkpoint's deferred restore would have set this back to the base's 0.3.
+    assert candidate.decision_threshold.numpy() == pytest.approx(0.7)

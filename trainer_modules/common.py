@@ -7,6 +7,7 @@ so every variant exports the same serving signatures.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -37,8 +38,10 @@ from trainer_modules.settings import TrainerSettings
 
 TRAINING_STATS_FILE = "training_stats.json"
 # Beside the Model artifact's serving folder (never pushed): the Keras weights a post-processed
-# candidate starts from instead of training again.
-WEIGHTS_FOLDER = "keras-weights"
+# candidate starts from instead of training again. A plain array file, not a TF checkpoint: a
+# checkpoint restores by object graph, and its deferred restore would overwrite the thresholds
+# the post-processed candidate attaches at export with its base's.
+WEIGHTS_FILE = "keras-weights.npz"
 
 # A variant's training step: trains the model in place for at most `settings.epochs` epochs,
 # calling the callbacks (early stopping) each epoch, and returns extra stats to record.
@@ -218,7 +221,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold,
                          point.group_thresholds)  # fmt: skip
     operating_point.write(point, fn_args.serving_model_dir)
-    model.save_weights(weights_prefix(fn_args.serving_model_dir))
+    save_weights(model, fn_args.serving_model_dir)
     record = trainer_record(trainer, settings, extra, examples, len(val_labels), len(best.history))
     write_trainer_record(record, fn_args.serving_model_dir)
 
@@ -243,9 +246,31 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     logging.info("Training stats: %s", stats)
 
 
-def weights_prefix(serving_model_dir: str) -> str:
+def weights_path(serving_model_dir: str) -> str:
     """Where the Trainer whose serving folder this is saved its weights."""
-    return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), WEIGHTS_FOLDER, "weights")
+    return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), WEIGHTS_FILE)
+
+
+def save_weights(model: tf.keras.Model, serving_model_dir: str) -> None:
+    """The layers' weights only: export attaches threshold variables to the model, which are
+    the candidate's own and must not travel to a post-processed one."""
+    buffer = io.BytesIO()
+    np.savez(buffer, *[w for layer in model.layers for w in layer.get_weights()])
+    tf.io.gfile.makedirs(os.path.dirname(weights_path(serving_model_dir)))
+    with tf.io.gfile.GFile(weights_path(serving_model_dir), "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def load_weights(model: tf.keras.Model, serving_model_dir: str) -> None:
+    with tf.io.gfile.GFile(weights_path(serving_model_dir), "rb") as f:
+        arrays = np.load(io.BytesIO(f.read()))
+    weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    for layer in model.layers:
+        count = len(layer.weights)
+        layer.set_weights(weights[:count])
+        weights = weights[count:]
+    if weights:
+        raise ValueError(f"{len(weights)} saved weights left over: not this model's architecture")
 
 
 def _base_weights(base_model: str | None) -> FitFn:
@@ -255,7 +280,7 @@ def _base_weights(base_model: str | None) -> FitFn:
         raise ValueError("reuse_base_weights needs the Trainer's base_model (the base candidate)")
 
     def load(model, train, settings, callbacks) -> dict:
-        model.load_weights(weights_prefix(base_model)).expect_partial()
+        load_weights(model, base_model)
         for callback in callbacks:
             callback.on_epoch_end(0)
         return {"weights_from": base_model}
