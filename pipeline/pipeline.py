@@ -84,28 +84,8 @@ def create_pipeline(
     Training settings (the `ai_platform_*` custom_config keys of TFX's Vertex Trainer); None
     trains in place. `vertex_push`: the custom_config of TFX's Vertex AI Pusher, which then
     deploys the selected model to a Vertex endpoint instead of our serving folder."""
-    input_config, output_config = example_gen_input_config(split_folders, settings.hash_buckets)
-    example_gen = tfx.components.ImportExampleGen(
-        input_base=data_root, input_config=input_config, output_config=output_config
-    ).with_id("ExampleGen")
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        "StatisticsGen"
-    )
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path).with_id("SchemaGen")
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    ).with_id("ExampleValidator")
-    data_check = DataCheck(
-        anomalies=example_validator.outputs["anomalies"], data_location=data_root
-    ).with_id("DataCheck")
-
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=config.PREPROCESSING_FN,
-        custom_config=settings.transform.custom_config(),
-    ).with_id("Transform")
-    transform.add_upstream_node(data_check)
+    data_nodes = _data_nodes(data_root, split_folders, schema_path, settings)
+    example_gen, _, schema_gen, _, _, transform = data_nodes
 
     # The champion: the model this pipeline pushed last, whatever its candidate. Only the
     # Pusher writes ChampionBlessings, so a candidate's own blessing never makes it champion.
@@ -136,12 +116,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            data_check,
-            transform,
+            *data_nodes,
             champion,
             *trained,
             *(node for nodes in judged.values() for node in nodes),
@@ -152,6 +127,34 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def _data_nodes(data_root: str, split_folders, schema_path: str, settings: config.Settings):
+    """ExampleGen, StatisticsGen, SchemaGen, ExampleValidator, DataCheck and Transform: the
+    steps every candidate shares; bad data stops the run at DataCheck, before Transform."""
+    input_config, output_config = example_gen_input_config(split_folders, settings.hash_buckets)
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=data_root, input_config=input_config, output_config=output_config
+    ).with_id("ExampleGen")
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        "StatisticsGen"
+    )
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path).with_id("SchemaGen")
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id("ExampleValidator")
+    data_check = DataCheck(
+        anomalies=example_validator.outputs["anomalies"], data_location=data_root
+    ).with_id("DataCheck")
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=config.PREPROCESSING_FN,
+        custom_config=settings.transform.custom_config(),
+    ).with_id("Transform")
+    transform.add_upstream_node(data_check)
+    return example_gen, statistics_gen, schema_gen, example_validator, data_check, transform
 
 
 def _candidates(settings, eval_config, split_folders, vertex_training, upstream):
