@@ -88,10 +88,8 @@ def bias_auc_metrics(policy: GatePolicy) -> list[tfma.MetricConfig]:
     return configs
 
 
-def build_eval_config(
-    policy: GatePolicy, compute_confidence_intervals: bool = False
-) -> tfma.EvalConfig:
-    group_slices = [group_slice(g) for g in policy.groups]
+def _metrics(policy: GatePolicy, group_slices) -> list:
+    """Every metric the Evaluator computes, with the gate's bounds on them."""
     # The evaluation signature's score crosses 0.5 at each model's own threshold.
     at_threshold = json.dumps({"thresholds": [OPERATING_POINT_SCORE]})
 
@@ -133,7 +131,7 @@ def build_eval_config(
         ],
         cross_slice_thresholds=[_gap_bound(group_slices, policy.max_group_fpr_gap)],
     )
-    metrics = [
+    return [
         tfma.MetricConfig(class_name="ExampleCount"),
         auc,
         tfma.MetricConfig(
@@ -151,6 +149,13 @@ def build_eval_config(
         ),
         *bias_auc_metrics(policy),
     ]
+
+
+def build_eval_config(
+    policy: GatePolicy, compute_confidence_intervals: bool = False
+) -> tfma.EvalConfig:
+    group_slices = [group_slice(g) for g in policy.groups]
+    metrics = _metrics(policy, group_slices)
     options = tfma.Options()
     options.compute_confidence_intervals.value = compute_confidence_intervals
     return tfma.EvalConfig(
