@@ -37,34 +37,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
 from contract import IDENTITY_KEYWORDS  # noqa: E402
+from ingest.shared_data import wiki_swap_pairs, words  # noqa: E402
 from trainer_modules import operating_point as op  # noqa: E402
 
 SINGLE_WORD_TERMS = sorted({k for ks in IDENTITY_KEYWORDS.values() for k in ks if " " not in k})
 ALL_TERMS = sorted({k for ks in IDENTITY_KEYWORDS.values() for k in ks}, key=len, reverse=True)
 _SINGLE = re.compile(r"\b(" + "|".join(SINGLE_WORD_TERMS) + r")\b", re.IGNORECASE)
-_WORDS = re.compile(r"[^\w]+")
 KEYS = ("flip_rate", "mean_abs_score_change", "auc", "tpr", "max_gap", "overall_fpr")
-
-
-def words(text: str) -> list[str]:
-    return _WORDS.sub(" ", text.lower()).split()
 
 
 def fuzz_pairs() -> tuple[list[str], list[str]]:
     """Original and fuzzed Wikipedia comments paired by rev_id, where the words differ."""
-    wiki = common.shared_data_dir() / "wiki_toxicity"
-    tables = []
-    for name in ("toxicity_nonfuzzed_testset.csv", "toxicity_fuzzed_testset.csv"):
-        path = wiki / name
-        if not path.exists():
-            raise SystemExit(f"{path} not found: set FAIR_TOXICITY_DATA to the shared data folder")
-        with open(path, encoding="utf-8", newline="") as f:
-            tables.append({r["rev_id"]: r["comment"] for r in csv.DictReader(f)})
-    original, fuzzed = tables
-    if set(original) != set(fuzzed):
-        raise SystemExit("the fuzzed and non-fuzzed Wikipedia test sets hold different rev_ids")
-    ids = [i for i in original if words(original[i]) != words(fuzzed[i])]
-    return [original[i] for i in ids], [fuzzed[i] for i in ids]
+    pairs = wiki_swap_pairs(common.shared_data_dir())
+    if pairs is None:
+        raise SystemExit(
+            "Wikipedia swap sets not found: set FAIR_TOXICITY_DATA to the shared data folder"
+        )
+    return pairs
 
 
 def madlibs() -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:

@@ -16,6 +16,7 @@ from report.charts import CHARTS, chart_specs, to_png
 from report.html import now, render_html
 from report.matching import match_thresholds, rank, ranked_table, recommendation, score_eval_split
 from report.results import RunResult
+from report.robustness import swap_rows
 from report.runs import find_evaluations, load_run
 
 HTML_FILE = "fairness_report.html"
@@ -84,6 +85,8 @@ def build_runs(connection, candidates=None, match: bool = True, run_id=None) -> 
             if run.model_uri and run.examples_uri
         }
         match_thresholds(runs, scored)
+        for row in swap_rows(runs) or ():
+            next(r for r in runs if r.name == row["name"]).swaps = row
     return runs
 
 

@@ -146,6 +146,7 @@ def render_html(
         reference=next((r.matched for r in runs if r.matched), None),
         charts=figures,
         robustness=robustness.summary(),
+        swaps=[r.swaps for r in runs if r.swaps],
         sections=[
             {
                 "run": run,

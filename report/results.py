@@ -43,6 +43,8 @@ class RunResult:
     model_card_dir: str = ""
     evaluated_at: str = ""
     matched: Matched | None = None
+    # This model on the Wikipedia identity-swap pairs (report/robustness.py), when scored.
+    swaps: dict | None = None
 
     def metric(self, slice_name: str, key: str) -> Value:
         return self.slices.get(slice_name, {}).get(key, Value(None))
@@ -144,6 +146,7 @@ class RunResult:
             "matched_threshold": self.matched.threshold if self.matched else None,
             "matched_largest_gap": matched_gap,
             "matched_largest_gap_group": matched_group,
+            "identity_swap_flip_rate": self.swaps["flip_rate"] if self.swaps else None,
             "failures": self.failures,
             "skipped": self.skipped,
             "evaluation_uri": self.evaluation_uri,
