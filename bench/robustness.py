@@ -1,8 +1,9 @@
 """Benchmark: identity-swap robustness of Counterfactual Logit Pairing against the baseline and a
 weight-0 control, trained on the Gab Hate Corpus. Prints and writes figures; it is not a test.
 
-    .venv/bin/python bench/robustness.py tune [--weights 1 5] [--seed 1]
-    .venv/bin/python bench/robustness.py measure [--seeds 1 2 3] [--clp-weight W]
+    .venv/bin/python bench/robustness.py tune [--weights 1 5] [--seed 1] [CLP options]
+    .venv/bin/python bench/robustness.py measure [--seeds 1 2 3] [--clp-weight W] [CLP options]
+    CLP options: [--clp-pairs all|non_toxic] [--clp-oov swap|skip] (the trainer's flags)
 
 Every figure is at the model's own operating point (5% FPR on validation), a comment counted as
 toxic when its score is strictly above the threshold:
@@ -17,8 +18,10 @@ toxic when its score is strictly above the threshold:
 
 `tune` picks the CLP weight on the validation split only: GHC validation comments that mention
 a keyword, with each keyword swapped for another at random (seeded), scored against the
-originals; with the validation AUC from the training stats. `measure` writes
-bench/results/robustness.json. Runs are cached per method, weight and seed in the output folder.
+originals; with the validation AUC from the training stats; it lists every cached run of the
+seed, so successive calls build one table. `measure` writes bench/results/robustness.json
+(`--keep-previous KEY` keeps the file's earlier CLP figures under KEY). Runs are cached per
+method, weight, CLP options and seed in the output folder.
 """
 
 from __future__ import annotations
@@ -111,16 +114,29 @@ def validation_swaps(texts: list[str], seed: int) -> tuple[list[str], list[str]]
     return originals, swapped
 
 
-def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra) -> dict:
-    """Train one model (cached by method, weight and seed) and score everything."""
+def variant_flags(pairs: str, oov: str) -> tuple[str, list[str]]:
+    """The tag suffix and trainer flags of CLP options; none for the defaults, so the runs
+    cached before the options existed keep their tags."""
+    suffix, flags = "", []
+    if pairs != "all":
+        suffix, flags = f"-{pairs}", ["--clp-pairs", pairs]
+    if oov != "swap":
+        suffix, flags = f"{suffix}-oov{oov}", [*flags, "--clp-oov", oov]
+    return suffix, flags
+
+
+def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra,
+             variant: tuple[str, list[str]] = ("", [])) -> dict:  # fmt: skip
+    """Train one model (cached by method, weight, CLP options and seed) and score everything."""
     import tensorflow as tf
 
-    tag = f"{method}-w{weight:g}-seed{seed}"
+    suffix, options = ("", []) if method == "baseline" else variant
+    tag = f"{method}-w{weight:g}{suffix}-seed{seed}"
     cached = out / f"{tag}.json"
     if cached.exists():
         return json.loads(cached.read_text())
     trainer = "baseline" if method == "baseline" else "clp"
-    flags = [] if method == "baseline" else ["--clp-weight", str(weight)]
+    flags = [] if method == "baseline" else ["--clp-weight", str(weight), *options]
     run = common.run_pipeline(data, trainer, out, ["--seed", str(seed), *flags, *extra], tag)
     model = tf.saved_model.load(run["model_dir"])
     stats = run["stats"]
@@ -180,6 +196,22 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def tuning_table(base: dict, out: Path, seed: int) -> str:
+    """Validation figures of the baseline and of every cached CLP run of the seed, with the
+    changes against the baseline that the choice rule reads."""
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob(f"clp-w*-seed{seed}.json"))]
+    lines = ["| run | validation AUC | AUC change | validation flip rate | flip change | "
+             "validation mean abs change |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    base_flip = base["validation_swap"]["flip_rate"]
+    for r in [base, *sorted(runs, key=lambda r: r["tag"])]:
+        v = r["validation_swap"]
+        cut = (v["flip_rate"] - base_flip) / base_flip if base_flip else float("nan")
+        lines.append(f"| {r['tag']} | {r['validation_auc']:.4f} | "
+                     f"{r['validation_auc'] - base['validation_auc']:+.4f} | "
+                     f"{v['flip_rate']:.4f} | {cut:+.0%} | {v['mean_abs_score_change']:.4f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("tune", "measure"))
@@ -188,6 +220,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--clp-weight", type=float, default=None,
                         help="measure: the CLP weight (default: the trainer's default)")  # fmt: skip
+    parser.add_argument("--clp-pairs", choices=("all", "non_toxic"), default="all")
+    parser.add_argument("--clp-oov", choices=("swap", "skip"), default="swap")
+    parser.add_argument("--keep-previous", metavar="KEY",
+                        help="measure: keep the results file's earlier CLP figures under KEY")  # fmt: skip
     parser.add_argument("--output", default=str(common.ROOT / "outputs" / "bench-robustness"))
     parser.add_argument("--results", default=str(common.ROOT / "bench" / "results"))
     parser.add_argument("runner_args", nargs="*", help="extra local_runner flags, after --")
@@ -196,29 +232,28 @@ def main(argv=None) -> int:
     out = Path(args.output) / "ghc"
     out.mkdir(parents=True, exist_ok=True)
     data = common.PREPARE["ghc"](out)
+    variant = variant_flags(args.clp_pairs, args.clp_oov)
     if args.mode == "tune":
         base = run_once(data, out, "baseline", 0.0, args.seed, args.runner_args)
-        rows = [("baseline", base)] + [
-            (f"clp {w:g}", run_once(data, out, "clp", w, args.seed, args.runner_args))
-            for w in args.weights
-        ]
-        print("| run | validation AUC | validation flip rate | validation mean abs change |")
-        print("| --- | --- | --- | --- |")
-        for name, r in rows:
-            v = r["validation_swap"]
-            print(f"| {name} | {r['validation_auc']:.4f} | {v['flip_rate']:.4f} | "
-                  f"{v['mean_abs_score_change']:.4f} |")  # fmt: skip
+        for w in args.weights:
+            run_once(data, out, "clp", w, args.seed, args.runner_args, variant)
+        print(tuning_table(base, out, args.seed))
         return 0
 
     from trainer_modules.settings import TrainerSettings
 
     weight = TrainerSettings().clp_weight if args.clp_weight is None else args.clp_weight
-    results = {"target_fpr": common.TARGET_FPR, "clp_weight": weight}
+    results = {"target_fpr": common.TARGET_FPR, "clp_weight": weight,
+               "clp_pairs": args.clp_pairs, "clp_oov": args.clp_oov}  # fmt: skip
     for method, w in (("baseline", 0.0), ("clp", weight), ("clp_control", 0.0)):
-        runs = [run_once(data, out, method, w, s, args.runner_args) for s in args.seeds]
+        runs = [run_once(data, out, method, w, s, args.runner_args, variant) for s in args.seeds]
         results[method] = summary_of(runs, list(args.seeds))
     results["command"] = " ".join(["bench/robustness.py", *(argv or sys.argv[1:])])
     path = Path(args.results) / "robustness.json"
+    if args.keep_previous and path.exists():
+        previous = json.loads(path.read_text())
+        kept = ("clp", "clp_control", "clp_weight", "clp_pairs", "clp_oov", "command")
+        results[args.keep_previous] = {k: previous[k] for k in kept if k in previous}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results), flush=True)

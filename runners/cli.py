@@ -6,6 +6,7 @@ import dataclasses
 
 from contract import IDENTITY_GROUPS
 from pipeline import config
+from trainer_modules.settings import CLP_OOV, CLP_PAIRS
 
 
 def positive_int(text: str) -> int:
@@ -232,6 +233,20 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
     )
     add(
         t,
+        "--clp-pairs",
+        choices=CLP_PAIRS,
+        default=training.clp_pairs,
+        help="comments CLP pairs with their identity-swapped counterfactuals: all or non_toxic",
+    )
+    add(
+        t,
+        "--clp-oov",
+        choices=CLP_OOV,
+        default=training.clp_oov,
+        help="swap: the out-of-vocabulary id stands in for missing identity keywords; skip: not",
+    )
+    add(
+        t,
         "--tfco-fpr-band",
         type=fraction,
         default=training.tfco_fpr_band,
@@ -274,6 +289,8 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 tfco_epsilon=args.tfco_epsilon,
                 tfco_fpr_band=args.tfco_fpr_band,
                 clp_weight=args.clp_weight,
+                clp_pairs=args.clp_pairs,
+                clp_oov=args.clp_oov,
                 patience=args.patience,
                 target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,

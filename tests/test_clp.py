@@ -59,6 +59,26 @@ def test_counterfactual_pairs_are_the_term_mentioning_examples_with_terms_swappe
             assert set(row[changed]) | set(swapped[changed]) <= set(TERMS)
 
 
+def test_non_toxic_pairs_are_only_the_term_mentioning_non_toxic_examples():
+    features, labels = syn.make_examples(400, seed=4)
+    examples = tf.data.Dataset.from_tensor_slices((features, labels))
+    mentions = np.isin(features[TOKENS_KEY], TERMS).any(axis=1)
+    rows = features[TOKENS_KEY]
+    non_toxic = {tuple(r) for r in rows[mentions & (labels < 0.5)]}
+    toxic = {tuple(r) for r in rows[mentions & (labels > 0.5)]}
+    assert non_toxic and toxic and not non_toxic & toxic
+    pairs = clp.counterfactual_pairs(examples, TERMS, 16, seed=0, pairs="non_toxic")
+    seen = {tuple(r) for original, _, _ in pairs.take(40) for r in original.numpy()}
+    # 640 draws from the non-toxic rows cover all of them, and no toxic row comes up.
+    assert seen == non_toxic
+
+
+def test_skipping_the_oov_id_leaves_only_the_keywords_in_the_vocabulary():
+    vocabulary = [b"the", b"gay", b"muslim", b"women", b"cat"]
+    assert clp.identity_token_ids(vocabulary, oov="skip").tolist() == [2, 3, 4]
+    assert clp.identity_token_ids(vocabulary, oov="swap").tolist() == [2, 3, 4, 6]
+
+
 def _two_terms(n: int, seed: int):
     """The synthetic problem plus the second term in 30% of the other comments: the group
     term comes with toxicity 70% of the time, the other term 10%."""
@@ -109,3 +129,12 @@ def test_pairing_shrinks_the_logit_gap_between_a_comment_and_its_counterfactual(
 def test_a_negative_clp_weight_is_refused():
     with pytest.raises(SettingsError, match="clp_weight must be a finite number >= 0"):
         syn.settings(clp_weight=-0.5)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("clp_pairs", "toxic", "clp_pairs must be one of"), ("clp_oov", "drop", "clp_oov must be")],
+)
+def test_unknown_clp_choices_are_refused(field, value, message):
+    with pytest.raises(SettingsError, match=message):
+        syn.settings(**{field: value})

@@ -40,14 +40,15 @@ from contract import IDENTITY_KEYWORDS, TOKENS_KEY, VOCAB_NAME
 from trainer_modules import common
 
 
-def identity_token_ids(vocabulary) -> np.ndarray:
+def identity_token_ids(vocabulary, oov: str = "swap") -> np.ndarray:
     """Token ids of the single-word identity keywords (Transform's ids: vocabulary index + 1),
-    plus the out-of-vocabulary id when some keyword is not in the vocabulary."""
+    plus the out-of-vocabulary id when some keyword is not in the vocabulary and `oov` is
+    "swap" ("skip" leaves it out)."""
     words = [w.decode() if isinstance(w, bytes) else w for w in vocabulary]
     index = {w: i + 1 for i, w in enumerate(words)}
     keywords = {k for terms in IDENTITY_KEYWORDS.values() for k in terms if " " not in k}
     ids = {index[k] for k in keywords if k in index}
-    if len(ids) < len(keywords):
+    if len(ids) < len(keywords) and oov == "swap":
         ids.add(len(words) + 1)
     if len(ids) < 2:
         raise ValueError(
@@ -74,13 +75,18 @@ def mentions_terms(tokens: tf.Tensor, term_ids: tf.Tensor) -> tf.Tensor:
     return tf.reduce_any(tf.equal(tf.reshape(tokens, [-1, 1]), term_ids))
 
 
-def counterfactual_pairs(examples: tf.data.Dataset, term_ids, batch_size: int, seed: int):
+def counterfactual_pairs(
+    examples: tf.data.Dataset, term_ids, batch_size: int, seed: int, pairs: str = "all"
+):
     """Endless batches of (original tokens, counterfactual tokens, weight) from unbatched
-    (features, label) examples that mention an identity term."""
+    (features, label) examples that mention an identity term; with `pairs` "non_toxic", only
+    those labelled non-toxic."""
     term_ids = tf.constant(term_ids, tf.int64)
+    mentioning = examples.filter(lambda f, y: mentions_terms(f[TOKENS_KEY], term_ids))
+    if pairs == "non_toxic":
+        mentioning = mentioning.filter(lambda f, y: tf.reduce_all(tf.cast(y, tf.float32) < 0.5))
     originals = (
-        examples.filter(lambda f, y: mentions_terms(f[TOKENS_KEY], term_ids))
-        .map(lambda f, y: (f[TOKENS_KEY], y))
+        mentioning.map(lambda f, y: (f[TOKENS_KEY], y))
         .cache()
         .shuffle(4096, seed=seed)
         .repeat()
@@ -120,7 +126,9 @@ class PairedLogitsModel(counterfactual.keras.CounterfactualModel):
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks, term_ids) -> dict:
     packed = counterfactual.keras.utils.pack_counterfactual_data(
         common.tokens_only(train),
-        counterfactual_pairs(train.unbatch(), term_ids, settings.clp_batch_size, settings.seed),
+        counterfactual_pairs(
+            train.unbatch(), term_ids, settings.clp_batch_size, settings.seed, settings.clp_pairs
+        ),
     )
     # The logits view shares its weights with `model`, which is what gets exported.
     wrapped = PairedLogitsModel(
@@ -140,4 +148,5 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks, term
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     vocabulary = tft.TFTransformOutput(fn_args.transform_output).vocabulary_by_name(VOCAB_NAME)
-    common.run(fn_args, functools.partial(fit, term_ids=identity_token_ids(vocabulary)))
+    oov = common.settings_from_config(fn_args.custom_config).clp_oov
+    common.run(fn_args, functools.partial(fit, term_ids=identity_token_ids(vocabulary, oov)))

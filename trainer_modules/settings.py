@@ -15,6 +15,8 @@ from contract import IDENTITY_GROUPS
 
 MIN_DIFF_KERNELS = ("gaussian", "laplacian")
 TFCO_OBJECTIVES = ("cross_entropy", "error_rate")
+CLP_PAIRS = ("all", "non_toxic")
+CLP_OOV = ("swap", "skip")
 MAX_VOCAB_SIZE = 1_000_000
 
 
@@ -117,6 +119,11 @@ class TrainerSettings:
     # counterfactuals, and how many such pairs each step adds.
     clp_weight: float = 1.0
     clp_batch_size: int = 32
+    # Which comments are paired: "non_toxic" leaves toxic ones free to use identity words,
+    # which carry real signal in toxic posts. "skip" drops the out-of-vocabulary id from the
+    # swap set, which otherwise ties every rare word to the identity terms.
+    clp_pairs: str = "all"
+    clp_oov: str = "swap"
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
@@ -136,6 +143,11 @@ class TrainerSettings:
             self.clp_batch_size >= 1,
             f"clp_batch_size must be at least 1, got {self.clp_batch_size}",
         )
+        _check(
+            self.clp_pairs in CLP_PAIRS,
+            f"clp_pairs must be one of {CLP_PAIRS}, got {self.clp_pairs!r}",
+        )
+        _check(self.clp_oov in CLP_OOV, f"clp_oov must be one of {CLP_OOV}, got {self.clp_oov!r}")
         _check(
             0 <= self.tfco_fpr_band < min(self.target_fpr, 1 - self.target_fpr),
             f"tfco_fpr_band must be >= 0 and below target_fpr ({self.target_fpr}) and "
