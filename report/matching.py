@@ -169,8 +169,8 @@ def recommendation(runs: list[RunResult]) -> str:
         auc = best.metric(OVERALL, AUC).value
         auc_text = "n/a" if auc is None else f"{auc:.3f}"
         return (
-            f"Recommended: {best.name} - passes the gate; the Selector's rule: "
-            f"{_selection(runs, None).why} (AUC {auc_text})."
+            f"Recommended: {best.name} (AUC {auc_text}), as the pipeline's Selector picks: "
+            f"{_selection(runs, None).why}"
         )
     lines = ["No model passes the gate."]
     for run in ranked:
