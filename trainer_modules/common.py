@@ -218,10 +218,11 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     best.restore()
     point = choose_operating_point(best.scores(), val_labels, val_groups, settings)
     point.best_epoch = best.best_epoch
+    # Before export: export attaches Transform's layer, whose get_weights raises.
+    save_weights(model, fn_args.serving_model_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold,
                          point.group_thresholds)  # fmt: skip
     operating_point.write(point, fn_args.serving_model_dir)
-    save_weights(model, fn_args.serving_model_dir)
     record = trainer_record(trainer, settings, extra, examples, len(val_labels), len(best.history))
     write_trainer_record(record, fn_args.serving_model_dir)
 
