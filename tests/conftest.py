@@ -55,3 +55,76 @@ def pushed_run(tmp_path_factory):
         # Node -> execution states of this run, before later tests add runs to the store.
         "states": runs.latest_run(out / "root" / "metadata.sqlite"),
     }
+
+
+@pytest.fixture(scope="session")
+def reruns(pushed_run, tmp_path_factory):
+    """Reruns on a copy of pushed_run's output (so that its one version stays the only one),
+    in this order: `again`, its flags again (now judged against the champion, so evaluated
+    anew and pushed as a second version); `refused` by the gate (AUC floor 0.99, no
+    --require-blessing); `cached`, its flags once more (every step from the cache); `recall`,
+    a threshold of 0.999 that flags nothing (retrained), refused by the recall floor; `drop`,
+    that model (cached) refused only by the recall drop against the champion (a floor and a
+    change bound on one metric report one failure, so they need two runs). Each with the
+    serving folder before and after, its states and its outcome."""
+    from runners import mlmd
+    from tests import runs
+
+    out = runs.copy_output(pushed_run["output"], tmp_path_factory.mktemp("reruns") / "root")
+    flags = ["--data", str(pushed_run["data"]), "--output", str(out), "--epochs", "1",
+             *runs.ONE, *runs.LENIENT]  # fmt: skip
+    steps = {
+        "again": ["--require-blessing"],
+        "refused": ["--min-auc", "0.99"],
+        "cached": ["--require-blessing"],
+        "recall": ["--decision-threshold", "0.999", "--min-tpr", "0.2", "--require-blessing"],
+        # The champion's recall on the 15 toxic eval rows may be as low as 1/15: any drop.
+        "drop": ["--decision-threshold", "0.999", "--max-tpr-drop", "0.01", "--require-blessing"],
+    }  # fmt: skip
+    done = {}
+    for name, extra in steps.items():
+        before = runs.snapshot(out / "serving")
+        code, printed, errors = runs.run_pipeline(*flags, *extra)
+        done[name] = {
+            "code": code,
+            "printed": printed,
+            "errors": errors,
+            "serving_before": before,
+            "serving_after": runs.snapshot(out / "serving"),
+            "states": runs.latest_run(out / "metadata.sqlite"),
+            "outcome": mlmd.latest_outcome(str(out / "metadata.sqlite"), runs.PIPELINE),
+        }
+    return done
+
+
+@pytest.fixture(scope="session")
+def candidates_run(tmp_path_factory):
+    """One tiny run of every candidate (lenient bounds bless them all), shared by the e2e
+    tests of the pipeline and of the report. Nothing reruns on its output: a test that does
+    works on a copy (runs.copy_output) with `data` as --data."""
+    from tests import runs
+
+    out = tmp_path_factory.mktemp("candidates") / "root"
+    code, printed, _ = runs.run_pipeline(
+        "--output", str(out), "--candidates", ",".join(runs.CANDIDATES), *runs.CANDIDATES_DATA,
+        *runs.CANDIDATES_FLAGS, *runs.LENIENT_BOUNDS,
+    )  # fmt: skip
+    return {
+        "output": out,
+        "code": code,
+        "printed": printed,
+        "data": runs.embedded_data(out, *runs.CANDIDATES_SIZES),
+    }
+
+
+@pytest.fixture(scope="session")
+def runs_at_once(tmp_path_factory):
+    """Two tiny runs started at once on one SQLite store, each on its own output folder and
+    without the cache (so each computes its own artifacts): `first` runs Beam in process,
+    `second` on 2 multi-processing workers. For test_shared_metadata and test_scale_out."""
+    from tests import runs
+
+    folder = tmp_path_factory.mktemp("at-once")
+    store = folder / "shared-metadata.sqlite"
+    codes, watch = runs.runs_at_once(folder, store, {"first": 1, "second": 2})
+    return {"folder": folder, "store": store, "codes": codes, "workers": watch.workers}

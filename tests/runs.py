@@ -2,22 +2,36 @@
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from ingest.embedded_data import write_dataset
 from ingest.tfrecords import make_example, write_examples
+from pipeline import config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = "fair-toxicity"
-# The one candidate of most tiny runs (a run of several is in test_pipeline_e2e.py).
+PIPELINE = config.PIPELINE_NAME
+# The one candidate of most tiny runs (the run of every candidate is conftest's candidates_run).
 ONE = ["--candidates", "baseline"]
+# Every trainer, and the baseline with per-group thresholds (which reuses its weights).
+CANDIDATES = (*config.TRAINERS, f"baseline{config.POSTPROCESSED}")
+# The run of every candidate: larger than TINY so that every trainer has slices to judge.
+CANDIDATES_SIZES = (600, 300)
+CANDIDATES_DATA = [
+    "--train-size",
+    str(CANDIDATES_SIZES[0]),
+    "--eval-size",
+    str(CANDIDATES_SIZES[1]),
+]
+CANDIDATES_FLAGS = ["--epochs", "1", "--min-slice-size", "10"]
 
 
 def tiny(train: int = 400, eval_: int = 100, *extra: str) -> list[str]:
@@ -100,6 +114,107 @@ def executions_by_run(metadata_path) -> dict[str, dict[str, list[int]]]:
 def latest_run(metadata_path) -> dict[str, list[int]]:
     runs = executions_by_run(metadata_path)
     return runs[max(runs)] if runs else {}
+
+
+class Tee(io.StringIO):
+    """Captures what a run prints while still showing it (pytest -s)."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text):
+        self.stream.write(text)
+        return super().write(text)
+
+
+def run_pipeline(*argv: str) -> tuple[int, str, str]:
+    """`local_runner.py run ARGV` in this process: exit code, printed output, printed errors."""
+    import local_runner
+
+    out, err = Tee(sys.stdout), Tee(sys.stderr)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = local_runner.main(["run", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def copy_output(output: Path, folder: Path) -> Path:
+    """A copy of a run's --output folder for a test that reruns on it: its ML Metadata store
+    names the original artifacts by absolute path, so cached steps stay cached."""
+    return Path(shutil.copytree(output, folder, symlinks=True))
+
+
+def embedded_data(output: Path, train: int, eval_: int, seed: int = 0) -> Path:
+    """Where a run without --data wrote its embedded data (runners/commands.resolve_data); a
+    rerun on a copy of that output passes it as --data to keep ExampleGen cached."""
+    return output / "data" / f"embedded-{train}-{eval_}-seed{seed}"
+
+
+class WorkerWatch:
+    """Polls the descendants of named processes for Beam SDK workers and records each worker's
+    TF_USE_LEGACY_KERAS: name -> worker pid -> value."""
+
+    def __init__(self):
+        self.roots: dict[str, int] = {}
+        self.workers: dict[str, dict[int, str | None]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def add(self, name: str, pid: int) -> None:
+        self.workers[name] = {}
+        self.roots[name] = pid
+
+    def _poll(self):
+        import psutil
+
+        while not self._stop.wait(0.2):
+            for name, pid in list(self.roots.items()):
+                try:
+                    children = psutil.Process(pid).children(recursive=True)
+                except psutil.Error:
+                    continue
+                for child in children:
+                    try:
+                        if child.pid in self.workers[name] or "sdk_worker_main" not in " ".join(
+                            child.cmdline()
+                        ):
+                            continue
+                        self.workers[name][child.pid] = child.environ().get("TF_USE_LEGACY_KERAS")
+                    except psutil.Error:
+                        continue
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def runs_at_once(folder: Path, store: Path, workers: dict[str, int], timeout: float = 900):
+    """Starts `local_runner.py run` per name at once, each on its own output folder
+    (folder/name) with `workers` Beam workers, all on one SQLite store, without the cache.
+    Returns name -> return code, and the watch of their Beam SDK workers."""
+    started = {}
+    with WorkerWatch() as watch:
+        for name, count in workers.items():
+            log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+            command = runner_command("run", "--output", str(folder / name), "--metadata",
+                                     str(store), "--beam-workers", str(count), *TINY,
+                                     "--no-cache")  # fmt: skip
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            started[name] = (process, log)
+            watch.add(name, process.pid)
+        for process, log in started.values():
+            try:
+                process.wait(timeout=timeout)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                log.close()
+    return {name: process.returncode for name, (process, _) in started.items()}, watch
 
 
 def runner_command(*args: str) -> list[str]:

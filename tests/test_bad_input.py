@@ -21,7 +21,7 @@ from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
 import local_runner
-from components.data_check import DataAnomaliesError, check_anomalies
+from components.data_check import DataAnomaliesError, check_anomalies, describe_anomalies
 from ingest.importers import DatasetImportError, import_civil_comments
 from ingest.preflight import DataFileError, check_data
 from ingest.tfrecords import make_example, read_examples, write_examples
@@ -242,16 +242,36 @@ def schema_check(examples, folder="/data/incoming"):
     TFDV's in-memory statistics use the same generators as StatisticsGen without a Beam
     pipeline per case (milliseconds instead of seconds); the e2e cases below use the real one.
     """
+    try:
+        check_anomalies({"train": anomalies_of(examples)}, folder)
+    except DataAnomaliesError as error:
+        return str(error)
+    return None
+
+
+def anomalies_of(examples):
     batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(
         [e.SerializeToString() for e in examples]
     )
     stats = stats_impl.generate_statistics_in_memory(batch)
     schema = io_utils.parse_pbtxt_file(str(SCHEMA_PATH), schema_pb2.Schema())
-    try:
-        check_anomalies({"train": tfdv.validate_statistics(stats, schema)}, folder)
-    except DataAnomaliesError as error:
-        return str(error)
-    return None
+    return tfdv.validate_statistics(stats, schema)
+
+
+def test_clean_data_passes():
+    anomalies = anomalies_of(good())
+    assert describe_anomalies(anomalies) == []
+    check_anomalies({"train": anomalies})
+
+
+def test_message_lists_every_split():
+    bad = good()
+    bad[0].features.feature["toxicity"].float_list.value[0] = -1.0
+    anomalies = anomalies_of(bad)
+    with pytest.raises(DataAnomaliesError) as error:
+        check_anomalies({"eval": anomalies, "train": anomalies}, "/data/x")
+    text = str(error.value)
+    assert "/data/x" in text and "[eval split]" in text and "[train split]" in text
 
 
 def _drop(feature, index=0):
@@ -365,26 +385,44 @@ def test_unreadable_input_stops_before_the_pipeline_starts(pushed_run, tmp_path,
     assert runs.snapshot(pushed_run["serving"]) == before_push
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize(
-    "case, feature, problem",
-    [("label above 1", "toxicity", "Unexpectedly high value"),
-     ("schema drift: new feature", "severe_toxicity", "New column")],
-)  # fmt: skip
-def test_schema_anomaly_stops_the_run_before_transform(
-    pushed_run, tmp_path, capsys, case, feature, problem
-):
+E2E_SCHEMA_CASES = {
+    "label above 1": ("toxicity", "Unexpectedly high value"),
+    "schema drift: new feature": ("severe_toxicity", "New column"),
+}
+
+
+@pytest.fixture(scope="module")
+def anomalous_run(pushed_run, tmp_path_factory):
+    """One run next to pushed_run's push whose eval split has both e2e schema anomalies: a
+    label above 1 and a new feature column."""
     before_push = runs.snapshot(pushed_run["serving"])
     bad = good(40)
-    SCHEMA_CASES[case][0](bad)
-    folder = split_data(tmp_path / "data", eval_=bad)
-    capsys.readouterr()
-    assert _run(pushed_run, folder) == 2
-    printed = capsys.readouterr()
-    assert "Pipeline failed; no model was pushed." in printed.err
-    assert f"The input data in {folder} does not match the schema" in printed.err
-    assert f"[eval split] feature '{feature}'" in printed.err and problem in printed.err
-    states = runs.latest_run(pushed_run["metadata"])
+    for case in E2E_SCHEMA_CASES:
+        SCHEMA_CASES[case][0](bad)
+    folder = split_data(tmp_path_factory.mktemp("anomalies") / "data", eval_=bad)
+    code, _, errors = runs.run_pipeline("--data", str(folder), "--output",
+                                        str(pushed_run["output"]), "--epochs", "1", *runs.ONE,
+                                        *runs.LENIENT)  # fmt: skip
+    return {
+        "folder": folder,
+        "code": code,
+        "errors": errors,
+        "states": runs.latest_run(pushed_run["metadata"]),
+        "serving_before": before_push,
+        "serving_after": runs.snapshot(pushed_run["serving"]),
+    }
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", E2E_SCHEMA_CASES)
+def test_schema_anomaly_stops_the_run_before_transform(anomalous_run, case):
+    feature, problem = E2E_SCHEMA_CASES[case]
+    folder, errors = anomalous_run["folder"], anomalous_run["errors"]
+    assert anomalous_run["code"] == 2
+    assert "Pipeline failed; no model was pushed." in errors
+    assert f"The input data in {folder} does not match the schema" in errors
+    assert f"[eval split] feature '{feature}'" in errors and problem in errors
+    states = anomalous_run["states"]
     assert states["DataCheck"] == [runs.FAILED]
     assert not {"Transform", "Trainer.baseline", "Pusher"} & set(states)
-    assert runs.snapshot(pushed_run["serving"]) == before_push
+    assert anomalous_run["serving_after"] == anomalous_run["serving_before"]

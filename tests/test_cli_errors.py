@@ -113,3 +113,22 @@ def test_a_validation_folder_is_the_third_split(tmp_path):
     assert data_layout(str(data)) == ("train", "eval")
     write_examples(str(data / "validation" / "data.tfrecord"), examples())
     assert data_layout(str(data)) == ("train", "validation", "eval")
+
+
+def test_bad_flags_are_rejected_with_usage_errors(capsys):
+    for argv in (
+        ["run", "--candidates", "nope"],
+        ["run", "--candidates", "baseline,baseline"],
+        ["run", "--beam-workers", "0"],
+        ["run", "--gate-groups", "martians"],
+        ["run", "--max-fpr-gap", "2"],
+    ):
+        with pytest.raises(SystemExit) as error:
+            local_runner.main(argv)
+        assert error.value.code == 2
+    assert "martians" in capsys.readouterr().err
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="--data folder not found"):
+        local_runner.main(["run", "--output", str(tmp_path), "--data", str(tmp_path / "none")])

@@ -1,4 +1,5 @@
-"""End-to-end LocalDagRunner runs on a tiny generated dataset: every candidate in one run."""
+"""End-to-end LocalDagRunner runs on a tiny generated dataset: every candidate in one run
+(conftest's candidates_run), then a rerun on a copy of its output that blesses none."""
 
 import json
 import os
@@ -7,7 +8,6 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
-import local_runner
 from contract import COMPLETE_MARKER
 from pipeline import config
 from pipeline.pipeline import component_ids
@@ -16,12 +16,9 @@ from tests import runs
 
 pytestmark = pytest.mark.e2e
 
-# Every trainer, and the baseline with per-group thresholds (which reuses its weights).
-CANDIDATES = (*config.TRAINERS, f"baseline{config.POSTPROCESSED}")
+CANDIDATES = runs.CANDIDATES
 # The resolver is not an execution of its own in ML Metadata.
 COMPONENTS = set(component_ids(CANDIDATES)) - {"ChampionResolver"}
-TINY = ["--train-size", "600", "--eval-size", "300", "--epochs", "1", "--min-slice-size", "10"]
-LENIENT = runs.LENIENT_BOUNDS
 
 
 def executions_by_node(metadata_path: str) -> dict[str, list]:
@@ -42,12 +39,8 @@ def serving_versions(serving: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def blessed_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    code = local_runner.main(
-        ["run", "--output", str(out), "--candidates", ",".join(CANDIDATES), *TINY, *LENIENT]
-    )
-    return out, code
+def blessed_run(candidates_run):
+    return candidates_run["output"], candidates_run["code"]
 
 
 def test_every_candidate_is_trained_judged_and_the_selected_one_pushed(blessed_run, capsys):
@@ -95,16 +88,18 @@ def training_stats(out, candidate: str) -> dict:
     return json.loads(path.read_text())
 
 
-def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(blessed_run, capsys):
-    out, _ = blessed_run
+def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(
+    candidates_run, tmp_path
+):
+    # On a copy: the run of every candidate stays the newest run of its own output.
+    out = runs.copy_output(candidates_run["output"], tmp_path / "root")
     before = serving_versions(str(out / "serving"))
     first = mlmd.latest_outcome(str(out / "metadata.sqlite"), config.PIPELINE_NAME)
-    code = local_runner.main(
-        ["run", "--output", str(out), *TINY, "--candidates", "baseline,min_diff",
-         "--min-auc", "0.999", "--require-blessing"]
+    code, printed, _ = runs.run_pipeline(
+        "--output", str(out), "--data", str(candidates_run["data"]), *runs.CANDIDATES_FLAGS,
+        "--candidates", "baseline,min_diff", "--min-auc", "0.999", "--require-blessing",
     )  # fmt: skip
     assert code == 3
-    printed = capsys.readouterr().out
     assert "Outcome: not blessed" in printed
     assert "failed: auc on overall" in printed and "bound >= 0.999" in printed
     assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
@@ -143,22 +138,3 @@ def test_pushed_model_serves_all_signatures(blessed_run):
     assert by_example == pytest.approx(scores, abs=1e-6)
     transformed = model.signatures["transform_features"](examples=serialized)
     assert transformed["identity_religion"].numpy().tolist() == [0, 1, 0, 0]
-
-
-def test_bad_flags_are_rejected_with_usage_errors(capsys):
-    for argv in (
-        ["run", "--candidates", "nope"],
-        ["run", "--candidates", "baseline,baseline"],
-        ["run", "--beam-workers", "0"],
-        ["run", "--gate-groups", "martians"],
-        ["run", "--max-fpr-gap", "2"],
-    ):
-        with pytest.raises(SystemExit) as error:
-            local_runner.main(argv)
-        assert error.value.code == 2
-    assert "martians" in capsys.readouterr().err
-
-
-def test_missing_data_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="--data folder not found"):
-        local_runner.main(["run", "--output", str(tmp_path), "--data", str(tmp_path / "none")])
