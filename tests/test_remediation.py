@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_model_remediation import min_diff as library
 
 from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
@@ -22,8 +23,9 @@ def _train(module, **overrides):
 @pytest.fixture(scope="module")
 def results():
     runs = {"baseline": (baseline, {}), "min_diff": (min_diff, {}), "tfco": (tfco, {})}
-    # The control: the same TFCO problem with constraints that cannot bind.
+    # The controls: the same TFCO problem with constraints that cannot bind, MinDiff at weight 0.
     runs["tfco_control"] = (tfco, {"tfco_epsilon": 1.0})
+    runs["min_diff_control"] = (min_diff, {"min_diff_weight": 0.0})
     return {name: _train(module, **overrides) for name, (module, overrides) in runs.items()}
 
 
@@ -42,6 +44,17 @@ def test_remediation_cuts_the_gap_at_the_operating_point(results, variant):
     assert metrics["auc"] > 0.6, (variant, metrics)
     # Only religion is tagged in this data, and it has hundreds of non-toxic rows.
     assert extra[f"{variant}_target_groups"] == ["religion"]
+
+
+def test_min_diff_gap_differs_from_its_weight_0_control_by_more_than_noise(results):
+    remediated, extra = results["min_diff"]
+    control, control_extra = results["min_diff_control"]
+    base, _ = results["baseline"]
+    # The same step and streams without the MMD term train as the baseline does.
+    assert abs(control["gap_matched"] - base["gap_matched"]) < 0.06, (control, base)
+    assert control["gap_matched"] - remediated["gap_matched"] > 0.12, (remediated, control)
+    assert set(control_extra["min_diff_loss"]) == {0.0}
+    assert min(extra["min_diff_loss"]) > 0.0
 
 
 def test_tfco_group_fpr_differs_from_the_control_by_more_than_noise(results):
@@ -145,6 +158,75 @@ def test_min_diff_streams_select_non_toxic_examples_of_the_right_groups():
         examples, ["religion"], "sexual_orientation"
     )
     assert _rows(nonsensitive) == expected(clean & orientation)
+
+
+def _min_diff_batches(settings):
+    train = syn.dataset(*syn.make_examples(256, seed=2), 64)
+    tokens, labels = next(iter(min_diff.main_batches(train)))
+    sensitive, nonsensitive = next(iter(min_diff.group_batches(train, ("religion",), settings)))
+    return tokens, labels, sensitive, nonsensitive
+
+
+class _CountingModel(tf.keras.Model):
+    """Delegates to a model and counts the calls made while a step is traced."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.calls = 0
+
+    def call(self, tokens, training=None):
+        self.calls += 1
+        return self.inner(tokens, training=training)
+
+
+def test_min_diff_step_makes_one_forward_pass_over_the_batch_and_its_min_diff_rows():
+    settings = syn.settings(min_diff_batch_size=8)
+    counting = _CountingModel(common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings))
+    batch = _min_diff_batches(settings)
+    assert [len(b) for b in batch] == [64, 64, 8, 8]
+    step = min_diff.MinDiffStep(counting, settings, syn.MAX_TOKENS)
+    before = [w.numpy().copy() for w in counting.trainable_weights]
+    for _ in range(3):
+        step(*batch)
+    # Python runs only while tracing: one trace, one call of the model in it.
+    assert counting.calls == 1
+    assert step.step.experimental_get_tracing_count() == 1
+    after = [w.numpy() for w in counting.trainable_weights]
+    assert any(not np.allclose(w, v) for w, v in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian"])
+def test_min_diff_term_is_the_library_mmd_weighted_as_min_diff_model_weights_it(kernel):
+    # No dropout: the step's training-mode predictions equal the inference-mode ones below.
+    settings = syn.settings(min_diff_batch_size=8, dropout=0.0, min_diff_kernel=kernel)
+    tf.keras.utils.set_random_seed(settings.seed)
+    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    # Untrained scores sit near 0.5 for every row; spread them so the MMD is far from 0.
+    logits = model.get_layer("logits")
+    kernel_weights, bias = logits.get_weights()
+    logits.set_weights([kernel_weights * 30, bias])
+    tokens, labels, sensitive, nonsensitive = _min_diff_batches(settings)
+    group_rows = tf.concat([sensitive, nonsensitive], 0)
+    membership = tf.constant([[1.0]] * 8 + [[0.0]] * 8)
+    predictions = model(group_rows)
+    kernel_class = min_diff.KERNELS[kernel]
+    mmd = float(library.losses.MMDLoss(kernel_class())(membership, predictions))
+    wrapped = library.keras.MinDiffModel(
+        model, library.losses.MMDLoss(kernel_class()), settings.min_diff_weight
+    )
+    wrapped_term = float(wrapped.compute_min_diff_loss((group_rows, membership), training=True))
+    cross_entropy = float(tf.keras.losses.BinaryCrossentropy()(labels, model(tokens)))
+
+    step_cross_entropy, term = min_diff.MinDiffStep(model, settings, syn.MAX_TOKENS)(
+        tokens, labels, sensitive, nonsensitive
+    )
+    assert mmd > 1e-3
+    # The MMD is a difference of kernel means: float32 rounding (one pass over 80 rows here,
+    # 16 there) moves its last digits.
+    assert float(term) == pytest.approx(settings.min_diff_weight * mmd, rel=1e-3)
+    assert float(term) == pytest.approx(wrapped_term, rel=1e-3)
+    assert float(step_cross_entropy) == pytest.approx(cross_entropy, rel=1e-5)
 
 
 def test_tfco_group_stream_draws_only_non_toxic_group_examples():
