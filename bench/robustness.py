@@ -20,8 +20,8 @@ toxic when its score is strictly above the threshold:
 a keyword, with each keyword swapped for another at random (seeded), scored against the
 originals; with the validation AUC from the training stats; it lists every cached run of the
 seed, so successive calls build one table. `measure` writes bench/results/robustness.json
-(`--keep-previous KEY` keeps the file's earlier CLP figures under KEY). Runs are cached per
-method, weight, CLP options and seed in the output folder.
+(`--keep-previous KEY` keeps the file's earlier CLP figures under KEY, and those it kept).
+Runs are cached per method, weight, CLP options and seed in the output folder.
 """
 
 from __future__ import annotations
@@ -115,14 +115,12 @@ def validation_swaps(texts: list[str], seed: int) -> tuple[list[str], list[str]]
 
 
 def variant_flags(pairs: str, oov: str) -> tuple[str, list[str]]:
-    """The tag suffix and trainer flags of CLP options; none for the defaults, so the runs
-    cached before the options existed keep their tags."""
-    suffix, flags = "", []
-    if pairs != "all":
-        suffix, flags = f"-{pairs}", ["--clp-pairs", pairs]
-    if oov != "swap":
-        suffix, flags = f"{suffix}-oov{oov}", [*flags, "--clp-oov", oov]
-    return suffix, flags
+    """The tag suffix and trainer flags of CLP options; no suffix for "all" and "swap", so the
+    runs cached before the options existed keep their tags. The flags are always passed: the
+    trainer's defaults may differ from these."""
+    suffix = "" if pairs == "all" else f"-{pairs}"
+    suffix += "" if oov == "swap" else f"-oov{oov}"
+    return suffix, ["--clp-pairs", pairs, "--clp-oov", oov]
 
 
 def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra,
@@ -252,6 +250,8 @@ def main(argv=None) -> int:
     path = Path(args.results) / "robustness.json"
     if args.keep_previous and path.exists():
         previous = json.loads(path.read_text())
+        # Figures kept by earlier calls travel on.
+        results.update({k: v for k, v in previous.items() if isinstance(v, dict) and "clp" in v})
         kept = ("clp", "clp_control", "clp_weight", "clp_pairs", "clp_oov", "command")
         results[args.keep_previous] = {k: previous[k] for k in kept if k in previous}
     path.parent.mkdir(parents=True, exist_ok=True)

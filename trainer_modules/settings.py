@@ -116,14 +116,15 @@ class TrainerSettings:
     tfco_threshold_learning_rate: float = 0.5
     # Counterfactual Logit Pairing (trainer_modules/clp.py): weight of the pairwise squared
     # logit difference between comments that mention identity terms and their swapped
-    # counterfactuals, and how many such pairs each step adds.
-    clp_weight: float = 1.0
+    # counterfactuals, and how many such pairs each step adds. The three defaults were picked
+    # on GHC validation: the largest flip cut within 0.01 AUC (docs/benchmarks.md).
+    clp_weight: float = 0.03
     clp_batch_size: int = 32
     # Which comments are paired: "non_toxic" leaves toxic ones free to use identity words,
     # which carry real signal in toxic posts. "skip" drops the out-of-vocabulary id from the
     # swap set, which otherwise ties every rare word to the identity terms.
-    clp_pairs: str = "all"
-    clp_oov: str = "swap"
+    clp_pairs: str = "non_toxic"
+    clp_oov: str = "skip"
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
