@@ -6,8 +6,8 @@ Reproduces the pipeline's data path in numpy: GHC train less its md5-hash tenth 
 that tenth is validation; text normalized as Transform does (lower case, runs of non letters or
 digits to one space), the 20,000 most frequent training tokens of the first 100, identity tags
 as whole-word keyword matches (contract.IDENTITY_KEYWORDS). The model is the project's own
-`common.build_model` with `embeddings.embedding_matrix`, wrapped as `min_diff.fit` wraps it
-(MinDiffModel, the `min_diff_streams` sensitive/nonsensitive streams, target groups = every
+`common.build_model` with `embeddings.embedding_matrix`, wrapped in MinDiffModel as `min_diff.fit`
+did before its single-pass step (the same loss; the `min_diff_pools` rows, target groups = every
 group with >= 30 non-toxic training rows), with early stopping on validation AUC
 (`early_stopping.BestEpoch`). For each configuration: validation AUC, and at the threshold where
 the overall validation FPR is 5%: TPR, each group's FPR and the largest group FPR gap over the
@@ -170,7 +170,7 @@ def run_config(name: str, data: dict, settings: TrainerSettings, max_tokens: int
     features.update({identity_feature(g): tr_groups[g].astype("int64") for g in IDENTITY_GROUPS})
     examples = tf.data.Dataset.from_tensor_slices((features, tr_y.reshape(-1, 1)))
     train = examples.shuffle(len(tr_y), seed=settings.seed).batch(settings.batch_size)
-    sensitive, nonsensitive = min_diff.min_diff_streams(examples, targets, "all")
+    sensitive, nonsensitive = min_diff.min_diff_pools(train, targets, "all")
     packed = md.keras.utils.input_utils.pack_min_diff_data(
         original_dataset=common.tokens_only(train),
         sensitive_group_dataset=min_diff._endless(

@@ -159,6 +159,18 @@ def test_min_diff_streams_select_non_toxic_examples_of_the_right_groups():
     )
     assert _rows(nonsensitive) == expected(clean & orientation)
 
+    # The trainer's pools: the same rows, gathered from the batches in one pass.
+    for reference, others in (("all", ~religion), ("sexual_orientation", orientation)):
+        pools = min_diff.min_diff_pools(examples.batch(7), ["religion"], reference)
+        rows = [sorted(tuple(r) for r in pool.numpy().tolist()) for pool in pools]
+        assert rows == [expected(clean & religion), expected(clean & others)]
+
+
+def test_min_diff_without_nonsensitive_rows_says_which_flag_to_change():
+    _, _, examples = _unbatched()
+    with pytest.raises(ValueError, match="no nonsensitive rows .* --min-diff-reference"):
+        min_diff.min_diff_pools(examples.batch(8), ["religion"], "disability")
+
 
 def _min_diff_batches(settings):
     train = syn.dataset(*syn.make_examples(256, seed=2), 64)

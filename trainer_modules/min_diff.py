@@ -9,8 +9,9 @@ The loss is `MinDiffModel`'s: cross-entropy on the training batch plus `min_diff
 `min_diff.losses.MMDLoss` between the sensitive and the nonsensitive rows' predictions, every
 row in training mode. The step is TFCO's single stream instead of `MinDiffModel` with
 `pack_min_diff_data`: one forward pass over [batch; sensitive; nonsensitive] in `tf.function`,
-each loss on its slice, the MinDiff rows drawn from cached streams. The wrapper's second forward
-pass and uncached filtered streams cost 1.8x the baseline's step (docs/benchmarks.md).
+each loss on its slice, the MinDiff rows drawn from pools gathered in one pass over the data.
+The wrapper's second forward pass and its filtered streams, which read the training files again,
+cost 1.8x the baseline's step (docs/benchmarks.md).
 """
 
 import tensorflow as tf
@@ -23,37 +24,52 @@ from trainer_modules import common
 KERNELS = {"gaussian": min_diff.losses.GaussianKernel, "laplacian": min_diff.losses.LaplacianKernel}
 
 
-def min_diff_streams(examples: tf.data.Dataset, target_groups, reference: str = "all"):
-    """Sensitive and nonsensitive (features, label) streams from unbatched examples.
+def min_diff_masks(features: dict, label, target_groups, reference: str = "all"):
+    """[batch] booleans: sensitive and nonsensitive rows.
 
     Sensitive: non-toxic examples tagged with any target group. Nonsensitive: non-toxic
     examples of the reference group, or with reference "all", every other non-toxic example.
     """
-    target_groups = tuple(target_groups)
-
-    def non_toxic(features, label):
-        return tf.reshape(label, []) < 0.5
-
-    def in_targets(features, label):
-        return tf.reshape(common.identity_mask(features, target_groups), [])
-
-    non_toxic_examples = examples.filter(non_toxic)
-    sensitive = non_toxic_examples.filter(in_targets)
+    non_toxic = tf.reshape(label, [-1]) < 0.5
+    in_targets = common.identity_mask(features, tuple(target_groups))
     if reference == "all":
-        nonsensitive = non_toxic_examples.filter(lambda f, y: tf.logical_not(in_targets(f, y)))
+        others = tf.logical_not(in_targets)
     else:
-        nonsensitive = non_toxic_examples.filter(
-            lambda f, y: tf.reshape(common.identity_mask(f, (reference,)), [])
-        )
-    return sensitive, nonsensitive
+        others = common.identity_mask(features, (reference,))
+    return tf.logical_and(non_toxic, in_targets), tf.logical_and(non_toxic, others)
 
 
-def _endless(stream: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless shuffled batches of a stream's token ids. Cached (token ids only): filtering
-    scans the whole training data, so later passes read memory instead."""
+def min_diff_streams(examples: tf.data.Dataset, target_groups, reference: str = "all"):
+    """Sensitive and nonsensitive (features, label) streams from unbatched examples."""
+
+    def picked(which):
+        return lambda f, y: tf.reshape(min_diff_masks(f, y, target_groups, reference)[which], [])
+
+    return examples.filter(picked(0)), examples.filter(picked(1))
+
+
+def min_diff_pools(train: tf.data.Dataset, target_groups, reference: str = "all"):
+    """Token ids of every sensitive and of every nonsensitive training row, from one pass over
+    the batches: filtering unbatched streams read the training files again for each stream,
+    and again whenever a stream ran out."""
+    sensitive, nonsensitive = [], []
+    for features, label in train:
+        in_sensitive, in_nonsensitive = min_diff_masks(features, label, target_groups, reference)
+        sensitive.append(tf.boolean_mask(features[TOKENS_KEY], in_sensitive))
+        nonsensitive.append(tf.boolean_mask(features[TOKENS_KEY], in_nonsensitive))
+    pools = tf.concat(sensitive, 0), tf.concat(nonsensitive, 0)
+    for name, pool in zip(("sensitive", "nonsensitive"), pools, strict=True):
+        if pool.shape[0] == 0:
+            raise ValueError(
+                f"MinDiff has no {name} rows (non-toxic rows of {list(target_groups)} against "
+                f"reference {reference!r}): change --target-groups or --min-diff-reference"
+            )
+    return pools
+
+
+def _endless(pool: tf.Tensor, batch_size: int, seed: int) -> tf.data.Dataset:
     return (
-        stream.map(lambda f, y: f[TOKENS_KEY])
-        .cache()
+        tf.data.Dataset.from_tensor_slices(pool)
         .shuffle(2048, seed=seed)
         .repeat()
         .batch(batch_size, drop_remainder=True)
@@ -62,7 +78,7 @@ def _endless(stream: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dat
 
 def group_batches(train: tf.data.Dataset, groups, settings) -> tf.data.Dataset:
     """Endless (sensitive, nonsensitive) token batches of `min_diff_batch_size` rows each."""
-    sensitive, nonsensitive = min_diff_streams(train.unbatch(), groups, settings.min_diff_reference)
+    sensitive, nonsensitive = min_diff_pools(train, groups, settings.min_diff_reference)
     size, seed = settings.min_diff_batch_size, settings.seed
     return tf.data.Dataset.zip(
         (_endless(sensitive, size, seed), _endless(nonsensitive, size, seed + 1))
@@ -139,8 +155,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     groups = tuple(
         g for g in common.remediated_groups(train, settings) if g != settings.min_diff_reference
     )
-    # One iterator over every epoch: the MinDiff streams go on where they stopped, and the
-    # cache fills once.
+    # One iterator over every epoch: the MinDiff streams go on where they stopped.
     group_rows = iter(group_batches(train, groups, settings))
     losses = []
     for epoch in range(settings.epochs):
