@@ -1,53 +1,20 @@
 """Local scale-out: Beam's multi-processing DirectRunner (`--beam-workers 2`) gives the same
-data as one in-process worker, and its worker processes run with Keras 2 selected."""
+data as one in-process worker, and its worker processes run with Keras 2 selected. The two
+runs are conftest's runs_at_once (which test_shared_metadata reads too)."""
 
 import glob
 import os
-import threading
 
-import psutil
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-import local_runner
 from contract import VOCAB_NAME
 from pipeline import config
-from tests import runs
 
 pytestmark = pytest.mark.e2e
 
-TINY = runs.tiny(400, 100, "--no-cache")
 PIPELINE = config.PIPELINE_NAME
-
-
-class WorkerWatch:
-    """Polls this process's children for Beam SDK workers and records their environment."""
-
-    def __init__(self):
-        self.workers: dict[int, str | None] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self):
-        while not self._stop.wait(0.2):
-            for child in psutil.Process().children(recursive=True):
-                try:
-                    if child.pid in self.workers or "sdk_worker_main" not in " ".join(
-                        child.cmdline()
-                    ):
-                        continue
-                    self.workers[child.pid] = child.environ().get("TF_USE_LEGACY_KERAS")
-                except psutil.Error:
-                    continue
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def only_artifact(output: str, component: str, key: str) -> str:
@@ -67,21 +34,20 @@ def split_counts(examples_uri: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(runs_at_once):
+    """conftest's runs_at_once: `first` with one Beam worker, `second` with two."""
     out = {}
-    for workers in (1, 2):
-        output = str(tmp_path_factory.mktemp(f"workers{workers}"))
-        with WorkerWatch() as watch:
-            code = local_runner.main(
-                ["run", "--output", output, "--beam-workers", str(workers), *TINY]
-            )
-        assert code == 0, f"run with {workers} Beam worker(s) failed"
+    for workers, name in ((1, "first"), (2, "second")):
+        output = str(runs_at_once["folder"] / name)
+        log = runs_at_once["folder"] / f"{name}.log"
+        failed = f"run with {workers} Beam worker(s) failed:\n"
+        assert runs_at_once["codes"][name] == 0, failed + log.read_text()[-3000:]
         out[workers] = {
             "vocabulary": tft.TFTransformOutput(
                 only_artifact(output, "Transform", "transform_graph")
             ).vocabulary_by_name(VOCAB_NAME),
             "counts": split_counts(only_artifact(output, "ExampleGen", "examples")),
-            "workers": watch.workers,
+            "workers": runs_at_once["workers"][name],
         }
     return out
 

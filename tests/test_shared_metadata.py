@@ -1,9 +1,10 @@
-"""Shared ML Metadata: two runs on one SQLite store at once, and a run on MariaDB."""
+"""Shared ML Metadata: two runs on one SQLite store at once (conftest's runs_at_once, which
+test_scale_out reads too), and a run on MariaDB."""
 
 import argparse
 import contextlib
 import sqlite3
-import subprocess
+from pathlib import Path
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2
@@ -39,25 +40,11 @@ def test_mysql_flags_build_the_connection(monkeypatch):
 
 
 @pytest.mark.e2e
-def test_two_runs_at_once_share_one_sqlite_store(tmp_path):
-    store = tmp_path / "shared-metadata.sqlite"
-    processes = []
-    for name in ("first", "second"):
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-        command = runs.runner_command("run", "--output", str(tmp_path / name), "--metadata",
-                                      str(store), *runs.TINY)  # fmt: skip
-        processes.append(
-            (name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
-        )
-    for name, process, log in processes:
-        try:
-            process.wait(timeout=900)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
-        assert process.returncode == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+def test_two_runs_at_once_share_one_sqlite_store(runs_at_once):
+    store = runs_at_once["store"]
+    for name, code in runs_at_once["codes"].items():
+        log = runs_at_once["folder"] / f"{name}.log"
+        assert code == 0, log.read_text()[-3000:]
 
     with contextlib.closing(sqlite3.connect(store)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -66,11 +53,14 @@ def test_two_runs_at_once_share_one_sqlite_store(tmp_path):
     for states in by_run.values():
         assert set(states) == NODES
         assert all(s in ([runs.COMPLETE], [runs.CACHED]) for s in states.values()), states
-    # Through ML Metadata's own client too: both runs' outputs are there.
+    # Through ML Metadata's own client too: both runs' outputs are there (the FairnessGate's
+    # report, and the Selector's copy of the winner's for the model card).
     config = metadata.sqlite_metadata_connection_config(str(store))
     with metadata.Metadata(config) as m:
         reports = m.store.get_artifacts_by_type(GateReport.TYPE_NAME)
-        assert len(reports) == 2
+        producers = sorted((Path(r.uri).parts[-6], Path(r.uri).parts[-3]) for r in reports)
+        assert producers == [(run, node) for run in ("first", "second")
+                             for node in ("FairnessGate.baseline", "Selector")]  # fmt: skip
     assert mlmd.latest_outcome(str(store), runs.PIPELINE).report
 
 
