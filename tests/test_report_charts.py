@@ -1,0 +1,193 @@
+"""The fairness report's page and charts from hand-made runs: every slice, bound and
+failure shown, charts drawn offline, the notebook view."""
+
+import base64
+import html.parser
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from markupsafe import escape
+from PIL import ImageColor
+
+from report import charts, command, matching, notebook
+from report import html as report_html
+from report.values import OVERALL
+from tests.report_data import (
+    BASELINE_FAILURES,
+    BOUNDS,
+    GROUPS,
+    png_size,
+    sample_runs,
+    scored,
+)
+
+
+@pytest.fixture
+def runs():
+    return sample_runs()
+
+
+# ---------------------------------------------------------------- rendering
+
+
+class Tags(html.parser.HTMLParser):
+    """Every tag of a page with its attributes; script bodies are text, not tags."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def referenced_urls(page: str) -> list[str]:
+    return [
+        attrs[name] for _, attrs in Tags(page).tags for name in ("src", "href") if name in attrs
+    ]
+
+
+def test_report_has_every_slice_bound_and_failure_and_valid_charts(runs, tmp_path):
+    page_path = command.write_report(runs, tmp_path)
+    page = page_path.read_text()
+    for slice_name in (OVERALL, *GROUPS):
+        # Once in each model's slice table, once in its Fairness Indicators table.
+        assert page.count(f"<tr><td class=name>{slice_name}</td>") == 2 * len(runs)
+    for line in BOUNDS.lines():
+        assert escape(line) in page
+    for s, m, v, b in BASELINE_FAILURES:
+        assert f"<td class=name>{escape(m)}</td>" in page
+        assert f"<td class=name>{s}</td><td>{v:.4f}</td><td class=name>{escape(b)}</td>" in page
+    assert "Recommended: min_diff" in page
+    assert page.count('class="badge pass">blessed') == 2 * 2  # summary table and run headings
+    # Bounded values show their interval; plain ones do not invent one.
+    assert "0.910 <small>[0.890, 0.930]</small>" in page
+    assert "<td>0.880</td>" in page
+    # Self-contained: scripts inline, no style sheet links, every image a data URI, every link
+    # within the page.
+    tags = Tags(page).tags
+    assert [t for t, attrs in tags if t == "link" or (t == "script" and "src" in attrs)] == []
+    assert all(url.startswith(("data:image/png;base64,", "#")) for url in referenced_urls(page))
+    expected = {n for n in charts.CHARTS if n not in charts.MATCHED_CHARTS}
+    assert {p.name for p in tmp_path.glob("*.png")} == expected
+    for name in expected:
+        data = (tmp_path / name).read_bytes()
+        assert png_size(data) == charts.CHARTS[name]
+        assert base64.b64encode(data).decode() in page
+    summary = json.loads((tmp_path / command.JSON_FILE).read_text())
+    assert summary["ranking"] == ["min_diff", "tfco", "baseline"]
+    assert summary["runs"][0]["failures"][0]["bound"] == "<= 0.2"
+
+
+def test_matched_chart_appears_with_matching(runs, tmp_path):
+    labels = np.array([0, 0, 0, 1], float)
+    data = {r.name: scored([0.6, 0.4, 0.2, 0.9], labels) for r in runs}
+    matching.match_thresholds(runs, data)
+    command.write_report(runs, tmp_path)
+    data = (tmp_path / "fpr_matched_threshold.png").read_bytes()
+    assert png_size(data) == charts.CHARTS["fpr_matched_threshold.png"]
+    assert "FPR at the reference FPR" in (tmp_path / command.HTML_FILE).read_text()
+    # FNR at the matched thresholds beside the FPR there.
+    data = (tmp_path / "fnr_matched_threshold.png").read_bytes()
+    assert png_size(data) == charts.CHARTS["fnr_matched_threshold.png"]
+    assert "FNR at the reference FPR" in (tmp_path / command.HTML_FILE).read_text()
+
+
+def test_chart_marks_the_bounds_in_their_colours(runs):
+    png = charts.render_charts(runs)["fpr_by_group.png"]
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = {c for _, c in image.getcolors(maxcolors=1 << 16)}
+    assert ImageColor.getrgb(charts.CAP_COLOR) in colours  # the FPR cap line
+    for colour in charts.COLORS[:3]:  # one bar colour (and gap line) per model
+        assert ImageColor.getrgb(colour) in colours
+
+
+# ---------------------------------------------------------------- page and notebook
+
+
+def test_page_embeds_each_chart_spec_with_vega_inline(runs):
+    specs = charts.chart_specs(runs)
+    page = report_html.render_html(runs, specs, "now")
+    embedded = json.loads(re.search(r"const specs = (.*);", page).group(1))
+    assert set(embedded) == {"chart-" + n.removesuffix(".png") for n in specs}
+    for name in specs:
+        spec = embedded["chart-" + name.removesuffix(".png")]
+        assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+        assert (spec["width"], spec["height"]) == charts.CHARTS[name]
+        assert f'<div class=chart id="chart-{name.removesuffix(".png")}">' in page
+    assert "vegaEmbed" in page and charts.vega_script() in page
+
+
+def test_fnr_is_shown_beside_fpr_wherever_group_fpr_is(runs):
+    specs = {name: chart.to_dict() for name, chart in charts.chart_specs(runs).items()}
+    for name in ("fpr_by_group.png", "fnr_by_group.png"):
+        tooltip = [t["field"] for t in specs[name]["layer"][0]["encoding"]["tooltip"]]
+        assert {"fpr", "fpr_ci", "fnr", "fnr_ci"} <= set(tooltip)
+        bars = specs[name]["data"]["values"]
+        assert {(b["fpr"], b["fnr"]) for b in bars if b["group"] == "religion"} == {
+            (0.31, 0.3),
+            (0.13, 0.3),
+        }
+    page = report_html.render_html(runs, charts.chart_specs(runs), "now")
+    assert "<th>worst judged group FPR</th><th class=fnr>worst judged group FNR</th>" in page
+    assert page.count("<th>FPR</th><th class=fnr>FNR</th>") == len(runs)
+    assert "<th>FPR@0.5</th><th class=fnr>FNR@0.5</th>" in page
+    assert "<td>0.310 <small>[0.280, 0.340]</small></td><td class=fnr>0.300" in page
+    header = matching.ranked_table(runs).splitlines()[0]
+    assert re.search(r"worst group FPR +worst group FNR", header)
+    summary = runs[0].summary()
+    assert (summary["worst_group_fnr"], summary["worst_fnr_group"]) == (0.3, "sexual_orientation")
+
+
+def test_page_draws_its_charts_offline_in_headless_chromium(runs, tmp_path):
+    """Vega runs from the inlined script: every chart is drawn with the network unreachable
+    (a proxy on a closed local port), without console messages."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium; .ci/run does it)")
+    page = command.write_report(runs, tmp_path / "report")
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [line for line in done.stderr.splitlines() if re.search(r":CONSOLE[(:]", line)] == []
+    assert not re.search(r"Uncaught|net::ERR_", done.stderr)
+    for name in charts.chart_specs(runs):
+        chart_id = "chart-" + name.removesuffix(".png")
+        drawn = re.search(rf'id="{chart_id}".*?</svg>', done.stdout, re.S)
+        assert drawn and 'class="marks"' in drawn.group(0), chart_id
+
+
+def test_notebook_report_is_the_page_in_an_iframe(runs, monkeypatch):
+    monkeypatch.setattr(notebook, "build_runs", lambda *args: runs)
+    view = notebook.notebook_report("/nowhere", ["baseline", "min_diff", "tfco"])
+    assert view.data.startswith('<div><iframe srcdoc="&lt;!doctype html&gt;')
+    assert "Fairness report" in view.data and "vegaEmbed" in view.data
+    monkeypatch.setattr(notebook, "build_runs", lambda *args: [])
+    with pytest.raises(LookupError):
+        notebook.notebook_report("/nowhere")
+
+
+def test_the_tradeoff_chart_puts_each_model_at_its_gap_and_recall(runs):
+    spec = charts.tradeoff_chart(runs, {r.name: "#000000" for r in runs}).to_dict()
+    points = {row["model"]: row for row in spec["data"]["values"]}
+    assert set(points) == {"baseline", "min_diff", "tfco"}
+    for run in runs:
+        group, gap = run.largest_gap()
+        assert points[run.name]["gap"] == pytest.approx(gap)
+        assert points[run.name]["group"] == group
+        assert points[run.name]["TPR"] == pytest.approx(1 - run.metric(OVERALL, "miss_rate").value)
+    assert points["baseline"]["gap"] > points["tfco"]["gap"]

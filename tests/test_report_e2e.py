@@ -1,0 +1,147 @@
+"""The fairness report on real runs: conftest's candidates_run, then on a copy of its
+output MinDiff alone re-evaluated with confidence intervals, then `report` on baseline and
+MinDiff."""
+
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from markupsafe import escape
+
+import local_runner
+from contract import OPERATING_POINT_SCORE
+from pipeline.config import GatePolicy
+from pipeline.pipeline import component_ids
+from report import charts, command, notebook
+from report.bounds import GateBounds
+from report.values import OVERALL
+from tests import runs
+from tests.report_data import png_size
+
+# 7 shared steps, 3 per candidate, the Selector and the Pusher.
+STEPS = len(component_ids(runs.CANDIDATES))
+
+
+@pytest.fixture(scope="module")
+def compared(candidates_run, tmp_path_factory):
+    """On a copy of conftest's candidates_run: MinDiff alone re-evaluated with confidence
+    intervals under the default bounds (its Trainer from the cache), then `report` on the
+    baseline (candidates_run's evaluation) and MinDiff."""
+    out = runs.copy_output(candidates_run["output"], tmp_path_factory.mktemp("compare") / "root")
+    logs = {"run": (candidates_run["code"], candidates_run["printed"])}
+    code, printed, _ = runs.run_pipeline(
+        "--output", str(out), "--data", str(candidates_run["data"]), *runs.CANDIDATES_FLAGS,
+        "--candidates", "min_diff", "--confidence-intervals",
+    )  # fmt: skip
+    logs["ci"] = (code, printed)
+    tee = runs.Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        code = local_runner.main(["report", "--candidates", "baseline,min_diff", "--output",
+                                  str(out), "--report-dir", str(out / "ci-report")])  # fmt: skip
+    logs["report"] = (code, tee.getvalue())
+    return out, logs
+
+
+@pytest.mark.e2e
+def test_a_run_of_every_candidate_shows_progress_and_the_selection(compared):
+    out, logs = compared
+    code, text = logs["run"]
+    assert code == 0
+    for node in ("ExampleGen", "ChampionResolver", "Trainer.baseline", "Trainer.min_diff"):
+        assert re.search(rf"\[\d+/{STEPS}\] {re.escape(node)} running\.\.\.", text), node
+    assert re.search(rf"\[{STEPS}/{STEPS}\] Pusher done in \d+ s", text)
+    table = text[text.index("Candidates, each at its own operating point") :].splitlines()
+    # A candidate's row starts with its name (marked * when selected); its reasons follow it,
+    # indented further, and the block ends with a blank line.
+    block = table[2 : table.index("", 2)]
+    rows = [line[3:].split()[0] for line in block if line[2:3] in " *" and line[3:4].strip()]
+    assert sorted(rows) == sorted(runs.CANDIDATES)
+    assert "Selected: " in text or "No candidate was blessed" in text
+
+
+@pytest.mark.e2e
+def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared):
+    out, logs = compared
+    assert logs["ci"][0] == 0 and logs["report"][0] == 0
+    assert re.search(r"\[\d+/12\] Evaluator.min_diff done in", logs["ci"][1])
+    assert re.search(r"\[\d+/12\] Trainer.min_diff cached in", logs["ci"][1])
+    folder = out / "ci-report"
+    page = (folder / command.HTML_FILE).read_text()
+    summary = json.loads((folder / command.JSON_FILE).read_text())
+    assert [r["name"] for r in summary["runs"]] == ["baseline", "min_diff"]
+    bounds = GateBounds(**{**summary["bounds"], "groups": tuple(summary["bounds"]["groups"]),
+                           "fairness_thresholds": tuple(summary["bounds"]["fairness_thresholds"])})  # fmt: skip
+    # The summary's bounds are the first run's: the baseline's, under runs.LENIENT_BOUNDS.
+    assert bounds.min_slice_size == 10 and bounds.decision_threshold == OPERATING_POINT_SCORE
+    assert (bounds.max_group_fpr, bounds.min_auc) == (1.0, 0.0)
+    assert bounds.max_fpr_gap == pytest.approx(1.0)
+    for line in bounds.lines():
+        assert escape(line) in page
+    for group in GatePolicy().groups:
+        assert f"<td class=name>{group}</td>" in page
+    for run in summary["runs"]:
+        for failure in run["failures"]:
+            assert escape(failure["bound"]) in page
+            assert f"<td class=name>{escape(failure['slice'])}</td>" in page
+    baseline, min_diff = command.build_runs(str(out / "metadata.sqlite"), ["baseline", "min_diff"])
+    # MinDiff's own evaluation reads back the default bounds it was judged by.
+    policy = GatePolicy()
+    assert min_diff.bounds.min_slice_size == 10
+    assert (min_diff.bounds.max_group_fpr, min_diff.bounds.min_auc) == (
+        policy.max_group_fpr, policy.min_auc,
+    )  # fmt: skip
+    assert min_diff.bounds.max_fpr_gap == pytest.approx(policy.max_group_fpr_gap)
+    # MinDiff was re-evaluated with intervals, baseline was not: both kinds are handled.
+    assert min_diff.bounds.confidence_intervals and not baseline.bounds.confidence_intervals
+    assert min_diff.metric(OVERALL, "auc").has_interval
+    assert not baseline.metric(OVERALL, "auc").has_interval
+    assert re.search(r"<small>\[\d\.\d{3}, \d\.\d{3}\]</small>", page)
+    # Scoring the eval split reproduces TFMA's overall FPR for the reference model.
+    assert baseline.matched.threshold == 0.5
+    assert baseline.matched.rates[OVERALL]["fpr"] == pytest.approx(
+        baseline.metric(OVERALL, "fall_out").value
+    )
+    assert (
+        baseline.matched.rates[OVERALL]["count"] == baseline.metric(OVERALL, "example_count").value
+    )
+    assert min_diff.matched.rates[OVERALL]["fpr"] <= baseline.matched.target_fpr + 1e-9
+    # The gap-against-recall chart needs a judged group; a tiny run may have none.
+    has_gap = any(r.get("largest_gap") is not None for r in summary["runs"])
+    for name, size in charts.CHARTS.items():
+        if name == "gap_vs_tpr.png" and not has_gap:
+            assert not (folder / name).exists()
+            continue
+        assert png_size((folder / name).read_bytes()) == size
+
+
+@pytest.mark.e2e
+def test_report_opens_in_headless_chromium_without_console_errors(compared, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium; .ci/run does it)")
+    out, _ = compared
+    page = out / "ci-report" / command.HTML_FILE
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1280,2000", "--enable-logging=stderr", "--v=0", page.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    console = [line for line in done.stderr.splitlines() if re.search(r":CONSOLE[(:]", line)]
+    assert console == [], console
+    assert not re.search(r"Uncaught|net::ERR_", done.stderr)
+    assert png_size(shot.read_bytes()) == (1280, 2000)
+
+
+@pytest.mark.e2e
+def test_notebook_report_shows_the_html_report(compared):
+    out, _ = compared
+    html_view = notebook.notebook_report(str(out), ["baseline", "min_diff"], match=False)
+    assert "srcdoc=" in html_view.data and "Fairness report" in html_view.data

@@ -1,0 +1,216 @@
+"""The fairness report's values: parsed metrics, bounds read back, threshold matching,
+ranking; and the progress lines and the `report` command's own errors."""
+
+import io
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+import local_runner
+from contract import OPERATING_POINT_SCORE
+from pipeline.config import GatePolicy
+from pipeline.eval_config import build_eval_config
+from report import matching
+from report.bounds import GateBounds, bounds_from_eval_config
+from report.values import OVERALL, Value, parse_value
+from runners import progress
+from tests.report_data import bounded, gate_report, sample_runs, scored
+
+
+@pytest.fixture
+def runs():
+    return sample_runs()
+
+
+# ---------------------------------------------------------------- values and bounds
+
+
+def test_parse_value_reads_plain_bounded_and_nan_values():
+    assert parse_value(0.25) == Value(0.25)
+    assert parse_value({"doubleValue": 0.5}) == Value(0.5)
+    with_ci = parse_value(bounded(0.4, 0.3, 0.5))
+    assert (with_ci.value, with_ci.lower, with_ci.upper, with_ci.has_interval) == (
+        0.4,
+        0.3,
+        0.5,
+        True,
+    )
+    # TFMA writes undefined bounds as the string "NaN" (e.g. FNR on a slice without positives).
+    nan_bounds = parse_value(bounded(1.0, "NaN", "NaN"))
+    assert nan_bounds == Value(1.0) and not nan_bounds.has_interval
+    assert parse_value({"doubleValue": "NaN"}).value is None
+    assert parse_value({"boundedValue": {}}).value is None
+    assert parse_value({"somethingElse": 1}).value is None
+
+
+def test_bounds_are_read_back_from_the_eval_config():
+    # Rates are judged at each model's own operating point: the evaluation signature's score
+    # crosses OPERATING_POINT_SCORE there, and that is the threshold the EvalConfig holds.
+    policy = GatePolicy(
+        max_group_fpr=0.15, max_group_fpr_gap=0.03, max_group_fnr_gap=0.12, min_auc=0.8,
+        min_tpr=0.3, max_auc_drop=0.01, max_tpr_drop=0.07, max_group_fpr_increase=0.04,
+        groups=("religion", "race"), fairness_thresholds=(0.2, 0.4),
+    )  # fmt: skip
+    bounds = bounds_from_eval_config(build_eval_config(policy, True), min_slice_size=25)
+    assert bounds == GateBounds(
+        decision_threshold=OPERATING_POINT_SCORE,
+        max_group_fpr=0.15,
+        max_fpr_gap=pytest.approx(0.03),
+        max_fnr_gap=pytest.approx(0.12),
+        min_tpr=0.3,
+        max_tpr_drop=pytest.approx(0.07),
+        min_auc=0.8,
+        max_auc_drop=pytest.approx(0.01),
+        max_group_fpr_increase=pytest.approx(0.04),
+        min_slice_size=25,
+        groups=("religion", "race"),
+        fairness_thresholds=(0.2, 0.4),
+        confidence_intervals=True,
+    )
+    plain = bounds_from_eval_config(build_eval_config(GatePolicy(), False))
+    assert plain.confidence_intervals is False and plain.min_slice_size is None
+
+
+# ---------------------------------------------------------------- threshold matching
+
+
+def test_matching_threshold_gives_the_target_fpr():
+    negatives = np.linspace(0.05, 0.95, 10)  # 10 negatives
+    scores = np.concatenate([negatives, [0.99, 0.2]])
+    labels = [0] * 10 + [1, 1]
+    for target in (0.0, 0.1, 0.3, 0.55, 0.9):
+        threshold = matching.fpr_matching_threshold(scores, labels, target)
+        fpr = matching.rates_at(scored(scores, labels), threshold)[OVERALL]["fpr"]
+        assert fpr == pytest.approx(np.floor(target * 10) / 10), target
+    everything = matching.fpr_matching_threshold(scores, labels, 1.0)
+    assert matching.rates_at(scored(scores, labels), everything)[OVERALL]["fpr"] == 1.0
+
+
+def test_matching_threshold_never_exceeds_the_target_with_ties():
+    scores = [0.7, 0.7, 0.7, 0.2, 0.1, 0.9]
+    labels = [0, 0, 0, 0, 0, 1]
+    threshold = matching.fpr_matching_threshold(
+        scores, labels, 0.4
+    )  # 2 of 5 would need a split tie
+    fpr = matching.rates_at(scored(scores, labels), threshold)[OVERALL]["fpr"]
+    assert fpr <= 0.4
+
+
+def test_rates_count_scores_above_the_threshold_as_positive_per_group():
+    religion = np.array([True, True, False, False, True])
+    data = scored([0.6, 0.5, 0.7, 0.2, 0.9], [0, 0, 0, 0, 1], {"religion": religion})
+    rates = matching.rates_at(data, 0.5)
+    assert rates[OVERALL] == {"count": 5, "negatives": 4, "positives": 1, "fpr": 0.5, "fnr": 0.0}
+    # 0.5 itself is not above the threshold (TFMA's rule).
+    assert rates["religion"] == {"count": 3, "negatives": 2, "positives": 1, "fpr": 0.5, "fnr": 0.0}
+
+
+def test_each_model_is_matched_to_the_baseline_overall_fpr(runs):
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.2).astype(float)
+    group = rng.random(400) < 0.3
+    base = np.clip(labels * 0.4 + rng.random(400) * 0.6, 0, 1)
+    other = np.clip(base * 0.5, 0, 1)  # flags far less at 0.5
+    data = {
+        "baseline": scored(base, labels, {"religion": group}),
+        "min_diff": scored(other, labels, {"religion": group}),
+    }
+    reference = matching.match_thresholds(runs, data)
+    assert reference == "baseline"
+    baseline, min_diff, tfco = runs
+    target = matching.rates_at(data["baseline"], 0.5)[OVERALL]["fpr"]
+    assert baseline.matched.threshold == 0.5 and baseline.matched.target_fpr == target
+    assert min_diff.matched.threshold < 0.5
+    matched_fpr = min_diff.matched.rates[OVERALL]["fpr"]
+    negatives = int((labels < 0.5).sum())
+    assert target - 1 / negatives < matched_fpr <= target
+    assert tfco.matched is None  # not scored: left out, not invented
+
+
+# ---------------------------------------------------------------- ranking
+
+
+def test_recommends_the_passing_model_with_the_best_auc(runs):
+    assert [r.name for r in matching.rank(runs)] == ["min_diff", "tfco", "baseline"]
+    text = matching.recommendation(runs)
+    assert text.startswith("Recommended: min_diff") and "0.880" in text
+    table = matching.ranked_table(runs).splitlines()
+    assert [line.split()[1] for line in table[1:]] == ["min_diff", "tfco", "baseline"]
+    assert "fails" in table[3] and "passes" in table[1]
+
+
+def test_when_none_passes_it_says_which_bound_each_missed(runs):
+    for run in runs[1:]:
+        run.gate = gate_report([("overall", "auc", 0.7, ">= 0.75")])
+    text = matching.recommendation(runs)
+    assert text.splitlines()[0] == "No model passes the gate."
+    assert "baseline missed: false_positive_rate on religion = 0.3100 (bound <= 0.2)" in text
+    assert "(bound >= -0.05)" in text
+    assert "min_diff missed: auc on overall = 0.7000 (bound >= 0.75)" in text
+    assert "tfco missed: auc on overall" in text
+
+
+def test_worst_group_and_gap_ignore_groups_not_judged(runs):
+    baseline = runs[0]
+    assert "gender" not in baseline.judged_groups()  # FPR 0.40 there, but not judged
+    assert baseline.worst_group() == ("religion", 0.31)
+    group, gap = baseline.largest_gap()
+    assert group == "religion" and gap == pytest.approx(0.21)
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_progress_numbers_components_and_reports_outcomes():
+    out = io.StringIO()
+    p = progress.Progress(3, out, heartbeat=0.05)
+    p.start("ExampleGen")
+    p.finish()
+    p.start("Transform")
+    time.sleep(0.18)
+    p.finish(cached=False)
+    p.start("Trainer")
+    p.finish(cached=True)
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["[1/3] ExampleGen running...", "[1/3] ExampleGen done in 0 s"]
+    assert lines[2] == "[2/3] Transform running..."
+    assert any(line.startswith("[2/3] Transform still running (") for line in lines[3:-3])
+    assert lines[-3].startswith("[2/3] Transform done in ")
+    assert lines[-2:] == ["[3/3] Trainer running...", "[3/3] Trainer cached in 0 s"]
+    assert not any(t.name == "pipeline-progress" for t in threading.enumerate())
+
+
+def test_track_wraps_the_launcher_and_restores_it(monkeypatch):
+    from tfx.orchestration.portable import launcher
+
+    def fake_launch(self):
+        if self._pipeline_node.node_info.id == "Trainer":
+            raise RuntimeError("boom")
+        return None
+
+    monkeypatch.setattr(launcher.Launcher, "launch", fake_launch)
+
+    def node(name):
+        return types.SimpleNamespace(
+            _pipeline_node=types.SimpleNamespace(node_info=types.SimpleNamespace(id=name))
+        )
+
+    out = io.StringIO()
+    with pytest.raises(RuntimeError), progress.track(2, stream=out, heartbeat=0):
+        launcher.Launcher.launch(node("Transform"))
+        launcher.Launcher.launch(node("Trainer"))
+    assert out.getvalue().splitlines() == [
+        "[1/2] Transform running...",
+        "[1/2] Transform done in 0 s",
+        "[2/2] Trainer running...",
+        "[2/2] Trainer failed after 0 s",
+    ]
+    assert launcher.Launcher.launch is fake_launch
+
+
+def test_report_command_without_metadata_fails_cleanly(tmp_path, capsys):
+    assert local_runner.main(["report", "--output", str(tmp_path)]) == 1
+    assert "no ML Metadata database" in capsys.readouterr().err
