@@ -68,7 +68,9 @@ def test_sigkill_during_trainer_then_rerun_uses_the_cache_and_pushes_whole_model
             wait_for_trainer(first, metadata, first_err)
             # Into the training itself (it takes ~20 s), not just its registration.
             time.sleep(3)
-            assert first.poll() is None and runs.latest_run(metadata)["Trainer.baseline"] == [runs.RUNNING]
+            assert first.poll() is None and runs.latest_run(metadata)["Trainer.baseline"] == [
+                runs.RUNNING
+            ]
             os.killpg(first.pid, signal.SIGKILL)
         finally:
             if first.poll() is None:

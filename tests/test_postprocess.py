@@ -72,6 +72,7 @@ def test_a_post_processed_candidate_gets_its_base_weights_and_keeps_its_own_thre
     candidate = common.build_model(50, 5, settings)
     common.load_weights(candidate, serving)
     candidate.decision_threshold = tf.Variable(0.7)
+
     def layer_weights(model):
         return [w for layer in model.layers for w in layer.get_weights()]
 
