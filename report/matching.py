@@ -170,7 +170,7 @@ def recommendation(runs: list[RunResult]) -> str:
         auc_text = "n/a" if auc is None else f"{auc:.3f}"
         return (
             f"Recommended: {best.name} (AUC {auc_text}), as the pipeline's Selector picks: "
-            f"{_selection(runs, None).why}"
+            f"{_selection(runs, None).why.removeprefix('Rule: ')}"
         )
     lines = ["No model passes the gate."]
     for run in ranked:
