@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from contract import (  # noqa: E402
 )
 from ingest.shared_data import shared_data_dir  # noqa: E402
 from pipeline import config  # noqa: E402
+from report.robustness import mean_sd  # noqa: E402,F401  (the report's, used by the benchmarks)
 from trainer_modules import operating_point as op  # noqa: E402
 
 MIN_NEGATIVES = 30
@@ -152,15 +152,6 @@ def figures(scores, labels, groups: dict, threshold: float, flagged=None) -> dic
         "group_rows": rows,
         "max_gap": max((v - overall_fpr for v in group_fpr.values()), default=None),
     }
-
-
-def mean_sd(values) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def collect(per_seed: list[dict], keys) -> dict:

@@ -98,22 +98,14 @@ def _fall_out_bounds(metric, found: dict) -> None:
             found["max_fpr_gap"] = -cross.threshold.value_threshold.lower_bound.value
 
 
-def _auc_bounds(metric, found: dict) -> None:
+def _floor_and_drop(metric, found: dict, floor: str, drop: str) -> None:
+    """An overall floor and its change bound against the champion (AUC, recall)."""
     for per_slice in metric.per_slice_thresholds:
         threshold = per_slice.threshold
         if threshold.value_threshold.HasField("lower_bound"):
-            found["min_auc"] = threshold.value_threshold.lower_bound.value
+            found[floor] = threshold.value_threshold.lower_bound.value
         if threshold.HasField("change_threshold"):
-            found["max_auc_drop"] = -threshold.change_threshold.absolute.value
-
-
-def _recall_bounds(metric, found: dict) -> None:
-    for per_slice in metric.per_slice_thresholds:
-        threshold = per_slice.threshold
-        if threshold.value_threshold.HasField("lower_bound"):
-            found["min_tpr"] = threshold.value_threshold.lower_bound.value
-        if threshold.HasField("change_threshold"):
-            found["max_tpr_drop"] = -threshold.change_threshold.absolute.value
+            found[drop] = -threshold.change_threshold.absolute.value
 
 
 def _bias_auc_bounds(metric, found: dict) -> None:
@@ -144,9 +136,9 @@ def bounds_from_eval_config(eval_config, min_slice_size: int | None = None) -> G
             if metric.class_name == "FallOut":
                 _fall_out_bounds(metric, found)
             elif metric.class_name == "AUC":
-                _auc_bounds(metric, found)
+                _floor_and_drop(metric, found, "min_auc", "max_auc_drop")
             elif metric.class_name == "Recall":
-                _recall_bounds(metric, found)
+                _floor_and_drop(metric, found, "min_tpr", "max_tpr_drop")
             elif metric.class_name == "MissRate":
                 for cross in metric.cross_slice_thresholds:
                     if cross.threshold.value_threshold.HasField("lower_bound"):

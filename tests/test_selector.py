@@ -87,6 +87,15 @@ def candidate_inputs(tmp_path, name, report):
     }
 
 
+def selector_outputs(out) -> dict:
+    return {
+        "model": [artifact(standard_artifacts.Model, out / "model")],
+        "blessing": [artifact(standard_artifacts.ModelBlessing, out / "blessing")],
+        "selection": [artifact(selector.SelectionReport, out / "selection")],
+        "report": [artifact(gate.GateReport, out / "report")],
+    }
+
+
 def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
     inputs = {
         # The refused candidate has the smaller gap: it must still lose.
@@ -94,12 +103,7 @@ def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
         **candidate_inputs(tmp_path, "tfco", gate_report({"religion": 0.09}, {"religion": 99})),
     }  # fmt: skip
     out = tmp_path / "out"
-    outputs = {
-        "model": [artifact(standard_artifacts.Model, out / "model")],
-        "blessing": [artifact(standard_artifacts.ModelBlessing, out / "blessing")],
-        "selection": [artifact(selector.SelectionReport, out / "selection")],
-        "report": [artifact(gate.GateReport, out / "report")],
-    }
+    outputs = selector_outputs(out)
     properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline", "tfco"]),
                   "min_slice_size": 30}  # fmt: skip
     selector.Executor().Do(inputs, outputs, properties)
@@ -128,12 +132,7 @@ def test_the_executor_blesses_nothing_when_every_candidate_is_refused(tmp_path):
         tmp_path, "baseline", gate_report({"religion": 0.0}, {"religion": 99}, False)
     )
     out = tmp_path / "out"
-    outputs = {
-        "model": [artifact(standard_artifacts.Model, out / "model")],
-        "blessing": [artifact(standard_artifacts.ModelBlessing, out / "blessing")],
-        "selection": [artifact(selector.SelectionReport, out / "selection")],
-        "report": [artifact(gate.GateReport, out / "report")],
-    }
+    outputs = selector_outputs(out)
     properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline"]),
                   "min_slice_size": 30}  # fmt: skip
     selector.Executor().Do(inputs, outputs, properties)
