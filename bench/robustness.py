@@ -1,7 +1,7 @@
 """Benchmark: identity-swap robustness of Counterfactual Logit Pairing against the baseline and a
 weight-0 control, trained on the Gab Hate Corpus. Prints and writes figures; it is not a test.
 
-    .venv/bin/python bench/robustness.py tune [--weights 1 5] [--seed 1] [CLP options]
+    .venv/bin/python bench/robustness.py tune [--weights 1 5] [--seed 1 [2 ...]] [CLP options]
     .venv/bin/python bench/robustness.py measure [--seeds 1 2 3] [--clp-weight W] [CLP options]
     CLP options: [--clp-pairs all|non_toxic] [--clp-oov swap|skip] (the trainer's flags)
 
@@ -18,10 +18,13 @@ toxic when its score is strictly above the threshold:
 
 `tune` picks the CLP weight on the validation split only: GHC validation comments that mention
 a keyword, with each keyword swapped for another at random (seeded), scored against the
-originals; with the validation AUC from the training stats; it lists every cached run of the
-seed, so successive calls build one table. `measure` writes bench/results/robustness.json
-(`--keep-previous KEY` keeps the file's earlier CLP figures under KEY, and those it kept).
-Runs are cached per method, weight, CLP options and seed in the output folder.
+originals; with the validation AUC from the training stats; it lists every cached run of each
+seed, so successive calls build one table, and with several seeds the mean changes per weight
+and the rule's pick. `measure` writes bench/results/robustness.json over the given seeds and
+prints the flip cuts, of the means and per seed; figures kept under other keys by earlier
+calls stay, and `--keep-previous KEY` also keeps the file's earlier CLP figures under KEY.
+Runs are cached per method, weight, CLP options and seed in the output folder, so adding a
+seed trains only that seed.
 """
 
 from __future__ import annotations
@@ -194,6 +197,19 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def flip_cuts(results: dict) -> str:
+    """CLP's flip-rate cut against the baseline and against the control: of the means over the
+    seeds, and seed by seed."""
+    clp = results["clp"]["flip_rate"]
+    lines = []
+    for ref in ("baseline", "clp_control"):
+        base = results[ref]["flip_rate"]
+        per_seed = " / ".join(f"{c / b - 1:+.1%}" for c, b in zip(clp, base, strict=True))
+        lines.append(f"clp against {ref}: {np.mean(clp) / np.mean(base) - 1:+.1%} of the means; "
+                     f"per seed {per_seed}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def tuning_table(base: dict, out: Path, seed: int) -> str:
     """Validation figures of the baseline and of every cached CLP run of the seed, with the
     changes against the baseline that the choice rule reads."""
@@ -210,11 +226,44 @@ def tuning_table(base: dict, out: Path, seed: int) -> str:
     return "\n".join(lines)
 
 
+def mean_tuning_table(bases: dict[int, dict], out: Path, suffix: str) -> str:
+    """Per CLP weight of the given options run at every seed: the validation AUC change and
+    flip cut against the same seed's baseline, averaged over the seeds, and the rule's pick
+    (the largest mean cut whose mean AUC change is within 0.01)."""
+    seeds = sorted(bases)
+    by_weight: dict[str, list[dict]] = {}
+    for p in sorted(out.glob(f"clp-w*{suffix}-seed{seeds[0]}.json")):
+        weight = p.name[len("clp-w") : -len(f"{suffix}-seed{seeds[0]}.json")]
+        paths = [out / f"clp-w{weight}{suffix}-seed{s}.json" for s in seeds]
+        if "-" not in weight and all(q.exists() for q in paths):
+            by_weight[weight] = [json.loads(q.read_text()) for q in paths]
+    lines = [f"| weight ({suffix or 'all/swap'}), seeds {' '.join(map(str, seeds))} | "
+             "mean AUC change | mean flip change | per seed flip change |",
+             "| --- | --- | --- | --- |"]  # fmt: skip
+    pick, best = None, 0.0
+    for weight, runs in sorted(by_weight.items(), key=lambda kv: float(kv[0])):
+        auc = [
+            r["validation_auc"] - bases[s]["validation_auc"]
+            for r, s in zip(runs, seeds, strict=True)
+        ]
+        base_flips = [bases[s]["validation_swap"]["flip_rate"] for s in seeds]
+        cut = [
+            r["validation_swap"]["flip_rate"] / b - 1 for r, b in zip(runs, base_flips, strict=True)
+        ]
+        if np.mean(auc) >= -0.01 and np.mean(cut) < best:
+            pick, best = weight, float(np.mean(cut))
+        lines.append(f"| {weight} | {np.mean(auc):+.4f} | {np.mean(cut):+.0%} | "
+                     f"{' / '.join(f'{c:+.0%}' for c in cut)} |")  # fmt: skip
+    lines.append(f"\nRule's pick over seeds {' '.join(map(str, seeds))}: {pick or 'none'}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("tune", "measure"))
     parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 5.0])
-    parser.add_argument("--seed", type=int, default=1, help="tune: the one seed")
+    parser.add_argument("--seed", nargs="+", type=int, default=[1],
+                        help="tune: the seeds (more than one adds their mean)")  # fmt: skip
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--clp-weight", type=float, default=None,
                         help="measure: the CLP weight (default: the trainer's default)")  # fmt: skip
@@ -232,10 +281,14 @@ def main(argv=None) -> int:
     data = common.PREPARE["ghc"](out)
     variant = variant_flags(args.clp_pairs, args.clp_oov)
     if args.mode == "tune":
-        base = run_once(data, out, "baseline", 0.0, args.seed, args.runner_args)
-        for w in args.weights:
-            run_once(data, out, "clp", w, args.seed, args.runner_args, variant)
-        print(tuning_table(base, out, args.seed))
+        bases = {}
+        for seed in args.seed:
+            bases[seed] = run_once(data, out, "baseline", 0.0, seed, args.runner_args)
+            for w in args.weights:
+                run_once(data, out, "clp", w, seed, args.runner_args, variant)
+            print(f"seed {seed}\n{tuning_table(bases[seed], out, seed)}\n", flush=True)
+        if len(bases) > 1:
+            print(mean_tuning_table(bases, out, variant[0]))
         return 0
 
     from trainer_modules.settings import TrainerSettings
@@ -248,15 +301,15 @@ def main(argv=None) -> int:
         results[method] = summary_of(runs, list(args.seeds))
     results["command"] = " ".join(["bench/robustness.py", *(argv or sys.argv[1:])])
     path = Path(args.results) / "robustness.json"
-    if args.keep_previous and path.exists():
-        previous = json.loads(path.read_text())
-        # Figures kept by earlier calls travel on.
-        results.update({k: v for k, v in previous.items() if isinstance(v, dict) and "clp" in v})
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    # Figures kept by earlier calls travel on, with or without --keep-previous.
+    results.update({k: v for k, v in previous.items() if isinstance(v, dict) and "clp" in v})
+    if args.keep_previous and previous:
         kept = ("clp", "clp_control", "clp_weight", "clp_pairs", "clp_oov", "command")
         results[args.keep_previous] = {k: previous[k] for k in kept if k in previous}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(table(results), flush=True)
+    print(table(results), flip_cuts(results), sep="\n", flush=True)
     return 0
 
 
