@@ -130,8 +130,11 @@ def settings_from_args(args) -> config.Settings:
 
 
 def beam_args(workers: int, extra: list[str] | None = None) -> list[str]:
+    # With no Beam arguments at all TFX skips its dependency inference, which otherwise copies
+    # and packages the whole tfx install (~50 MB, ~3 s) into a temporary folder it never
+    # removes, for every Beam component of every run (docs/beam.md).
     if workers == 1:
-        direct = ["--direct_num_workers=1"]
+        direct = []
     else:
         direct = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     return [*direct, *(extra or [])]

@@ -43,6 +43,8 @@ def test_local_beam_args_come_after_the_direct_runner_ones():
         "--a=b",
     ]
     assert parser.parse_args(["run"]).beam_arg == []
+    # No Beam argument by default: TFX then skips packaging itself for each component.
+    assert commands.beam_args(1, []) == []
 
 
 def test_kubeflow_beam_args_come_after_the_dataflow_ones():
