@@ -241,18 +241,7 @@ def judge(
             if _rows_too_few(name, involved, small, absent):
                 continue
             failures.append(_failure(failure, where, cross))
-    # TFMA 0.47 reports every cross-slicing spec with a threshold as missing, even when it
-    # computed and checked it (its missing-slice check reads only single-slice details), so a
-    # cross slice counts as missing only when no cross-slice metrics exist for its group.
-    for spec in validation_result.missing_cross_slices:
-        for comparison in spec.slicing_specs:
-            group = comparison.feature_values.get(IDENTITY_GROUP_KEY)
-            if group is None or (group not in computed_cross_groups and group not in skipped):
-                failures.append(
-                    Failure(
-                        f"overall minus {group}", "cross slice", None, "present", "no eval data"
-                    )
-                )
+    failures += _missing_cross_slices(validation_result, computed_cross_groups, skipped)
     judged = [
         g
         for g in slice_counts
@@ -271,6 +260,23 @@ def judge(
             )
         )
     return Verdict(blessed=not failures, failures=failures, skipped=skipped)
+
+
+def _missing_cross_slices(validation_result, computed_cross_groups, skipped) -> list[Failure]:
+    # TFMA 0.47 reports every cross-slicing spec with a threshold as missing, even when it
+    # computed and checked it (its missing-slice check reads only single-slice details), so a
+    # cross slice counts as missing only when no cross-slice metrics exist for its group.
+    missing = []
+    for spec in validation_result.missing_cross_slices:
+        for comparison in spec.slicing_specs:
+            group = comparison.feature_values.get(IDENTITY_GROUP_KEY)
+            if group is None or (group not in computed_cross_groups and group not in skipped):
+                missing.append(
+                    Failure(
+                        f"overall minus {group}", "cross slice", None, "present", "no eval data"
+                    )
+                )
+    return missing
 
 
 def _failure(failure, slice_name: str, cross: bool) -> Failure:

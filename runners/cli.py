@@ -55,10 +55,15 @@ def _add_to_group(group, *names, **kwargs):
 
 def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to_group) -> None:
     """The gate and training flags; `add(group, *names, **kwargs)` adds one (a runner may
-    wrap it to record the actions)."""
+    wrap it to record the actions). Flag tables: long, but one flag after another."""
     defaults = config.Settings()
-    gate, training = defaults.gate, defaults.training
+    _add_candidate_arguments(parser, add, defaults.training)
+    _add_gate_arguments(parser, add, defaults.gate)
+    _add_training_arguments(parser, add, defaults.training)
+    _add_remediation_arguments(parser, add, defaults.training)
 
+
+def _add_candidate_arguments(parser, add, training) -> None:
     c = parser.add_argument_group("candidates (docs/selection.md)")
     add(
         c,
@@ -87,6 +92,8 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         help="an explicit decision threshold instead of the one at --target-fpr",
     )
 
+
+def _add_gate_arguments(parser, add, gate) -> None:
     g = parser.add_argument_group("gate, judged at each model's operating point "
                                   "(defaults in pipeline/config.py)")  # fmt: skip
     add(
@@ -175,6 +182,8 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         "AUCs' power means (docs/bias_auc.md); off unless given",
     )
 
+
+def _add_training_arguments(parser, add, training) -> None:
     t = parser.add_argument_group("training (defaults in pipeline/config.py)")
     add(
         t,
@@ -212,48 +221,6 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
     )
     add(
         t,
-        "--min-diff-weight",
-        type=float,
-        default=training.min_diff_weight,
-        help="weight of MinDiff's MMD loss",
-    )
-    add(
-        t,
-        "--tfco-epsilon",
-        type=float,
-        default=training.tfco_epsilon,
-        help="TFCO slack: group FPR <= overall FPR + epsilon at the operating point",
-    )
-    add(
-        t,
-        "--clp-weight",
-        type=float,
-        default=training.clp_weight,
-        help="weight of Counterfactual Logit Pairing's loss (identity-swapped pairs)",
-    )
-    add(
-        t,
-        "--clp-pairs",
-        choices=CLP_PAIRS,
-        default=training.clp_pairs,
-        help="comments CLP pairs with their identity-swapped counterfactuals: all or non_toxic",
-    )
-    add(
-        t,
-        "--clp-oov",
-        choices=CLP_OOV,
-        default=training.clp_oov,
-        help="swap: the out-of-vocabulary id stands in for missing identity keywords; skip: not",
-    )
-    add(
-        t,
-        "--tfco-fpr-band",
-        type=fraction,
-        default=training.tfco_fpr_band,
-        help="TFCO holds the overall training FPR within --target-fpr +- this",
-    )
-    add(
-        t,
         "--max-tokens",
         type=positive_int,
         default=config.TransformSettings.max_tokens,
@@ -265,6 +232,52 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
         type=positive_int,
         default=config.TransformSettings.vocab_size,
         help="vocabulary size (most frequent training tokens)",
+    )
+
+
+def _add_remediation_arguments(parser, add, training) -> None:
+    r = parser.add_argument_group("remediation (docs/benchmarks.md has the tuning)")
+    add(
+        r,
+        "--min-diff-weight",
+        type=float,
+        default=training.min_diff_weight,
+        help="weight of MinDiff's MMD loss",
+    )
+    add(
+        r,
+        "--tfco-epsilon",
+        type=float,
+        default=training.tfco_epsilon,
+        help="TFCO slack: group FPR <= overall FPR + epsilon at the operating point",
+    )
+    add(
+        r,
+        "--clp-weight",
+        type=float,
+        default=training.clp_weight,
+        help="weight of Counterfactual Logit Pairing's loss (identity-swapped pairs)",
+    )
+    add(
+        r,
+        "--clp-pairs",
+        choices=CLP_PAIRS,
+        default=training.clp_pairs,
+        help="comments CLP pairs with their identity-swapped counterfactuals: all or non_toxic",
+    )
+    add(
+        r,
+        "--clp-oov",
+        choices=CLP_OOV,
+        default=training.clp_oov,
+        help="swap: the out-of-vocabulary id stands in for missing identity keywords; skip: not",
+    )
+    add(
+        r,
+        "--tfco-fpr-band",
+        type=fraction,
+        default=training.tfco_fpr_band,
+        help="TFCO holds the overall training FPR within --target-fpr +- this",
     )
 
 

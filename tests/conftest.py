@@ -29,31 +29,40 @@ def _quiet_tf():
 
 @pytest.fixture(scope="session")
 def pushed_run(tmp_path_factory):
-    """One tiny blessed run whose push later tests must leave untouched. Its data holds
-    valid-but-odd comments (empty, 100,000 characters, invalid UTF-8, control characters),
-    so the run also shows that they flow through every step."""
-    import contextlib
-    import io
-
-    import local_runner
+    """One tiny blessed run whose push later tests must leave untouched, reached the hard
+    way: a first run is killed with SIGKILL during the Trainer, and a rerun, watched all along,
+    completes it from the cache (test_crash_safety asserts on both). Both are processes of
+    their own, as a user's runs are. Its data holds valid-but-odd comments (empty, 100,000
+    characters, invalid UTF-8, control characters), so the runs also show that they flow
+    through every step."""
     from tests import runs
 
     out = tmp_path_factory.mktemp("pushed-run")
     data = runs.write_data(out / "data", weird=True)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = local_runner.main(["run", "--data", str(data), "--output", str(out / "root"),
-                                  "--epochs", "1", *runs.ONE, *runs.LENIENT])  # fmt: skip
-    serving = out / "root" / "serving"
-    assert code == 0 and len(runs.versions(serving)) == 1, printed.getvalue()[-3000:]
+    root = out / "root"
+    metadata, serving = root / "metadata.sqlite", root / "serving"
+    command = runs.runner_command("run", "--data", str(data), "--output", str(root),
+                                  "--epochs", "1", *runs.ONE, *runs.LENIENT)  # fmt: skip
+    killed_log, killed_err = out / "killed.log", out / "killed.err"
+    killed = {"code": runs.kill_during_training(command, metadata, killed_log, killed_err)}
+    killed.update(states=runs.latest_run(metadata), run=max(runs.executions_by_run(metadata)),
+                  versions=runs.versions(serving), stderr=killed_err)  # fmt: skip
+    log, err = out / "rerun.log", out / "rerun.err"
+    code, seen = runs.run_watching(command, serving, log, err)
+    printed = log.read_text(errors="replace")
+    failed = printed[-3000:] + err.read_text(errors="replace")[-3000:]
+    assert code == 0 and len(runs.versions(serving)) == 1, failed
     return {
         "data": data,
-        "output": out / "root",
+        "output": root,
         "serving": serving,
-        "metadata": out / "root" / "metadata.sqlite",
-        "printed": printed.getvalue(),
-        # Node -> execution states of this run, before later tests add runs to the store.
-        "states": runs.latest_run(out / "root" / "metadata.sqlite"),
+        "metadata": metadata,
+        "printed": printed,
+        "stderr": err,
+        # Node -> execution states of the rerun, before later tests add runs to the store.
+        "states": runs.latest_run(metadata),
+        "killed": killed,
+        "seen": seen,
     }
 
 
@@ -61,12 +70,12 @@ def pushed_run(tmp_path_factory):
 def reruns(pushed_run, tmp_path_factory):
     """Reruns on a copy of pushed_run's output (so that its one version stays the only one),
     in this order: `again`, its flags again (now judged against the champion, so evaluated
-    anew and pushed as a second version); `refused` by the gate (AUC floor 0.99, no
-    --require-blessing); `cached`, its flags once more (every step from the cache); `recall`,
-    a threshold of 0.999 that flags nothing (retrained), refused by the recall floor; `drop`,
-    that model (cached) refused only by the recall drop against the champion (a floor and a
-    change bound on one metric report one failure, so they need two runs). Each with the
-    serving folder before and after, its states and its outcome."""
+    anew and pushed as a second version); `recall`, the baseline and MinDiff at a threshold of
+    0.999 that flags nothing (retrained), both refused by the recall floor; `drop`, that
+    baseline (cached) refused only by the recall drop against the champion, with no
+    --require-blessing (a floor and a change bound on one metric report one failure, so they
+    need two runs); `cached`, `again`'s flags once more (every step from the cache). Each with
+    the serving folder before and after, its states, its outcome and the one before it."""
     from runners import mlmd
     from tests import runs
 
@@ -75,24 +84,28 @@ def reruns(pushed_run, tmp_path_factory):
              *runs.ONE, *runs.LENIENT]  # fmt: skip
     steps = {
         "again": ["--require-blessing"],
-        "refused": ["--min-auc", "0.99"],
-        "cached": ["--require-blessing"],
-        "recall": ["--decision-threshold", "0.999", "--min-tpr", "0.2", "--require-blessing"],
+        "recall": ["--candidates", "baseline,min_diff", "--decision-threshold", "0.999",
+                   "--min-tpr", "0.2", "--require-blessing"],
         # The champion's recall on the 15 toxic eval rows may be as low as 1/15: any drop.
-        "drop": ["--decision-threshold", "0.999", "--max-tpr-drop", "0.01", "--require-blessing"],
+        "drop": ["--decision-threshold", "0.999", "--max-tpr-drop", "0.01"],
+        "cached": ["--require-blessing"],
     }  # fmt: skip
+    metadata = str(out / "metadata.sqlite")
     done = {}
     for name, extra in steps.items():
         before = runs.snapshot(out / "serving")
+        outcome_before = mlmd.latest_outcome(metadata, runs.PIPELINE)
         code, printed, errors = runs.run_pipeline(*flags, *extra)
         done[name] = {
             "code": code,
             "printed": printed,
             "errors": errors,
+            "metadata": metadata,
             "serving_before": before,
             "serving_after": runs.snapshot(out / "serving"),
-            "states": runs.latest_run(out / "metadata.sqlite"),
-            "outcome": mlmd.latest_outcome(str(out / "metadata.sqlite"), runs.PIPELINE),
+            "states": runs.latest_run(metadata),
+            "outcome_before": outcome_before,
+            "outcome": mlmd.latest_outcome(metadata, runs.PIPELINE),
         }
     return done
 

@@ -5,7 +5,9 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -215,6 +217,69 @@ def runs_at_once(folder: Path, store: Path, workers: dict[str, int], timeout: fl
                     process.wait()
                 log.close()
     return {name: process.returncode for name, (process, _) in started.items()}, watch
+
+
+def kill_during_training(
+    command: list[str],
+    metadata: Path,
+    log: Path,
+    err: Path,
+    trainer: str = "Trainer.baseline",
+    timeout: float = 600,
+) -> int:
+    """Starts `command` in a session of its own, waits until `trainer` runs, lets it train for
+    3 s and SIGKILLs the whole process group. Returns the process's return code."""
+    with open(log, "wb") as out, open(err, "wb") as errors:
+        process = subprocess.Popen(command, stdout=out, stderr=errors, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while not _running(metadata, trainer):
+                if process.poll() is not None:
+                    raise AssertionError(f"the run ended before {trainer} started:\n"
+                                         f"{err.read_text(errors='replace')[-3000:]}")  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{trainer} did not start in {timeout} s")
+                time.sleep(0.5)
+            # Into the training itself (it takes ~20 s), not just its registration.
+            time.sleep(3)
+            os.killpg(process.pid, signal.SIGKILL)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+def _running(metadata: Path, node: str) -> bool:
+    try:
+        return metadata.exists() and bool(latest_run(metadata).get(node))
+    except sqlite3.OperationalError:
+        return False  # tables not created yet, or a write in progress
+
+
+def run_watching(
+    command: list[str], serving: Path, log: Path, err: Path, timeout: float = 600
+) -> tuple[int, dict[str, list[dict[str, int]]]]:
+    """Runs `command` to its end while looking at every version folder under `serving` every
+    50 ms. Returns the return code and version -> what each look saw (path -> size)."""
+    seen: dict[str, list[dict[str, int]]] = {}
+    with open(log, "wb") as out, open(err, "wb") as errors:
+        process = subprocess.Popen(command, stdout=out, stderr=errors, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                for version in versions(serving):
+                    seen.setdefault(version, []).append(files_and_sizes(serving / version))
+                time.sleep(0.05)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode, seen
+
+
+def files_and_sizes(folder) -> dict[str, int]:
+    return {path: size for path, (size, _) in snapshot(folder).items()}
 
 
 def runner_command(*args: str) -> list[str]:

@@ -8,6 +8,7 @@ import tensorflow_model_analysis as tfma
 
 import local_runner
 from pipeline import pipeline as pipeline_module
+from runners import mlmd
 from tests import runs
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +23,7 @@ def rerun(pushed_run, *extra: str) -> int:
 
 def test_a_model_the_gate_rejects_is_not_pushed(reruns):
     # Without --require-blessing a refusal is an outcome, not a failure: exit code 0.
-    run = reruns["refused"]
+    run = reruns["drop"]
     printed = run["printed"]
     assert run["code"] == 0, printed[-3000:]
     assert "Outcome: not blessed" in printed and "No model pushed; the champion stays." in printed
@@ -72,7 +73,30 @@ def test_a_candidate_worse_than_the_champion_beyond_the_change_bounds_is_refused
     # more than 0.01.
     run = reruns["drop"]
     printed = run["printed"]
-    assert run["code"] == 3, printed[-3000:]
+    assert run["code"] == 0, printed[-3000:]
     assert "failed: true_positive_rate (recall) (change vs. baseline model) on overall" in printed
     assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
     assert run["serving_after"] == run["serving_before"]
+
+
+def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(reruns):
+    run = reruns["recall"]
+    printed = run["printed"]
+    assert run["code"] == 3
+    assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
+    assert "No model pushed; the champion stays." in printed
+    assert run["serving_after"] == run["serving_before"]
+    outcome, first = run["outcome"], run["outcome_before"]
+    assert set(outcome.reports) == {"baseline", "min_diff"}
+    assert not any(report["blessed"] for _, report in outcome.reports.values())
+    assert outcome.pushed is False and outcome.winner is None
+    # Both candidates were judged against the champion: the model the run before pushed (its
+    # candidate's own Trainer output, of which the Selector pushed a copy).
+    with mlmd.Reader(run["metadata"]) as reader:
+        [pushed] = reader.run_outputs(first.run_id)[f"Trainer.{first.winner}"]["model"]
+        for name in ("baseline", "min_diff"):
+            [evaluation] = reader.node_executions(
+                runs.PIPELINE, f"Evaluator.{name}", outcome.run_id
+            )
+            inputs = reader.execution_artifacts(evaluation.id, inputs=True)
+            assert [m.uri for m in inputs["baseline_model"]] == [pushed.uri]

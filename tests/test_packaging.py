@@ -8,34 +8,52 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-
-@pytest.mark.parametrize(
-    "package",
-    ["pipeline", "trainer_modules", "components", "kubeflow", "ingest", "runners", "report"],
+PACKAGES = ["pipeline", "trainer_modules", "components", "kubeflow", "ingest", "runners", "report"]
+RESOLVE_PATHS = (
+    "import importlib; from pipeline import config\n"
+    "for path in [config.PREPROCESSING_FN, *config.RUN_FN.values()]:\n"
+    "    module, name = path.rsplit('.', 1)\n"
+    "    assert callable(getattr(importlib.import_module(module), name)), path\n"
+    "print('ok')"
 )
-def test_importing_a_package_selects_legacy_keras(package):
+
+
+@pytest.fixture(scope="module")
+def fresh_imports() -> dict[str, subprocess.CompletedProcess]:
+    """Each check in a fresh interpreter, all started at once (each mostly waits on importing
+    TensorFlow): one per package, with the user's Keras setting against us, and the trainer and
+    preprocessing paths resolved from another folder, so from the installed package."""
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env["TF_USE_LEGACY_KERAS"] = "0"  # a user's setting would break MinDiff, TFCO and TFMA
-    code = f"import {package}, tensorflow as tf; print(tf.keras.__name__)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True
-    )
+    commands = {
+        package: ([sys.executable, "-c", f"import {package}, tensorflow as tf; "
+                   "print(tf.keras.__name__)"], env, PROJECT_ROOT)
+        for package in PACKAGES
+    }  # fmt: skip
+    commands["resolve"] = ([sys.executable, "-c", RESOLVE_PATHS], None, "/")
+    started = {
+        name: subprocess.Popen(argv, env=env_, cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        for name, (argv, env_, cwd) in commands.items()
+    }  # fmt: skip
+    done = {}
+    for name, process in started.items():
+        out, err = process.communicate(timeout=600)
+        done[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return done
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_importing_a_package_selects_legacy_keras(fresh_imports, package):
+    result = fresh_imports[package]
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().startswith("tf_keras"), result.stdout
 
 
-def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package():
+def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package(fresh_imports):
     from pipeline import config
 
-    code = (
-        "import importlib; from pipeline import config\n"
-        "for path in [config.PREPROCESSING_FN, *config.RUN_FN.values()]:\n"
-        "    module, name = path.rsplit('.', 1)\n"
-        "    assert callable(getattr(importlib.import_module(module), name)), path\n"
-        "print('ok')"
-    )
-    # From another folder, so the imports come from the installed package, not the cwd.
-    result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    result = fresh_imports["resolve"]
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
     assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco", "clp"}
 

@@ -1,5 +1,5 @@
-"""End-to-end LocalDagRunner runs on a tiny generated dataset: every candidate in one run
-(conftest's candidates_run), then a rerun on a copy of its output that blesses none."""
+"""End-to-end LocalDagRunner run on a tiny generated dataset: every candidate in one run
+(conftest's candidates_run). A run that blesses no candidate is in test_gate_hold.py."""
 
 import json
 import os
@@ -86,39 +86,6 @@ def training_stats(out, candidate: str) -> dict:
         "model_run/*/training_stats.json"
     )
     return json.loads(path.read_text())
-
-
-def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(
-    candidates_run, tmp_path
-):
-    # On a copy: the run of every candidate stays the newest run of its own output.
-    out = runs.copy_output(candidates_run["output"], tmp_path / "root")
-    before = serving_versions(str(out / "serving"))
-    first = mlmd.latest_outcome(str(out / "metadata.sqlite"), config.PIPELINE_NAME)
-    code, printed, _ = runs.run_pipeline(
-        "--output", str(out), "--data", str(candidates_run["data"]), *runs.CANDIDATES_FLAGS,
-        "--candidates", "baseline,min_diff", "--min-auc", "0.999", "--require-blessing",
-    )  # fmt: skip
-    assert code == 3
-    assert "Outcome: not blessed" in printed
-    assert "failed: auc on overall" in printed and "bound >= 0.999" in printed
-    assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
-    assert "No model pushed; the champion stays." in printed
-    assert serving_versions(str(out / "serving")) == before
-    outcome = mlmd.latest_outcome(str(out / "metadata.sqlite"), config.PIPELINE_NAME)
-    assert set(outcome.reports) == {"baseline", "min_diff"}
-    assert not any(report["blessed"] for _, report in outcome.reports.values())
-    assert outcome.pushed is False and outcome.winner is None
-    # Both candidates were judged against the champion: the model the first run pushed (its
-    # candidate's own Trainer output, of which the Selector pushed a copy).
-    with mlmd.Reader(str(out / "metadata.sqlite")) as reader:
-        [pushed] = reader.run_outputs(first.run_id)[f"Trainer.{first.winner}"]["model"]
-        for name in ("baseline", "min_diff"):
-            [evaluation] = reader.node_executions(
-                config.PIPELINE_NAME, f"Evaluator.{name}", outcome.run_id
-            )
-            inputs = reader.execution_artifacts(evaluation.id, inputs=True)
-            assert [m.uri for m in inputs["baseline_model"]] == [pushed.uri]
 
 
 def test_pushed_model_serves_all_signatures(blessed_run):

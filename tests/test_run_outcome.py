@@ -18,8 +18,8 @@ def test_a_fully_cached_rerun_reports_its_own_outcome(pushed_run, reruns):
     # Rerun: the champion is now pushed_run's model, so evaluation re-runs.
     again = reruns["again"]
     assert again["code"] == 0 and "Outcome: blessed" in again["printed"]
-    # Same data, a bound it cannot meet: the pipeline's newest gate report says refused.
-    refused = reruns["refused"]
+    # Same data, then bounds it cannot meet: the pipeline's newest gate report says refused.
+    refused = reruns["drop"]
     assert refused["code"] == 0 and "Outcome: not blessed" in refused["printed"]
     # The first flags again: every step comes from the cache, and its outcome is its own.
     code, cached = reruns["cached"]["code"], reruns["cached"]["printed"]

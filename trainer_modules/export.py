@@ -49,15 +49,8 @@ def _logit(p):
     return tf.math.log(p) - tf.math.log1p(-p)
 
 
-def export_serving_model(
-    model,
-    tf_transform_output,
-    serving_model_dir: str,
-    threshold: float,
-    group_thresholds: dict[str, float] | None = None,
-) -> None:
-    """Save with `serving_default` (tf.Example), `score_text` (raw strings), `evaluate` and
-    `transform_features`; the thresholds live inside the SavedModel as variables."""
+def _attach_serving_state(model, tf_transform_output, threshold, group_thresholds) -> None:
+    """What the signatures use, tracked by the model so that it is saved with it."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     # Inside the SavedModel, so the decision cannot drift from the file written beside it.
     model.decision_threshold = tf.Variable(
@@ -68,6 +61,32 @@ def export_serving_model(
         own, trainable=False, dtype=tf.float32, name="group_thresholds"
     )
     model.logits_view = tf.keras.Model(model.inputs, model.get_layer("logits").output)
+
+
+def _empty_identity_columns(raw_spec, batch) -> dict[str, tf.SparseTensor]:
+    """Raw text carries no annotated identity columns: empty ones, so that only the keyword
+    tags mark groups."""
+    return {
+        column: tf.SparseTensor(
+            indices=tf.zeros([0, 2], tf.int64),
+            values=tf.constant([], tf.string),
+            dense_shape=tf.stack([batch, 0]),
+        )
+        for column in IDENTITY_COLUMNS
+        if column in raw_spec
+    }
+
+
+def export_serving_model(
+    model,
+    tf_transform_output,
+    serving_model_dir: str,
+    threshold: float,
+    group_thresholds: dict[str, float] | None = None,
+) -> None:
+    """Save with `serving_default` (tf.Example), `score_text` (raw strings), `evaluate` and
+    `transform_features`; the thresholds live inside the SavedModel as variables."""
+    _attach_serving_state(model, tf_transform_output, threshold, group_thresholds)
     raw_spec = _raw_spec_without_label(tf_transform_output)
     full_raw_spec = tf_transform_output.raw_feature_spec()
 
@@ -98,16 +117,8 @@ def export_serving_model(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_KEY)])
     def score_text(texts):
-        batch = tf.shape(texts, out_type=tf.int64)[0]
-        features = {TEXT_KEY: tf.reshape(texts, [-1, 1])}
-        for column in IDENTITY_COLUMNS:
-            if column in raw_spec:
-                features[column] = tf.SparseTensor(
-                    indices=tf.zeros([0, 2], tf.int64),
-                    values=tf.constant([], tf.string),
-                    dense_shape=tf.stack([batch, 0]),
-                )
-        return score(features)
+        features = _empty_identity_columns(raw_spec, tf.shape(texts, out_type=tf.int64)[0])
+        return score({TEXT_KEY: tf.reshape(texts, [-1, 1]), **features})
 
     model.save(
         serving_model_dir,
