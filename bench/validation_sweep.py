@@ -12,8 +12,9 @@ DIR, a Trainer's output folder (`.../Trainer.baseline`); KEY is `baseline@SEED` 
 
 Every model is scored on the VALIDATION split (the hash-held-out tenth of train the pipeline
 picks the operating point on), at its own operating point (5% FPR on validation): AUC, TPR,
-overall FPR, per-group FPR, the largest group FPR gap. The pick: the loosest value (largest) whose
-validation gap, mean over seeds, is at least 70% below the baseline's mean on the same seeds.
+overall FPR, per-group FPR, the largest group FPR gap. The pick: the loosest value (TFCO's
+largest epsilon, MinDiff's smallest weight) whose validation gap, mean over seeds, is at least
+70% below the baseline's mean on the same seeds.
 Writes bench/results/remediation-sweep-TRAINER.json.
 
 `--test VALUE` scores that value's models and the baselines on the test split (and the Wikipedia
@@ -72,7 +73,7 @@ def validation_figures(run: dict, rows: dict) -> dict:
     return result
 
 
-def summary(per_key: dict) -> dict:
+def summary(per_key: dict, trainer: str) -> dict:
     """Mean figures per key, the gap cut against the baseline's mean gap, and the pick."""
     base = per_key["baseline"]
     mean = {k: sum(v[k] for v in base.values()) / len(base) for k in KEYS}
@@ -86,8 +87,10 @@ def summary(per_key: dict) -> dict:
         m["tpr_loss"] = mean["tpr"] - m["tpr"]
         out["values"][key] = m
     passing = [k for k, m in out["values"].items() if m["gap_cut"] >= CUT]
-    out["pick"] = max(passing, key=float) if passing else None
-    out["rule"] = f"largest value whose mean validation gap is >= {CUT:.0%} below the baseline's"
+    # The loosest setting: TFCO's largest epsilon, MinDiff's smallest weight.
+    loosest = min if trainer == "min_diff" else max
+    out["pick"] = loosest(passing, key=float) if passing else None
+    out["rule"] = f"loosest value whose mean validation gap is >= {CUT:.0%} below the baseline's"
     return out
 
 
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
                 rows = rows_the_model_saw(tf.saved_model.load(run["model_dir"]), data)[1]
             figures = validation_figures(run, rows)
             per_key.setdefault(key, {})[seed] = figures
-            result = summary(per_key)
+            result = summary(per_key, args.trainer)
             document = {"split": "validation", "flag": args.flag, "per_seed": per_key, **result}
             path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
             print(f"{key}@{seed}: " + ", ".join(f"{k} {figures[k]:.3f}" for k in KEYS),
