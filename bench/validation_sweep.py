@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/validation_sweep.py --trainer tfco --flag=--tfco-epsilon \
         --values 0.03 0.06 0.1 --seeds 1 2 3 \
-        [--existing baseline@1=COMPONENT_DIR:ID ...] [--test VALUE]
+        [--existing baseline@1=COMPONENT_DIR:ID ...]
 
 Each (value, seed) runs `local_runner.py run --candidates TRAINER --seed S FLAG VALUE` on the Gab
 Hate Corpus; the baseline of each seed runs too, unless `--existing` names a model already
 trained with the same code and seed (training is deterministic per seed: the same seed gives the
-same threshold to the last digit). `--existing KEY=DIR:ID` takes the model of execution ID under
+same threshold to the last digit; a TFCO model from an older commit did not, so name only models
+of the current code). `--existing KEY=DIR:ID` takes the model of execution ID under
 DIR, a Trainer's output folder (`.../Trainer.baseline`); KEY is `baseline@SEED` or `VALUE@SEED`.
 
 Every model is scored on the VALIDATION split (the hash-held-out tenth of train the pipeline
@@ -17,10 +18,8 @@ largest epsilon, MinDiff's smallest weight) whose validation gap, mean over seed
 70% below the baseline's mean on the same seeds.
 Writes bench/results/remediation-sweep-TRAINER.json.
 
-`--test VALUE` scores that value's models and the baselines on the test split (and the Wikipedia
-identity set and madlibs) with bench/remediation.py's functions, and writes
-bench/results/remediation-TRAINER-sweep-test.json in remediation.json's shape. Run it after the
-pick, for the picked value only.
+The picked setting is then measured on the test split by bench/remediation.py with the same
+flag after `--`.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, remediation  # noqa: E402
+from bench import common  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
 
 CUT = 0.70
@@ -106,34 +105,6 @@ def table(per_key: dict, result: dict) -> str:
     return "\n".join(lines)
 
 
-def test_split(args, data: Path, per_key: dict, value: str) -> Path:
-    """The picked value's models and the baselines on test, in remediation.json's shape."""
-    import tensorflow as tf
-
-    external = remediation.external_sets()
-    per_seed, rows = {}, None
-    for seed in args.seeds:
-        per_seed[seed] = {}
-        for key, method in (("baseline", "baseline"), (value, args.trainer)):
-            figures = per_key[key][seed]
-            model = tf.saved_model.load(figures["model_dir"])
-            rows = rows or rows_the_model_saw(model, data)
-            point = {"threshold": figures["threshold"]}
-            per_seed[seed][method] = remediation.evaluate_model(model, point, rows[2], external)
-            per_seed[seed][method]["step_seconds"] = figures["seconds_per_step"]
-            per_seed[seed][method]["examples_per_second"] = None
-    results = {"ghc": remediation.summarise(per_seed, "main")}
-    for name in external:
-        results[name] = remediation.summarise(per_seed, name)
-    results["setting"] = f"{args.flag} {value}"
-    results["command"] = " ".join(["bench/validation_sweep.py", *sys.argv[1:]])
-    path = Path(args.results) / f"remediation-{args.trainer}-sweep-test.json"
-    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    for name in ("ghc", *external):
-        print(remediation.table(name, results[name]), flush=True)
-    return path
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trainer", required=True, choices=["tfco", "min_diff"])
@@ -141,7 +112,6 @@ def main(argv=None) -> int:
     parser.add_argument("--values", nargs="+", required=True)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--existing", nargs="*", default=[], help="KEY@SEED=TRAINER_DIR:ID")
-    parser.add_argument("--test", help="score this value's models on the test split")
     parser.add_argument("--output", default=str(common.ROOT / "outputs" / "bench-sweep"))
     parser.add_argument("--results", default=str(common.ROOT / "bench" / "results"))
     parser.add_argument("runner_args", nargs="*", help="extra local_runner flags, after --")
@@ -170,8 +140,6 @@ def main(argv=None) -> int:
                   flush=True)  # fmt: skip
     print(table(per_key, result))
     print(f"pick ({result['rule']}): {result['pick']}")
-    if args.test:
-        print(f"test split: {test_split(args, data, per_key, args.test)}")
     return 0
 
 
