@@ -1,7 +1,5 @@
-"""The Kubeflow Pipelines v2 / Vertex AI runner: the compiled spec, its image, and submission.
-
-No test reaches the network: submission goes to fakes of the Vertex AI and KFP clients.
-"""
+"""The Kubeflow Pipelines v2 / Vertex AI runner: the compiled spec and its image (submission is
+in test_kubeflow_submit.py)."""
 
 import json
 import re
@@ -16,8 +14,8 @@ from kubeflow import runner
 from pipeline import config
 from pipeline.pipeline import candidate_ids, component_ids
 from runners import kubeflow_compile, kubeflow_flags
+from tests.conftest import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = PROJECT_ROOT / "kubeflow" / "Dockerfile"
 
 IMAGE = "europe-west4-docker.pkg.dev/fair-proj/ml/fair-toxicity:1.0"
@@ -91,19 +89,26 @@ def container_executors(spec: pipeline_spec_pb2.PipelineSpec) -> dict[str, dict]
     return out
 
 
+def written_spec(folder: Path) -> pipeline_spec_pb2.PipelineSpec:
+    job = json.loads((folder / "out" / JOB_FILE).read_text(encoding="utf-8"))
+    return json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+
+
+def executor_class(spec: pipeline_spec_pb2.PipelineSpec, task: str) -> str:
+    args = container_executors(spec)[task]["args"]
+    return args[args.index("--executor_class_path") + 1]
+
+
 @pytest.fixture(scope="module", params=CANDIDATE_SETS)
 def compiled(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"kfp-{request.param.replace(',', '-')}")
     argv = compile_args(folder, request.param)
     assert runner.main(argv) == 0
-    path = folder / "out" / JOB_FILE
-    text = path.read_text(encoding="utf-8")
-    spec = json_format.ParseDict(json.loads(text)["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
     return {
         "candidates": config.candidates_from_names(request.param.split(",")),
         "folder": folder,
-        "text": text,
-        "spec": spec,
+        "text": (folder / "out" / JOB_FILE).read_text(encoding="utf-8"),
+        "spec": written_spec(folder),
         "pipeline": kubeflow_compile.build_pipeline(runner.parse_args(argv)),
     }
 
@@ -205,9 +210,8 @@ def test_classes_named_in_the_spec_import_by_their_path(compiled):
     from tfx.utils import import_utils
 
     spec = compiled["spec"]
-    for container in container_executors(spec).values():
-        args = container["args"]
-        import_utils.import_class_by_path(args[args.index("--executor_class_path") + 1])
+    for task in container_executors(spec):
+        import_utils.import_class_by_path(executor_class(spec, task))
     titles = {
         yaml.safe_load(output.artifact_type.instance_schema)["title"]
         for component in spec.components.values()
@@ -278,10 +282,8 @@ def test_vertex_training_config_runs_the_image_in_the_region():
 
 def test_vertex_training_runs_the_trainer_as_a_vertex_job(tmp_path):
     assert runner.main(compile_args(tmp_path, "tfco", "--vertex-training", "--epochs", "3")) == 0
-    job = json.loads((tmp_path / "out" / JOB_FILE).read_text())
-    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
-    args = container_executors(spec)["Trainer.tfco"]["args"]
-    executor = args[args.index("--executor_class_path") + 1]
+    spec = written_spec(tmp_path)
+    executor = executor_class(spec, "Trainer.tfco")
     assert executor == "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
     custom = json.loads(parameter(spec.root.dag.tasks["Trainer.tfco"], "custom_config"))
     assert custom["ai_platform_enable_vertex"] is True
@@ -289,133 +291,6 @@ def test_vertex_training_runs_the_trainer_as_a_vertex_job(tmp_path):
     (pool,) = custom["ai_platform_training_args"]["job_spec"]["worker_pool_specs"]
     assert pool["container_spec"]["image_uri"] == IMAGE
     assert custom["epochs"] == 3, "the trainer's own settings stay in custom_config"
-
-
-def test_submit_needs_an_explicit_destination(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        runner.main(["submit", "--config", str(write_config(tmp_path))])
-    assert exit_info.value.code != 0
-    err = capsys.readouterr().err
-    assert "--vertex" in err and "--kfp-endpoint" in err
-    assert "Traceback" not in err
-
-
-def test_config_file_cannot_submit_by_itself(tmp_path, capsys):
-    path = write_config(tmp_path, {**DEPLOY, "kfp-endpoint": "https://kfp.example"})
-    with pytest.raises(SystemExit) as exit_info:
-        runner.main(["submit", "--config", str(path)])
-    assert "--kfp-endpoint on the command line" in str(exit_info.value.code)
-
-
-def test_config_file_errors_are_plain_messages(tmp_path):
-    unknown = write_config(tmp_path, {**DEPLOY, "max-workers": 3})
-    with pytest.raises(SystemExit, match="unknown key 'max-workers'"):
-        runner.parse_args(["compile", "--config", str(unknown)])
-    with pytest.raises(SystemExit, match="cannot read --config"):
-        runner.parse_args(["compile", "--config", str(tmp_path / "missing.yaml")])
-
-
-def test_local_paths_are_refused(tmp_path, capsys):
-    path = write_config(tmp_path, {**DEPLOY, "data-root": str(tmp_path)})
-    with pytest.raises(SystemExit) as exit_info:
-        runner.parse_args(["compile", "--config", str(path)])
-    assert exit_info.value.code == 2
-    assert "must be a gs:// path" in capsys.readouterr().err
-
-
-def test_submit_to_vertex_without_credentials_stops_before_compiling(tmp_path, monkeypatch, capsys):
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-
-    def no_credentials(*args, **kwargs):
-        raise DefaultCredentialsError("Your default credentials were not found.")
-
-    monkeypatch.setattr(google.auth, "default", no_credentials)
-    argv = ["submit", "--vertex", *compile_args(tmp_path, "baseline")[1:]]
-    with pytest.raises(SystemExit) as exit_info:
-        runner.main(argv)
-    message = str(exit_info.value.code)
-    assert "no Google Cloud credentials" in message
-    assert "gcloud auth application-default login" in message
-    assert "Traceback" not in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
-
-
-def test_submit_to_vertex_sends_the_compiled_job(tmp_path, monkeypatch):
-    import google.auth
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import aiplatform
-
-    credentials = AnonymousCredentials()
-    monkeypatch.setattr(google.auth, "default", lambda *a, **k: (credentials, "fair-proj"))
-    sent = {}
-
-    class FakePipelineJob:
-        def __init__(self, **kwargs):
-            sent["job"] = kwargs
-            self.resource_name = "projects/1/locations/europe-west4/pipelineJobs/j1"
-
-        def submit(self, **kwargs):
-            sent["submit"] = kwargs
-
-    monkeypatch.setattr(aiplatform, "PipelineJob", FakePipelineJob)
-    argv = ["submit", "--vertex", "--service-account", "runner@fair-proj.iam", "--no-cache"]
-    assert runner.main(argv + compile_args(tmp_path, "min_diff")[1:]) == 0
-
-    job = sent["job"]
-    assert job["template_path"] == str(tmp_path / "out" / JOB_FILE)
-    assert json.loads(Path(job["template_path"]).read_text())["displayName"] == config.PIPELINE_NAME
-    assert job["display_name"] == config.PIPELINE_NAME
-    assert (job["project"], job["location"]) == ("fair-proj", "europe-west4")
-    assert job["pipeline_root"] == "gs://fair-bucket/pipeline-root"
-    assert job["enable_caching"] is False
-    assert job["credentials"] is credentials
-    assert sent["submit"] == {"service_account": "runner@fair-proj.iam"}
-
-
-def test_submit_to_kfp_sends_the_pipeline_spec(tmp_path, monkeypatch):
-    import kfp
-
-    sent = {}
-
-    class FakeClient:
-        def __init__(self, host=None, **kwargs):
-            sent["host"] = host
-
-        def create_run_from_pipeline_package(self, pipeline_file, **kwargs):
-            sent["file"], sent["run"] = pipeline_file, kwargs
-
-            class Result:
-                run_id = "run-1"
-
-            return Result()
-
-    monkeypatch.setattr(kfp, "Client", FakeClient)
-    argv = ["submit", "--kfp-endpoint", "https://kfp.example"]
-    assert runner.main(argv + compile_args(tmp_path, "tfco")[1:]) == 0
-
-    assert sent["host"] == "https://kfp.example"
-    package = yaml.safe_load(Path(sent["file"]).read_text())
-    spec = json_format.ParseDict(package, pipeline_spec_pb2.PipelineSpec())
-    assert {component_of(t) for t in spec.root.dag.tasks} == set(component_ids(["tfco"]))
-    assert sent["run"]["pipeline_root"] == "gs://fair-bucket/pipeline-root"
-    assert sent["run"]["enable_caching"] is True
-
-
-def test_unreachable_kfp_endpoint_is_a_plain_error(tmp_path, monkeypatch):
-    import kfp
-
-    class UnreachableClient:
-        def __init__(self, host=None, **kwargs):
-            raise TimeoutError("Failed getting healthz endpoint after 5 attempts.")
-
-    monkeypatch.setattr(kfp, "Client", UnreachableClient)
-    argv = ["submit", "--kfp-endpoint", "https://kfp.example"]
-    with pytest.raises(SystemExit) as exit_info:
-        runner.main(argv + compile_args(tmp_path, "baseline")[1:])
-    message = str(exit_info.value.code)
-    assert message.startswith("error: could not start a run on Kubeflow Pipelines")
-    assert "healthz" in message
 
 
 def test_the_candidates_train_as_parallel_tasks(compiled):
@@ -435,17 +310,14 @@ def test_the_candidates_train_as_parallel_tasks(compiled):
 def test_a_vertex_endpoint_swaps_the_pusher_behind_the_same_blessing(tmp_path):
     argv = compile_args(tmp_path, "baseline,tfco", "--vertex-endpoint", "toxicity-endpoint")
     assert runner.main(argv) == 0
-    job = json.loads((tmp_path / "out" / JOB_FILE).read_text())
-    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
-    args = container_executors(spec)["Pusher"]["args"]
-    executor = args[args.index("--executor_class_path") + 1]
+    spec = written_spec(tmp_path)
+    executor = executor_class(spec, "Pusher")
     assert executor == "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor"
     pusher = spec.root.dag.tasks["Pusher"]
     assert set(pusher.dependent_tasks) == {"Selector"}
-    blessing = pusher.inputs.artifacts["model_blessing"].task_output_artifact
-    assert (blessing.producer_task, blessing.output_artifact_key) == ("Selector", "blessing")
-    model = pusher.inputs.artifacts["model"].task_output_artifact
-    assert (model.producer_task, model.output_artifact_key) == ("Selector", "model")
+    for key, output in (("model_blessing", "blessing"), ("model", "model")):
+        source = pusher.inputs.artifacts[key].task_output_artifact
+        assert (source.producer_task, source.output_artifact_key) == ("Selector", output)
     custom = json.loads(parameter(pusher, "custom_config"))
     assert custom["ai_platform_enable_vertex"] is True
     assert custom["ai_platform_vertex_region"] == "europe-west4"
