@@ -7,6 +7,7 @@ benchmarks and tests call the same functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import os
@@ -130,9 +131,7 @@ def settings_from_args(args) -> config.Settings:
 
 
 def beam_args(workers: int, extra: list[str] | None = None) -> list[str]:
-    # With no Beam arguments at all TFX skips its dependency inference, which otherwise copies
-    # and packages the whole tfx install (~50 MB, ~3 s) into a temporary folder it never
-    # removes, for every Beam component of every run (docs/beam.md).
+    # None by default: Beam's defaults are one in-process worker.
     if workers == 1:
         direct = []
     else:
@@ -303,7 +302,26 @@ def run_local(built, run_id: str) -> None:
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
     )
-    tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+    with workers_use_this_environment():
+        tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+
+
+@contextlib.contextmanager
+def workers_use_this_environment():
+    """Turns TFX's Beam dependency inference off for a local run. Given any Beam argument and no
+    dependency flag, TFX 1.16 copies its whole install into a new temporary folder and builds
+    an sdist of it for each Beam component (about 3 s and 50 MB, never removed). That package
+    holds TFX alone, not this project, so it serves no worker of ours: a local run's workers
+    (in process, multi-processing, or a loopback pool) import both from this Python, remote
+    ones from the project's SDK image (docs/beam.md)."""
+    from tfx.utils import dependency_utils
+
+    infer = dependency_utils.make_beam_dependency_flags
+    dependency_utils.make_beam_dependency_flags = lambda beam_pipeline_args: beam_pipeline_args
+    try:
+        yield
+    finally:
+        dependency_utils.make_beam_dependency_flags = infer
 
 
 def run(args) -> int:

@@ -47,6 +47,21 @@ def test_local_beam_args_come_after_the_direct_runner_ones():
     assert commands.beam_args(1, []) == []
 
 
+def test_a_local_run_does_not_package_tfx_for_its_beam_workers():
+    from tfx.components.statistics_gen.executor import Executor
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.utils import dependency_utils
+
+    infer = dependency_utils.make_beam_dependency_flags
+    args = commands.beam_args(2, ["--runner=PortableRunner"])
+    with commands.workers_use_this_environment():
+        executor = Executor(BaseBeamExecutor.Context(beam_pipeline_args=args))
+    # Only TFX's own labels are added: no --extra_package of a TFX sdist in a temporary folder.
+    assert executor._beam_pipeline_args[: len(args)] == args
+    assert not any("extra_package" in arg for arg in executor._beam_pipeline_args)
+    assert dependency_utils.make_beam_dependency_flags is infer
+
+
 def test_kubeflow_beam_args_come_after_the_dataflow_ones():
     from runners import kubeflow_compile
 
