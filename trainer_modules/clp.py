@@ -18,8 +18,9 @@ The helper is still used, with a custom function that swaps ids. Only single-wor
 swapped (a multi-word term such as "middle eastern" is two ordinary words alone); a keyword
 outside the vocabulary is read as the out-of-vocabulary id at serving, so that id stands in for
 it (`clp_oov` "swap"; "skip" leaves it out, since every comment with a rare word then counts as
-mentioning a term). `clp_pairs` "non_toxic" pairs only comments labelled non-toxic. Terms are swapped across groups, as the Wikipedia fuzzed test set does; within a comment,
-every occurrence of a term becomes the same other term.
+mentioning a term). `clp_pairs` "non_toxic" pairs only comments labelled non-toxic. Terms are
+swapped across groups, as the Wikipedia fuzzed test set does; within a comment, every
+occurrence of a term becomes the same other term.
 
 The pairing is on logits (hence "logit pairing"), over the examples that mention a term, in
 inference mode: without dropout the pair differs only by the swap, so the loss measures the gap

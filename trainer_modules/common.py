@@ -31,7 +31,7 @@ from contract import (
     identity_feature,
 )
 from trainer_modules import embeddings, operating_point, postprocess
-from trainer_modules.early_stopping import BestEpoch
+from trainer_modules.early_stopping import BestEpoch, end_epoch
 from trainer_modules.export import export_serving_model
 from trainer_modules.preprocessing import PAD_ID
 from trainer_modules.settings import TrainerSettings
@@ -282,8 +282,7 @@ def _base_weights(base_model: str | None) -> FitFn:
 
     def load(model, train, settings, callbacks) -> dict:
         load_weights(model, base_model)
-        for callback in callbacks:
-            callback.on_epoch_end(0)
+        end_epoch(callbacks, 0)
         return {"weights_from": base_model}
 
     return load

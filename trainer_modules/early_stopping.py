@@ -1,8 +1,8 @@
 """Early stopping on the validation split: keep the epoch with the best validation AUC.
 
-One Keras callback serves every trainer: Keras calls it inside `fit` (baseline, MinDiff, whose
-wrapper shares its weights with the scored model), and the TFCO loop calls `on_epoch_end`
-itself and reads `stopped`.
+One Keras callback serves every trainer: Keras calls it inside `fit` (baseline, CLP, whose
+wrapper shares its weights with the scored model), and the MinDiff and TFCO loops call it
+through `end_epoch`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ import numpy as np
 import tensorflow as tf
 
 from trainer_modules.operating_point import roc_auc
+
+
+def end_epoch(callbacks, epoch: int) -> bool:
+    """Ends an epoch of a hand-written training loop as Keras's `fit` would: every callback's
+    `on_epoch_end`; True when one of them stopped the training."""
+    for callback in callbacks:
+        callback.on_epoch_end(epoch)
+    return any(getattr(callback, "stopped", False) for callback in callbacks)
 
 
 class BestEpoch(tf.keras.callbacks.Callback):

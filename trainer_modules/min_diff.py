@@ -20,6 +20,7 @@ from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
 from trainer_modules import common
+from trainer_modules.early_stopping import end_epoch
 
 KERNELS = {"gaussian": min_diff.losses.GaussianKernel, "laplacian": min_diff.losses.LaplacianKernel}
 
@@ -37,15 +38,6 @@ def min_diff_masks(features: dict, label, target_groups, reference: str = "all")
     else:
         others = common.identity_mask(features, (reference,))
     return tf.logical_and(non_toxic, in_targets), tf.logical_and(non_toxic, others)
-
-
-def min_diff_streams(examples: tf.data.Dataset, target_groups, reference: str = "all"):
-    """Sensitive and nonsensitive (features, label) streams from unbatched examples."""
-
-    def picked(which):
-        return lambda f, y: tf.reshape(min_diff_masks(f, y, target_groups, reference)[which], [])
-
-    return examples.filter(picked(0)), examples.filter(picked(1))
 
 
 def min_diff_pools(train: tf.data.Dataset, target_groups, reference: str = "all"):
@@ -163,9 +155,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
             step(tokens, labels, *next(group_rows))
         losses.append(step.epoch_loss())
         print(f"MinDiff epoch {epoch + 1}/{settings.epochs}: min_diff_loss {losses[-1]:.5f}")
-        for callback in callbacks:
-            callback.on_epoch_end(epoch)
-        if any(getattr(callback, "stopped", False) for callback in callbacks):
+        if end_epoch(callbacks, epoch):
             break
     return {"min_diff_target_groups": list(groups), "min_diff_loss": losses}
 

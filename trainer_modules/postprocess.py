@@ -28,9 +28,7 @@ def fit_group_thresholds(
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
     negative = labels < 0.5
-    fitted = {
-        g: mask for g, mask in tags.items() if int((np.asarray(mask) & negative).sum()) >= min_rows
-    }
+    fitted = _fitted_groups(tags, negative, min_rows)
     own = {g: threshold_at_fpr(scores[m], labels[m], target_fpr) for g, m in fitted.items()}
     in_fitted = np.zeros(len(scores), dtype=bool)
     for mask in fitted.values():
@@ -39,6 +37,13 @@ def fit_group_thresholds(
     if (rest & negative).sum() == 0:
         rest = np.ones(len(scores), dtype=bool)
     return threshold_at_fpr(scores[rest], labels[rest], target_fpr), own
+
+
+def _fitted_groups(tags: dict, negative: np.ndarray, min_rows: int) -> dict[str, np.ndarray]:
+    """The groups with at least `min_rows` non-toxic rows, the ones given a threshold of their
+    own, with their masks as booleans."""
+    masks = {g: np.asarray(m, dtype=bool) for g, m in tags.items()}
+    return {g: m for g, m in masks.items() if int((m & negative).sum()) >= min_rows}
 
 
 def decisions(scores, tags: dict[str, np.ndarray], rest: float, own: dict[str, float]):
@@ -69,13 +74,9 @@ def fit_gap_bounded_thresholds(
         raise ValueError(f"max_gap must be >= 0, got {max_gap}")
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     negative = np.asarray(labels).reshape(-1) < 0.5
-    masks = {g: np.asarray(m, dtype=bool) for g, m in tags.items()}
+    masks = _fitted_groups(tags, negative, min_rows)
     bound_fpr = min(target_fpr + max_gap, 1.0 - 1e-9)
-    bounds = {
-        g: threshold_at_fpr(scores[m], ~negative[m], bound_fpr)
-        for g, m in masks.items()
-        if int((m & negative).sum()) >= min_rows
-    }
+    bounds = {g: threshold_at_fpr(scores[m], ~negative[m], bound_fpr) for g, m in masks.items()}
     floor = np.full(len(scores), -np.inf)
     for g, bound in bounds.items():
         floor = np.where(masks[g], np.maximum(floor, bound), floor)

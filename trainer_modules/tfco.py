@@ -21,6 +21,7 @@ from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
 from trainer_modules import common
+from trainer_modules.early_stopping import end_epoch
 from trainer_modules.tfco_compat import import_tfco
 
 
@@ -213,9 +214,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
             step(tokens, labels, tags, group_tokens, group_tags)
         history.append(problem.epoch_summary())
         print(f"TFCO epoch {epoch + 1}/{settings.epochs}: {history[-1]}", flush=True)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch)
-        if any(getattr(callback, "stopped", False) for callback in callbacks):
+        if end_epoch(callbacks, epoch):
             break
     return {
         "tfco_target_groups": list(groups),
