@@ -78,16 +78,16 @@ def run_pipeline(data: Path, trainer: str, out: Path, args: list[str], tag: str)
     outcome = latest_outcome(metadata, config.PIPELINE_NAME)
     with Reader(metadata) as reader:
         run = reader.run_outputs(outcome.run_id)
-    model_uri = run[f"Trainer.{trainer}"]["model"][0].uri
-    run_dir = run[f"Trainer.{trainer}"]["model_run"][0].uri
-    with open(os.path.join(run_dir, "training_stats.json")) as f:
+    trainer_outputs = run[f"Trainer.{trainer}"]
+    model = trained_model(trainer_outputs["model"][0].uri, trainer_outputs["model_run"][0].uri)
+    return {**model, "blessed": outcome.blessed, "pipeline_seconds": wall}
+
+
+def trained_model(model_uri: str, model_run_uri: str) -> dict:
+    """A Trainer's exported model folder and its training stats, from its two outputs."""
+    with open(os.path.join(model_run_uri, "training_stats.json")) as f:
         stats = json.load(f)
-    return {
-        "model_dir": os.path.join(model_uri, "Format-Serving"),
-        "stats": stats,
-        "blessed": outcome.blessed,
-        "pipeline_seconds": wall,
-    }
+    return {"model_dir": os.path.join(model_uri, "Format-Serving"), "stats": stats}
 
 
 def read_split(model, files: list[str]) -> dict:

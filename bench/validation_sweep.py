@@ -40,9 +40,8 @@ KEYS = ("auc", "tpr", "overall_fpr", "max_gap")
 
 def existing_run(spec: str) -> dict:
     folder, run_id = spec.rsplit(":", 1)
-    root = Path(folder)
-    stats = json.loads((root / "model_run" / run_id / "training_stats.json").read_text())
-    return {"model_dir": str(root / "model" / run_id / "Format-Serving"), "stats": stats}
+    return common.trained_model(str(Path(folder, "model", run_id)),
+                                str(Path(folder, "model_run", run_id)))  # fmt: skip
 
 
 def trained(args, data: Path, out: Path, key: str, seed: int, existing: dict) -> dict:

@@ -227,26 +227,20 @@ def kill_during_training(
     trainer: str = "Trainer.baseline",
     timeout: float = 600,
 ) -> int:
-    """Starts `command` in a session of its own, waits until `trainer` runs, lets it train for
-    3 s and SIGKILLs the whole process group. Returns the process's return code."""
-    with open(log, "wb") as out, open(err, "wb") as errors:
-        process = subprocess.Popen(command, stdout=out, stderr=errors, start_new_session=True)
-        try:
-            deadline = time.monotonic() + timeout
-            while not _running(metadata, trainer):
-                if process.poll() is not None:
-                    raise AssertionError(f"the run ended before {trainer} started:\n"
-                                         f"{err.read_text(errors='replace')[-3000:]}")  # fmt: skip
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{trainer} did not start in {timeout} s")
-                time.sleep(0.5)
-            # Into the training itself (it takes ~20 s), not just its registration.
-            time.sleep(3)
-            os.killpg(process.pid, signal.SIGKILL)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    """Starts `command`, waits until `trainer` runs, lets it train for 3 s and SIGKILLs the
+    whole process group. Returns the process's return code."""
+    with own_session(command, log, err) as process:
+        deadline = time.monotonic() + timeout
+        while not _running(metadata, trainer):
+            if process.poll() is not None:
+                raise AssertionError(f"the run ended before {trainer} started:\n"
+                                     f"{err.read_text(errors='replace')[-3000:]}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{trainer} did not start in {timeout} s")
+            time.sleep(0.5)
+        # Into the training itself (it takes ~20 s), not just its registration.
+        time.sleep(3)
+        os.killpg(process.pid, signal.SIGKILL)
     return process.returncode
 
 
@@ -263,19 +257,28 @@ def run_watching(
     """Runs `command` to its end while looking at every version folder under `serving` every
     50 ms. Returns the return code and version -> what each look saw (path -> size)."""
     seen: dict[str, list[dict[str, int]]] = {}
+    with own_session(command, log, err) as process:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            for version in versions(serving):
+                seen.setdefault(version, []).append(files_and_sizes(serving / version))
+            time.sleep(0.05)
+    return process.returncode, seen
+
+
+@contextlib.contextmanager
+def own_session(command: list[str], log: Path, err: Path):
+    """`command` in a process session of its own, its output and errors in files; on the way
+    out its whole process group is SIGKILLed if it still runs, whatever happened."""
     with open(log, "wb") as out, open(err, "wb") as errors:
         process = subprocess.Popen(command, stdout=out, stderr=errors, start_new_session=True)
         try:
-            deadline = time.monotonic() + timeout
-            while process.poll() is None and time.monotonic() < deadline:
-                for version in versions(serving):
-                    seen.setdefault(version, []).append(files_and_sizes(serving / version))
-                time.sleep(0.05)
+            yield process
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return process.returncode, seen
 
 
 def files_and_sizes(folder) -> dict[str, int]:
