@@ -41,8 +41,7 @@ def pushed_run(tmp_path_factory):
     data = runs.write_data(out / "data", weird=True)
     root = out / "root"
     metadata, serving = root / "metadata.sqlite", root / "serving"
-    command = runs.runner_command("run", "--data", str(data), "--output", str(root),
-                                  "--epochs", "1", *runs.ONE, *runs.LENIENT)  # fmt: skip
+    command = runs.runner_command("run", "--data", str(data), "--output", str(root), *runs.PUSHED)
     killed_log, killed_err = out / "killed.log", out / "killed.err"
     killed = {"code": runs.kill_during_training(command, metadata, killed_log, killed_err)}
     killed.update(states=runs.latest_run(metadata), run=max(runs.executions_by_run(metadata)),
@@ -80,8 +79,7 @@ def reruns(pushed_run, tmp_path_factory):
     from tests import runs
 
     out = runs.copy_output(pushed_run["output"], tmp_path_factory.mktemp("reruns") / "root")
-    flags = ["--data", str(pushed_run["data"]), "--output", str(out), "--epochs", "1",
-             *runs.ONE, *runs.LENIENT]  # fmt: skip
+    flags = ["--data", str(pushed_run["data"]), "--output", str(out), *runs.PUSHED]
     steps = {
         "again": ["--require-blessing"],
         "recall": ["--candidates", "baseline,min_diff", "--decision-threshold", "0.999",

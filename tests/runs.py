@@ -50,6 +50,9 @@ LENIENT_BOUNDS = [
     "--max-group-fpr-increase", "1",
 ]  # fmt: skip
 LENIENT = [*LENIENT_BOUNDS, "--min-slice-size", "1"]
+# The flags of conftest's pushed_run: a rerun on its output with them takes its steps from the
+# cache.
+PUSHED = ["--epochs", "1", *ONE, *LENIENT]
 
 # MLMD Execution.State values, for queries through plain sqlite3.
 RUNNING, COMPLETE, FAILED, CACHED = 2, 3, 4, 5

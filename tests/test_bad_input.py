@@ -345,7 +345,7 @@ def test_odd_but_valid_comments_pass_the_schema_check(name):
 
 def _run(pushed_run, data):
     return local_runner.main(["run", "--data", str(data), "--output", str(pushed_run["output"]),
-                              "--epochs", "1", *runs.ONE, *runs.LENIENT])  # fmt: skip
+                              *runs.PUSHED])  # fmt: skip
 
 
 @pytest.mark.e2e
@@ -403,8 +403,7 @@ def anomalous_run(pushed_run, tmp_path_factory):
         SCHEMA_CASES[case][0](bad)
     folder = split_data(tmp_path_factory.mktemp("anomalies") / "data", eval_=bad)
     code, _, errors = runs.run_pipeline("--data", str(folder), "--output",
-                                        str(pushed_run["output"]), "--epochs", "1", *runs.ONE,
-                                        *runs.LENIENT)  # fmt: skip
+                                        str(pushed_run["output"]), *runs.PUSHED)  # fmt: skip
     return {
         "folder": folder,
         "code": code,

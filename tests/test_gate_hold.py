@@ -17,8 +17,7 @@ pytestmark = pytest.mark.e2e
 def rerun(pushed_run, *extra: str) -> int:
     # The fixture's data and training flags, so ExampleGen to Trainer come from the cache.
     return local_runner.main(["run", "--data", str(pushed_run["data"]),
-                              "--output", str(pushed_run["output"]), "--epochs", "1",
-                              *runs.ONE, *runs.LENIENT, *extra])  # fmt: skip
+                              "--output", str(pushed_run["output"]), *runs.PUSHED, *extra])  # fmt: skip
 
 
 def test_a_model_the_gate_rejects_is_not_pushed(reruns):
