@@ -63,12 +63,19 @@ def word_peer(train_texts, train_labels, eval_texts, c: float = 2.0) -> np.ndarr
     return _fit_lr(x_train, np.asarray(train_labels), words.transform(eval_texts), c)
 
 
+def word_char_features(train_texts, *other_texts) -> list:
+    """Word 1-2 + char_wb 2-5 gram TF-IDF rows (CSR) of train_texts, which the vectorizers are
+    fitted on, then of each list in other_texts."""
+    words, chars = _word_vectorizer(), _char_vectorizer()
+    out = [sparse.hstack([words.fit_transform(train_texts), chars.fit_transform(train_texts)])]
+    out += [sparse.hstack([words.transform(t), chars.transform(t)]) for t in other_texts]
+    return [x.tocsr() for x in out]
+
+
 def word_char_peer(train_texts, train_labels, eval_texts, c: float = 0.5) -> np.ndarray:
     """P(toxic) for eval_texts from word 1-2 + char_wb 2-5 gram TF-IDF + logistic regression."""
-    words, chars = _word_vectorizer(), _char_vectorizer()
-    x_train = sparse.hstack([words.fit_transform(train_texts), chars.fit_transform(train_texts)])
-    x_eval = sparse.hstack([words.transform(eval_texts), chars.transform(eval_texts)])
-    return _fit_lr(x_train.tocsr(), np.asarray(train_labels), x_eval.tocsr(), c)
+    x_train, x_eval = word_char_features(train_texts, eval_texts)
+    return _fit_lr(x_train, np.asarray(train_labels), x_eval, c)
 
 
 def is_validation(text: str) -> bool:

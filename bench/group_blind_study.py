@@ -1,0 +1,296 @@
+"""Harness: instance reweighting as a group-blind remediation, against the threshold frontier.
+
+    nice -n 10 .venv/bin/python bench/group_blind_study.py \
+        --model outputs/bench-mindiff/ghc/pipelines/fair-toxicity/Trainer.baseline:8 \
+        --data outputs/bench-mindiff/ghc/data/ghc [--models peer keras] [--seeds 1 2 3]
+
+Outside TFX, on the pipeline's own rows: the GHC data folder the pipeline imported, split and
+tagged through the Transform inside a trained model (`base_model.rows_the_model_saw`: train
+less its hash-held-out validation tenth, validation, test), with the token ids the model sees.
+
+Reweighting (Kamiran & Calders style; group-blind at inference, the tags are used only for the
+training loss): the non-toxic training rows tagged with a remediated group (every group with
+30+ non-toxic training rows, the trainers' default) weigh w, the others 1, rescaled to mean 1;
+w = 1 is the control. `kc` is Kamiran & Calders' reweighing proper, on the attribute "tagged
+with a remediated group": each (tagged, label) cell weighs P(tagged) P(label) / P(tagged, label).
+Models: `peer`, word 1-2 + char_wb 2-5 TF-IDF + logistic regression (bench/peers.py, C 0.5;
+deterministic, one fit), and `keras`, the pipeline's model (`common.build_model`, GloVe, its
+defaults, early stopping on validation AUC) fitted with sample weights, one per seed.
+
+Each model is scored at its own operating point (5% FPR on validation) with `common.figures`,
+on validation and test. For each control model, the threshold frontier: group-aware thresholds
+on its validation scores (`postprocess.fit_gap_bounded_thresholds`) applied to test. The pick,
+on validation: the loosest w whose mean validation gap is >= 70% below its control's. Writes
+bench/results/group-blind-study.json (figures per setting and seed) and prints tables; scores
+are cached per model under --output, so a rerun only fits what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common, peers  # noqa: E402
+from bench.base_model import rows_the_model_saw  # noqa: E402
+from bench.validation_sweep import existing_run  # noqa: E402
+from contract import HOLDOUT_KEY, TOKENS_KEY  # noqa: E402
+from trainer_modules import operating_point as op  # noqa: E402
+from trainer_modules import postprocess  # noqa: E402
+
+SETTINGS = ("w1", "w2", "w4", "w8", "w16", "kc")
+CONTROL = "w1"
+CUT, AUC_LOSS, TPR_LOSS = 0.70, 0.01, 0.03
+GAPS = tuple(round(g, 3) for g in np.arange(0.0, 0.301, 0.01))
+KEYS = ("auc", "tpr", "overall_fpr", "max_gap")
+
+
+def load_rows(model_spec: str, data: Path, cache: Path) -> dict:
+    """{"train"|"validation"|"test": texts, labels, groups, tokens}, as the pipeline split them."""
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    import tensorflow as tf
+
+    model = tf.saved_model.load(existing_run(model_spec)["model_dir"])
+    train, validation, test = rows_the_model_saw(model, data)
+    (train_tokens, held), (test["tokens"], _) = (
+        _tokens(model, common.split_files(data, name)) for name in ("train", "eval")
+    )
+    train["tokens"], validation["tokens"] = train_tokens[~held], train_tokens[held]
+    vocab = (Path(existing_run(model_spec)["model_dir"]) / "assets" / "tokens").read_bytes()
+    rows = {"train": train, "validation": validation, "test": test,
+            "vocabulary": vocab.splitlines()}  # fmt: skip
+    cache.write_bytes(pickle.dumps(rows))
+    return rows
+
+
+def _tokens(model, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids, and the validation mask (holdout bucket 0, as `rows_the_model_saw`)."""
+    import tensorflow as tf
+
+    tokens, held = [], []
+    for batch in tf.data.TFRecordDataset(files).batch(1024):
+        transformed = model.signatures["transform_features"](examples=batch)
+        tokens.append(transformed[TOKENS_KEY].numpy())
+        held.append(transformed[HOLDOUT_KEY].numpy().reshape(-1) == 0)
+    return np.concatenate(tokens), np.concatenate(held)
+
+
+def remediated(split: dict) -> list[str]:
+    negative = split["labels"] < 0.5
+    return [g for g, m in split["groups"].items() if int((m & negative).sum()) >= 30]
+
+
+def sample_weights(split: dict, groups: list[str], setting: str) -> np.ndarray:
+    """Per-row training weights of a setting, mean 1."""
+    tagged = np.zeros(len(split["labels"]), dtype=bool)
+    for g in groups:
+        tagged |= split["groups"][g]
+    toxic = split["labels"] >= 0.5
+    if setting == "kc":
+        weights = np.ones(len(toxic))
+        for a in (False, True):
+            for y in (False, True):
+                cell = (tagged == a) & (toxic == y)
+                weights[cell] = (tagged == a).mean() * (toxic == y).mean() / cell.mean()
+    else:
+        weights = np.where(tagged & ~toxic, float(setting[1:]), 1.0)
+    return weights / weights.mean()
+
+
+def peer_scores(rows: dict, weights: np.ndarray, features: list) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    x_train, x_val, x_test = features
+    model = LogisticRegression(C=0.5, solver="liblinear", max_iter=1000)
+    model.fit(x_train, rows["train"]["labels"], sample_weight=weights)
+    return model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+
+
+def keras_scores(rows: dict, weights: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pipeline's model and loss (baseline trainer), fitted with per-row weights."""
+    import tensorflow as tf
+
+    from trainer_modules import common as trainer_common
+    from trainer_modules import embeddings
+    from trainer_modules.early_stopping import BestEpoch
+    from trainer_modules.settings import TrainerSettings
+
+    settings = TrainerSettings(seed=seed)
+    tf.keras.utils.set_random_seed(seed)
+    vocab = rows["vocabulary"]
+    train, val, test = rows["train"], rows["validation"], rows["test"]
+    vectors = embeddings.embedding_matrix(settings.glove_path, vocab, seed)
+    model = trainer_common.build_model(len(vocab), train["tokens"].shape[1], settings, vectors)
+    model.compile(optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
+                  loss=tf.keras.losses.BinaryCrossentropy())  # fmt: skip
+    best = BestEpoch(model, val["tokens"], val["labels"], settings.patience)
+    model.fit(train["tokens"], train["labels"].astype("float32"), sample_weight=weights,
+              batch_size=settings.batch_size, epochs=settings.epochs, callbacks=[best],
+              shuffle=True, verbose=0)  # fmt: skip
+    best.restore()
+    test_scores = model.predict(test["tokens"], batch_size=1024, verbose=0).reshape(-1)
+    return best.scores(), test_scores
+
+
+def _slim(figures: dict) -> dict:
+    return {k: v for k, v in figures.items() if k != "group_rows"}
+
+
+def measure(rows: dict, val_scores, test_scores) -> dict:
+    """Validation and test figures at the model's own operating point (5% FPR on validation)."""
+    val, test = rows["validation"], rows["test"]
+    threshold = op.threshold_at_fpr(val_scores, val["labels"], common.TARGET_FPR)
+    return {
+        "validation": _slim(common.figures(val_scores, val["labels"], val["groups"], threshold)),
+        "test": _slim(common.figures(test_scores, test["labels"], test["groups"], threshold)),
+    }
+
+
+def frontier(rows: dict, val_scores, test_scores, base: dict) -> dict:
+    """Group-aware thresholds on a control model's scores: test figures per validation bound."""
+    val, test = rows["validation"], rows["test"]
+    out = {}
+    for gap in GAPS:
+        rest, own = postprocess.fit_gap_bounded_thresholds(
+            val_scores, val["labels"], val["groups"], common.TARGET_FPR, gap, common.MIN_NEGATIVES
+        )
+        flagged = postprocess.decisions(test_scores, test["groups"], rest, own)
+        f = common.figures(test_scores, test["labels"], test["groups"], rest, flagged)
+        out[str(gap)] = {"tpr": f["tpr"], "max_gap": f["max_gap"], "overall_fpr": f["overall_fpr"],
+                         "tpr_loss": base["tpr"] - f["tpr"],
+                         "gap_cut": 1.0 - f["max_gap"] / base["max_gap"]}  # fmt: skip
+    # The cheapest bound that cuts the test gap by CUT (chosen on test: a generous reference).
+    enough = [v for v in out.values() if v["gap_cut"] >= CUT]
+    return {"bounds": out, "tpr_loss_at_cut": min((v["tpr_loss"] for v in enough), default=None)}
+
+
+def run_one(kind: str, setting: str, seed: int, rows: dict, groups, features, cache: Path):
+    path = cache / f"{kind}-{setting}-seed{seed}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return saved["validation"], saved["test"], float(saved["seconds"])
+    weights = sample_weights(rows["train"], groups, setting)
+    start = time.monotonic()
+    if kind == "peer":
+        val_scores, test_scores = peer_scores(rows, weights, features)
+    else:
+        val_scores, test_scores = keras_scores(rows, weights, seed)
+    seconds = time.monotonic() - start
+    np.savez(path, validation=val_scores, test=test_scores, seconds=seconds)
+    return val_scores, test_scores, seconds
+
+
+def summarise(per_model: dict, kind: str) -> dict:
+    """Per setting: test and validation figures over seeds, and losses and cut against the mean
+    of the control's; the validation pick and whether any setting meets the target on test."""
+    runs = per_model[kind]
+    out = {}
+    for split in ("validation", "test"):
+        base = {k: float(np.mean([r[split][k] for r in runs[CONTROL].values()])) for k in KEYS}
+        for setting, seeds in runs.items():
+            values = {k: [r[split][k] for r in seeds.values()] for k in KEYS}
+            mean = {k: float(np.mean(v)) for k, v in values.items()}
+            out.setdefault(setting, {"seeds": sorted(seeds)})[split] = {
+                **values,
+                "gap_cut": 1.0 - mean["max_gap"] / base["max_gap"],
+                "auc_loss": base["auc"] - mean["auc"],
+                "tpr_loss": base["tpr"] - mean["tpr"],
+                "group_fpr": {g: float(np.mean([r[split]["group_fpr"].get(g, np.nan)
+                                                for r in seeds.values()]))
+                              for g in next(iter(seeds.values()))[split]["group_fpr"]},
+            }  # fmt: skip
+    ladder = [s for s in SETTINGS if s.startswith("w") and s in out and s != CONTROL]
+    picked = next((s for s in ladder if out[s]["validation"]["gap_cut"] >= CUT), None)
+    met = [s for s, v in out.items() if s != CONTROL and v["test"]["gap_cut"] >= CUT
+           and v["test"]["auc_loss"] <= AUC_LOSS and v["test"]["tpr_loss"] <= TPR_LOSS]  # fmt: skip
+    return {"settings": out, "validation_pick": picked, "meets_target_on_test": met}
+
+
+def table(summary: dict, frontiers: dict) -> str:
+    lines = ["| setting | seeds | test AUC | test TPR | test FPR | test max gap | cut | AUC loss "
+             "| TPR loss | validation cut |", "| --- " * 10 + "|"]  # fmt: skip
+    for setting, v in summary["settings"].items():
+        t = v["test"]
+        lines.append(
+            f"| {setting} | {len(v['seeds'])} | {common.mean_sd(t['auc'])} | "
+            f"{common.mean_sd(t['tpr'])} | {common.mean_sd(t['overall_fpr'])} | "
+            f"{common.mean_sd(t['max_gap'])} | {t['gap_cut']:.0%} | {t['auc_loss']:+.3f} | "
+            f"{t['tpr_loss']:+.3f} | {v['validation']['gap_cut']:.0%} |"
+        )
+    losses = [f["tpr_loss_at_cut"] for f in frontiers.values()]
+    lines.append(f"\nthreshold frontier on the controls, TPR loss of a {CUT:.0%} test cut, per "
+                 f"seed: {', '.join('-' if x is None else f'{x:.3f}' for x in losses)}")  # fmt: skip
+    lines.append(f"validation pick: {summary['validation_pick']}; meets the target on test: "
+                 f"{summary['meets_target_on_test'] or 'none'}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="TRAINER_DIR:ID of a pipeline model "
+                        "trained on --data (its Transform splits and tags the rows)")  # fmt: skip
+    parser.add_argument("--data", type=Path, required=True, help="the imported GHC folder")
+    parser.add_argument("--models", nargs="+", default=["peer", "keras"], choices=["peer", "keras"])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--output", type=Path, default=common.ROOT / "outputs" / "group-blind")
+    parser.add_argument("--results", type=Path, default=common.ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(args.model, args.data, args.output / "rows.pkl")
+    groups = remediated(rows["train"])
+    print({k: len(rows[k]["labels"]) for k in ("train", "validation", "test")}, groups, flush=True)
+    settings = [CONTROL, *[s for s in args.settings if s != CONTROL]]
+    per_model, frontiers, seconds, result = {}, {}, {}, {}
+    for kind in args.models:
+        features = None
+        if kind == "peer":
+            features = peers.word_char_features(
+                rows["train"]["texts"], rows["validation"]["texts"], rows["test"]["texts"]
+            )
+        for setting in settings:
+            for seed in [0] if kind == "peer" else args.seeds:
+                scores = run_one(kind, setting, seed, rows, groups, features, args.output)
+                figures = measure(rows, scores[0], scores[1])
+                per_model.setdefault(kind, {}).setdefault(setting, {})[seed] = figures
+                seconds[f"{kind}-{setting}-seed{seed}"] = scores[2]
+                if setting == CONTROL:
+                    frontiers.setdefault(kind, {})[seed] = frontier(rows, *scores[:2],
+                                                                    figures["test"])  # fmt: skip
+                print(f"{kind} {setting} seed {seed}: test " + ", ".join(
+                    f"{k} {figures['test'][k]:.3f}" for k in KEYS), flush=True)  # fmt: skip
+            result = write(args, rows, groups, per_model, frontiers, seconds)
+    for kind in per_model:
+        print(f"\n### {kind}\n\n{table(result[kind]['summary'], frontiers[kind])}")
+    return 0
+
+
+def write(args, rows, groups, per_model, frontiers, seconds) -> dict:
+    """The results file, rewritten after every setting so a stopped run keeps what it measured."""
+    result = {
+        "command": " ".join(["bench/group_blind_study.py", *sys.argv[1:]]),
+        "target_fpr": common.TARGET_FPR,
+        "remediated_groups": groups,
+        "rows": {k: len(rows[k]["labels"]) for k in ("train", "validation", "test")},
+        "fit_seconds": seconds,
+    }
+    for kind, runs in per_model.items():
+        result[kind] = {"summary": summarise(per_model, kind), "frontier": frontiers[kind],
+                        "per_seed": {s: {str(k): v for k, v in r.items()}
+                                     for s, r in runs.items()}}  # fmt: skip
+    path = args.results / "group-blind-study.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=True, default=float) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
