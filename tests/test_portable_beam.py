@@ -1,8 +1,10 @@
-"""The pipeline on a real Beam engine: Beam's portable job server and an external SDK worker
-pool, started as plain processes on loopback, with the runner's --beam-arg (docs/beam.md).
+"""The production path in one run: the pipeline on a real Beam engine (Beam's portable job
+server and an external SDK worker pool, started as plain processes on loopback, through the
+runner's --beam-arg; docs/beam.md) with ML Metadata on a MariaDB server (docs/reliability.md).
 
 Every Beam component (ExampleGen, StatisticsGen, Transform, Evaluator) must arrive at that job
-server as a job of its own, labelled by TFX with its executor, and finish there.
+server as a job of its own, labelled by TFX with its executor, and finish there; the server
+holds the run's metadata, and no SQLite file is written.
 """
 
 import collections
@@ -11,7 +13,6 @@ import io
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
 
 import local_runner
-from runners import commands
+from pipeline.pipeline import component_ids
+from runners import commands, mlmd
 from tests import runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +33,7 @@ JOB_SERVER = "apache_beam.runners.portability.local_job_service_main"
 WORKER_POOL = "apache_beam.runners.worker.worker_pool_main"
 LABELS_OPTION = "beam:option:labels:v1"
 EXECUTOR_LABEL = "tfx_executor"
+MYSQL = {"database": "mlmd", "user": "pipeline", "password": "s3cret"}
 
 
 def test_local_beam_args_come_after_the_direct_runner_ones():
@@ -143,18 +148,6 @@ def beam_server(module: str, port_flag: str, log: Path):
             stop(process)
 
 
-@pytest.fixture
-def portable_beam(tmp_path):
-    """(job server port, worker pool port, job server log, worker pool log); both servers are
-    stopped whatever happens."""
-    logs = tmp_path / "job_server.log", tmp_path / "worker_pool.log"
-    with (
-        beam_server(JOB_SERVER, "--port", logs[0]) as job_port,
-        beam_server(WORKER_POOL, "--service_port", logs[1]) as pool_port,
-    ):
-        yield job_port, pool_port, *logs
-
-
 def job_infos(job_port: int) -> list[dict]:
     """Every job the server was given, through its job service API."""
     import grpc
@@ -194,16 +187,8 @@ def beam_job_labels(built) -> collections.Counter:
     return labels
 
 
-def unfinished_executions(metadata: Path) -> list[int]:
-    with sqlite3.connect(f"file:{metadata}?mode=ro", uri=True) as db:
-        states = db.execute("SELECT last_known_state FROM Execution").fetchall()
-    assert states, f"no executions in {metadata}"
-    return [state for (state,) in states if state != runs.COMPLETE]
-
-
-@pytest.fixture
-def built_pipelines(monkeypatch) -> list:
-    """Every pipeline the runner builds in this test, as it built it."""
+def recording_pipelines(monkeypatch) -> list:
+    """Every pipeline the runner builds from now on, as it built it."""
     import pipeline.pipeline
 
     built = []
@@ -217,38 +202,97 @@ def built_pipelines(monkeypatch) -> list:
     return built
 
 
-@pytest.mark.e2e
-def test_every_beam_component_runs_as_a_job_on_the_portable_job_server(
-    tmp_path, portable_beam, built_pipelines
-):
-    job_port, pool_port, job_log, pool_log = portable_beam
-    metadata = tmp_path / "root" / "metadata.sqlite"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = local_runner.main(
-            ["run", "--output", str(tmp_path / "root"), "--metadata", str(metadata),
-             *runs.tiny(300, 100), *runs.LENIENT,
-             "--beam-arg=--runner=PortableRunner", f"--beam-arg=--job_endpoint=localhost:{job_port}",
-             "--beam-arg=--environment_type=EXTERNAL",
-             f"--beam-arg=--environment_config=localhost:{pool_port}"]
-        )  # fmt: skip
-    assert code == 0, printed.getvalue()[-3000:] + job_log.read_text()[-3000:]
+def metadata_store(stack: contextlib.ExitStack, monkeypatch, root: Path):
+    """(run flags, connection config, on MariaDB): a throwaway MariaDB server where mariadbd is
+    installed, else the default SQLite file under `root`."""
+    if runs.mariadb_binaries() is None:
+        path = str(root / "metadata.sqlite")
+        return ["--metadata", path], metadata.sqlite_metadata_connection_config(path), False
+    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", MYSQL["password"])
+    port = stack.enter_context(runs.mariadb_server(**MYSQL))
+    mysql = metadata_store_pb2.MySQLDatabaseConfig(host="127.0.0.1", port=port, **MYSQL)
+    flags = ["--mysql-host", "127.0.0.1", "--mysql-port", str(port),
+             "--mysql-database", MYSQL["database"], "--mysql-user", MYSQL["user"]]  # fmt: skip
+    return flags, metadata_store_pb2.ConnectionConfig(mysql=mysql), True
 
-    assert unfinished_executions(metadata) == []
-    (built,) = built_pipelines
+
+@pytest.fixture(scope="module")
+def production_run(tmp_path_factory):
+    """One tiny run the way production runs: every Beam component as a job on Beam's portable
+    job server with an external SDK worker pool (both on loopback), and ML Metadata on a
+    throwaway MariaDB server where mariadbd is installed (else SQLite, and the MariaDB test
+    skips). What the tests check is read before the servers stop, whatever happens."""
+    folder = tmp_path_factory.mktemp("production")
+    root = folder / "root"
+    logs = folder / "job_server.log", folder / "worker_pool.log"
+    printed = io.StringIO()
+    with contextlib.ExitStack() as stack:
+        job_port = stack.enter_context(beam_server(JOB_SERVER, "--port", logs[0]))
+        pool_port = stack.enter_context(beam_server(WORKER_POOL, "--service_port", logs[1]))
+        monkeypatch = stack.enter_context(pytest.MonkeyPatch.context())
+        built = recording_pipelines(monkeypatch)
+        flags, connection, on_mariadb = metadata_store(stack, monkeypatch, root)
+        with contextlib.redirect_stdout(printed):
+            code = local_runner.main(
+                ["run", "--output", str(root), *flags, *runs.tiny(300, 100), *runs.LENIENT,
+                 "--beam-arg=--runner=PortableRunner", f"--beam-arg=--job_endpoint=localhost:{job_port}",
+                 "--beam-arg=--environment_type=EXTERNAL",
+                 f"--beam-arg=--environment_config=localhost:{pool_port}"]
+            )  # fmt: skip
+        with metadata.Metadata(connection) as m:
+            states = [e.last_known_state for e in m.store.get_executions()]
+            nodes = {c.name.split(".", 1)[1] for c in m.store.get_contexts_by_type("node")}
+        return {
+            "code": code,
+            "printed": printed.getvalue(),
+            "root": root,
+            "on_mariadb": on_mariadb,
+            "outcome": mlmd.latest_outcome(connection, runs.PIPELINE) if code == 0 else None,
+            "states": states,
+            "nodes": nodes,
+            "built": built,
+            "jobs": job_infos(job_port),
+            "pool_port": pool_port,
+            "logs": logs,
+        }
+
+
+@pytest.mark.e2e
+def test_every_beam_component_runs_as_a_job_on_the_portable_job_server(production_run):
+    run = production_run
+    job_log, pool_log = run["logs"]
+    assert run["code"] == 0, run["printed"][-3000:] + job_log.read_text()[-3000:]
+    assert run["states"] and set(run["states"]) == {metadata_store_pb2.Execution.COMPLETE}
+    (built,) = run["built"]
     expected = beam_job_labels(built)
     assert {"tfx-components-example_gen-import_example_gen-executor-executor",
             "tfx-components-statistics_gen-executor-executor",
             "tfx-components-transform-executor-executor",
             "tfx-components-evaluator-executor-executor"} <= set(expected)  # fmt: skip
 
-    jobs = job_infos(job_port)
+    jobs = run["jobs"]
     assert collections.Counter(executor_label(job["options"]) for job in jobs) == expected
     server_log = job_log.read_text()
     for job in jobs:
         assert job["state"] == "DONE", job
         assert job["options"]["beam:option:environment_type:v1"] == "EXTERNAL"
-        assert job["options"]["beam:option:environment_config:v1"] == f"localhost:{pool_port}"
+        assert (
+            job["options"]["beam:option:environment_config:v1"] == f"localhost:{run['pool_port']}"
+        )
         assert f"Running job '{job['id']}'" in server_log
     # The SDK harnesses ran in processes the external pool started, one per job at least.
     assert pool_log.read_text().count("Starting worker with command") >= len(jobs)
+
+
+@pytest.mark.e2e
+def test_the_same_run_kept_its_metadata_on_mariadb(production_run):
+    run = production_run
+    if not run["on_mariadb"]:
+        pytest.skip("mariadbd not found: install Debian's mariadb-server to run this test")
+    assert run["code"] == 0, run["printed"][-3000:]
+    outputs = run["outcome"]
+    assert outputs.report["blessed"] is True and outputs.pushed is True
+    assert outputs.pushed_destination.startswith(str(run["root"] / "serving"))
+    assert run["nodes"] == set(component_ids(["baseline"]))
+    assert set(run["states"]) == {metadata_store_pb2.Execution.COMPLETE}
+    assert not (run["root"] / "metadata.sqlite").exists()

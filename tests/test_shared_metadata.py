@@ -1,5 +1,5 @@
 """Shared ML Metadata: two runs on one SQLite store at once (conftest's runs_at_once, which
-test_scale_out reads too), and a run on MariaDB."""
+test_scale_out reads too). The run on MariaDB is the production run of test_portable_beam."""
 
 import argparse
 import contextlib
@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 import local_runner
@@ -62,28 +61,3 @@ def test_two_runs_at_once_share_one_sqlite_store(runs_at_once):
         assert producers == [(run, node) for run in ("first", "second")
                              for node in ("FairnessGate.baseline", "Selector")]  # fmt: skip
     assert mlmd.latest_outcome(str(store), runs.PIPELINE).report
-
-
-@pytest.mark.e2e
-def test_a_run_on_mariadb_metadata(tmp_path, monkeypatch):
-    if runs.mariadb_binaries() is None:
-        pytest.skip("mariadbd not found: install Debian's mariadb-server to run this test")
-    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", "s3cret")
-    with runs.mariadb_server("mlmd", "pipeline", "s3cret") as port:
-        code = local_runner.main(["run", "--output", str(tmp_path), *runs.TINY, *runs.LENIENT,
-                                  "--mysql-host", "127.0.0.1", "--mysql-port", str(port),
-                                  "--mysql-database", "mlmd", "--mysql-user", "pipeline"])  # fmt: skip
-        assert code == 0
-        config = metadata_store_pb2.ConnectionConfig(
-            mysql=metadata_store_pb2.MySQLDatabaseConfig(
-                host="127.0.0.1", port=port, database="mlmd", user="pipeline", password="s3cret"
-            )
-        )
-        outputs = mlmd.latest_outcome(config, runs.PIPELINE)
-        with metadata.Metadata(config) as m:
-            states = {e.last_known_state for e in m.store.get_executions()}
-            nodes = {c.name.split(".", 1)[1] for c in m.store.get_contexts_by_type("node")}
-    assert outputs.report["blessed"] is True and outputs.pushed is True
-    assert outputs.pushed_destination.startswith(str(tmp_path / "serving"))
-    assert nodes == NODES and states == {metadata_store_pb2.Execution.COMPLETE}
-    assert not (tmp_path / "metadata.sqlite").exists()
