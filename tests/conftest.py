@@ -68,26 +68,26 @@ def pushed_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reruns(pushed_run, tmp_path_factory):
     """Reruns on a copy of pushed_run's output (so that its one version stays the only one),
-    in this order: `again`, its flags again (now judged against the champion, so evaluated
-    anew and pushed as a second version); `recall`, the baseline and MinDiff at a threshold of
-    0.999 that flags nothing (retrained), both refused by the recall floor; `drop`, that
-    baseline (cached) refused only by the recall drop against the champion, with no
-    --require-blessing (a floor and a change bound on one metric report one failure, so they
-    need two runs); `cached`, `again`'s flags once more (every step from the cache). Each with
-    the serving folder before and after, its states, its outcome and the one before it."""
+    in this order, each judged against the champion (pushed_run's model): `recall`, the
+    baseline and MinDiff at a threshold of 0.999 that flags nothing (retrained), both refused
+    by the recall floor; `drop`, that baseline (cached) refused only by the recall drop against
+    the champion, with no --require-blessing (a floor and a change bound on one metric report
+    one failure, so they need two runs); `cached`, recall's flags once more (every step from
+    the cache, while the newest outcome is drop's). Each with the serving folder before and
+    after, its states, its outcome and the one before it."""
     from runners import mlmd
     from tests import runs
 
     out = runs.copy_output(pushed_run["output"], tmp_path_factory.mktemp("reruns") / "root")
     flags = ["--data", str(pushed_run["data"]), "--output", str(out), *runs.PUSHED]
+    recall = ["--candidates", "baseline,min_diff", "--decision-threshold", "0.999",
+              "--min-tpr", "0.2", "--require-blessing"]  # fmt: skip
     steps = {
-        "again": ["--require-blessing"],
-        "recall": ["--candidates", "baseline,min_diff", "--decision-threshold", "0.999",
-                   "--min-tpr", "0.2", "--require-blessing"],
+        "recall": recall,
         # The champion's recall on the 15 toxic eval rows may be as low as 1/15: any drop.
         "drop": ["--decision-threshold", "0.999", "--max-tpr-drop", "0.01"],
-        "cached": ["--require-blessing"],
-    }  # fmt: skip
+        "cached": recall,
+    }
     metadata = str(out / "metadata.sqlite")
     done = {}
     for name, extra in steps.items():

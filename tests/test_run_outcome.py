@@ -6,26 +6,40 @@ import re
 
 import pytest
 
+from tests import runs
+
 pytestmark = pytest.mark.e2e
 
 
-def _gate_report(printed: str) -> str:
-    return re.search(r"^Gate report of baseline: (.+)$", printed, re.M).group(1)
+def _gate_report(printed: str, name: str) -> str:
+    return re.search(rf"^Gate report of {name}: (.+)$", printed, re.M).group(1)
 
 
-def test_a_fully_cached_rerun_reports_its_own_outcome(pushed_run, reruns):
-    assert "Outcome: blessed" in pushed_run["printed"]
-    # Rerun: the champion is now pushed_run's model, so evaluation re-runs.
-    again = reruns["again"]
-    assert again["code"] == 0 and "Outcome: blessed" in again["printed"]
-    # Same data, then bounds it cannot meet: the pipeline's newest gate report says refused.
+def _candidates(printed: str) -> list[str]:
+    return sorted(re.findall(r"^Gate report of (\S+):", printed, re.M))
+
+
+def test_a_fully_cached_rerun_reports_its_own_outcome(reruns):
+    # Two candidates refused by the recall floor: with --require-blessing, exit code 3.
+    recall = reruns["recall"]
+    assert recall["code"] == 3 and "Outcome: not blessed" in recall["printed"]
+    # Then the baseline alone, refused by another bound: the pipeline's newest gate report.
     refused = reruns["drop"]
     assert refused["code"] == 0 and "Outcome: not blessed" in refused["printed"]
-    # The first flags again: every step comes from the cache, and its outcome is its own.
-    code, cached = reruns["cached"]["code"], reruns["cached"]["printed"]
-    assert code == 0, cached[-3000:]
-    assert "Outcome: blessed" in cached and "Outcome: not blessed" not in cached
-    assert "Reused from the cache:" in cached and "FairnessGate" in cached
+    assert _candidates(refused["printed"]) == ["baseline"]
+    # Recall's flags again: every step comes from the cache, and its outcome is its own.
+    cached = reruns["cached"]
+    printed = cached["printed"]
+    assert cached["code"] == 3, printed[-3000:]
+    assert "Outcome: not blessed" in printed
+    assert "Reused from the cache:" in printed and "FairnessGate" in printed
+    # Every step of the run (the champion's resolver is a lookup, not a step).
+    steps = {node: states for node, states in cached["states"].items() if "Resolver" not in node}
+    assert len(steps) >= 10 and all(s == [runs.CACHED] for s in steps.values()), steps
+    assert _candidates(printed) == ["baseline", "min_diff"]
     assert (
-        _gate_report(cached) == _gate_report(again["printed"]) != _gate_report(refused["printed"])
+        _gate_report(printed, "baseline")
+        == _gate_report(recall["printed"], "baseline")
+        != _gate_report(refused["printed"], "baseline")
     )
+    assert _gate_report(printed, "min_diff") == _gate_report(recall["printed"], "min_diff")
