@@ -14,8 +14,10 @@ training loss): the non-toxic training rows tagged with a remediated group (ever
 w = 1 is the control. `kc` is Kamiran & Calders' reweighing proper, on the attribute "tagged
 with a remediated group": each (tagged, label) cell weighs P(tagged) P(label) / P(tagged, label).
 Models: `peer`, word 1-2 + char_wb 2-5 TF-IDF + logistic regression (bench/peers.py, C 0.5;
-deterministic, one fit), and `keras`, the pipeline's model (`common.build_model`, GloVe, its
-defaults, early stopping on validation AUC) fitted with sample weights, one per seed.
+deterministic, one fit), `keras`, the pipeline's model (`common.build_model`, GloVe, its
+defaults, early stopping on validation AUC), and `conv`, the Conv1D GloVe model of
+docs/benchmarks.md "Next: a stronger model" (on the pipeline's 10,000-token vocabulary), each
+fitted with sample weights, one model per seed.
 
 Each model is scored at its own operating point (5% FPR on validation) with `common.figures`,
 on validation and test. For each control model, the threshold frontier: group-aware thresholds
@@ -114,8 +116,27 @@ def peer_scores(rows: dict, weights: np.ndarray, features: list) -> tuple[np.nda
     return model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
 
 
-def keras_scores(rows: dict, weights: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pipeline's model and loss (baseline trainer), fitted with per-row weights."""
+def conv_model(vectors: np.ndarray, max_tokens: int, seed: int):
+    """The Conv1D GloVe model of docs/benchmarks.md ("Next: a stronger model"), on the
+    pipeline's tokens: filters of widths 1, 2, 3 x 64, global max pooling."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tokens = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=TOKENS_KEY)
+    init = tf.keras.initializers.Constant(vectors)
+    x = layers.Embedding(vectors.shape[0], vectors.shape[1], embeddings_initializer=init)(tokens)
+    x = layers.SpatialDropout1D(0.2, seed=seed)(x)
+    x = layers.Concatenate()([layers.GlobalMaxPooling1D()(
+        layers.Conv1D(64, k, activation="relu", padding="same")(x)) for k in (1, 2, 3)])  # fmt: skip
+    x = layers.Dense(64, activation="relu")(layers.Dropout(0.3, seed=seed)(x))
+    probability = layers.Activation("sigmoid")(layers.Dense(1, name="logits")(x))
+    return tf.keras.Model(tokens, probability)
+
+
+def keras_scores(rows: dict, weights: np.ndarray, seed: int, kind: str):
+    """(validation, test) scores of the pipeline's model (`keras`; the baseline trainer's loss,
+    epochs and early stopping) or the Conv1D model (`conv`: lr 2e-3, at most 12 epochs,
+    patience 3), fitted with per-row weights."""
     import tensorflow as tf
 
     from trainer_modules import common as trainer_common
@@ -124,11 +145,17 @@ def keras_scores(rows: dict, weights: np.ndarray, seed: int) -> tuple[np.ndarray
     from trainer_modules.settings import TrainerSettings
 
     settings = TrainerSettings(seed=seed)
+    if kind == "conv":
+        settings = TrainerSettings(seed=seed, learning_rate=2e-3, epochs=12, patience=3)
     tf.keras.utils.set_random_seed(seed)
     vocab = rows["vocabulary"]
     train, val, test = rows["train"], rows["validation"], rows["test"]
     vectors = embeddings.embedding_matrix(settings.glove_path, vocab, seed)
-    model = trainer_common.build_model(len(vocab), train["tokens"].shape[1], settings, vectors)
+    max_tokens = train["tokens"].shape[1]
+    if kind == "conv":
+        model = conv_model(vectors, max_tokens, seed)
+    else:
+        model = trainer_common.build_model(len(vocab), max_tokens, settings, vectors)
     model.compile(optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
                   loss=tf.keras.losses.BinaryCrossentropy())  # fmt: skip
     best = BestEpoch(model, val["tokens"], val["labels"], settings.patience)
@@ -169,7 +196,8 @@ def frontier(rows: dict, val_scores, test_scores, base: dict) -> dict:
                          "gap_cut": 1.0 - f["max_gap"] / base["max_gap"]}  # fmt: skip
     # The cheapest bound that cuts the test gap by CUT (chosen on test: a generous reference).
     enough = [v for v in out.values() if v["gap_cut"] >= CUT]
-    return {"bounds": out, "tpr_loss_at_cut": min((v["tpr_loss"] for v in enough), default=None)}
+    return {"bounds": out, "control_tpr": base["tpr"],
+            "tpr_loss_at_cut": min((v["tpr_loss"] for v in enough), default=None)}  # fmt: skip
 
 
 def run_one(kind: str, setting: str, seed: int, rows: dict, groups, features, cache: Path):
@@ -182,13 +210,24 @@ def run_one(kind: str, setting: str, seed: int, rows: dict, groups, features, ca
     if kind == "peer":
         val_scores, test_scores = peer_scores(rows, weights, features)
     else:
-        val_scores, test_scores = keras_scores(rows, weights, seed)
+        val_scores, test_scores = keras_scores(rows, weights, seed, kind)
     seconds = time.monotonic() - start
     np.savez(path, validation=val_scores, test=test_scores, seconds=seconds)
     return val_scores, test_scores, seconds
 
 
-def summarise(per_model: dict, kind: str) -> dict:
+def threshold_cut_at(per_seed: dict, frontiers: dict) -> float:
+    """Mean over seeds of the largest test gap cut that group-aware thresholds on the same
+    seed's control buy for no more TPR loss than this setting pays (0 when none does)."""
+    cuts = []
+    for seed, run in per_seed.items():
+        loss = frontiers[seed]["control_tpr"] - run["test"]["tpr"]
+        bounds = frontiers[seed]["bounds"].values()
+        cuts.append(max([b["gap_cut"] for b in bounds if b["tpr_loss"] <= loss], default=0.0))
+    return float(np.mean(cuts))
+
+
+def summarise(per_model: dict, kind: str, frontiers: dict) -> dict:
     """Per setting: test and validation figures over seeds, and losses and cut against the mean
     of the control's; the validation pick and whether any setting meets the target on test."""
     runs = per_model[kind]
@@ -207,6 +246,8 @@ def summarise(per_model: dict, kind: str) -> dict:
                                                 for r in seeds.values()]))
                               for g in next(iter(seeds.values()))[split]["group_fpr"]},
             }  # fmt: skip
+    for setting, seeds in runs.items():
+        out[setting]["test"]["threshold_cut_at_same_tpr_loss"] = threshold_cut_at(seeds, frontiers)
     ladder = [s for s in SETTINGS if s.startswith("w") and s in out and s != CONTROL]
     picked = next((s for s in ladder if out[s]["validation"]["gap_cut"] >= CUT), None)
     met = [s for s, v in out.items() if s != CONTROL and v["test"]["gap_cut"] >= CUT
@@ -216,14 +257,16 @@ def summarise(per_model: dict, kind: str) -> dict:
 
 def table(summary: dict, frontiers: dict) -> str:
     lines = ["| setting | seeds | test AUC | test TPR | test FPR | test max gap | cut | AUC loss "
-             "| TPR loss | validation cut |", "| --- " * 10 + "|"]  # fmt: skip
+             "| TPR loss | validation cut | thresholds' cut at that TPR loss |",
+             "| --- " * 11 + "|"]  # fmt: skip
     for setting, v in summary["settings"].items():
         t = v["test"]
         lines.append(
             f"| {setting} | {len(v['seeds'])} | {common.mean_sd(t['auc'])} | "
             f"{common.mean_sd(t['tpr'])} | {common.mean_sd(t['overall_fpr'])} | "
             f"{common.mean_sd(t['max_gap'])} | {t['gap_cut']:.0%} | {t['auc_loss']:+.3f} | "
-            f"{t['tpr_loss']:+.3f} | {v['validation']['gap_cut']:.0%} |"
+            f"{t['tpr_loss']:+.3f} | {v['validation']['gap_cut']:.0%} | "
+            f"{t['threshold_cut_at_same_tpr_loss']:.0%} |"
         )
     losses = [f["tpr_loss_at_cut"] for f in frontiers.values()]
     lines.append(f"\nthreshold frontier on the controls, TPR loss of a {CUT:.0%} test cut, per "
@@ -238,7 +281,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="TRAINER_DIR:ID of a pipeline model "
                         "trained on --data (its Transform splits and tags the rows)")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="the imported GHC folder")
-    parser.add_argument("--models", nargs="+", default=["peer", "keras"], choices=["peer", "keras"])
+    parser.add_argument(
+        "--models", nargs="+", default=["peer", "keras"], choices=["peer", "keras", "conv"]
+    )
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--output", type=Path, default=common.ROOT / "outputs" / "group-blind")
@@ -284,7 +329,8 @@ def write(args, rows, groups, per_model, frontiers, seconds) -> dict:
         "fit_seconds": seconds,
     }
     for kind, runs in per_model.items():
-        result[kind] = {"summary": summarise(per_model, kind), "frontier": frontiers[kind],
+        result[kind] = {"summary": summarise(per_model, kind, frontiers[kind]),
+                        "frontier": frontiers[kind],
                         "per_seed": {s: {str(k): v for k, v in r.items()}
                                      for s, r in runs.items()}}  # fmt: skip
     path = args.results / "group-blind-study.json"
