@@ -171,13 +171,27 @@ def _slim(figures: dict) -> dict:
     return {k: v for k, v in figures.items() if k != "group_rows"}
 
 
+def bpsn_auc(scores, split: dict) -> dict[str, float]:
+    """Per judged group, the AUC of the toxic rows outside it against its non-toxic rows
+    (Borkan et al.'s BPSN): how well the scores keep the group's non-toxic posts below the
+    other toxic ones, which is what a group FPR gap at a common threshold measures."""
+    negative = split["labels"] < 0.5
+    out = {}
+    for g, mask in split["groups"].items():
+        if int((mask & negative).sum()) >= common.MIN_NEGATIVES:
+            rows = (mask & negative) | (~mask & ~negative)
+            out[g] = op.roc_auc(scores[rows], split["labels"][rows])
+    return out
+
+
 def measure(rows: dict, val_scores, test_scores) -> dict:
     """Validation and test figures at the model's own operating point (5% FPR on validation)."""
     val, test = rows["validation"], rows["test"]
     threshold = op.threshold_at_fpr(val_scores, val["labels"], common.TARGET_FPR)
+    test_figures = _slim(common.figures(test_scores, test["labels"], test["groups"], threshold))
     return {
         "validation": _slim(common.figures(val_scores, val["labels"], val["groups"], threshold)),
-        "test": _slim(common.figures(test_scores, test["labels"], test["groups"], threshold)),
+        "test": {**test_figures, "bpsn_auc": bpsn_auc(test_scores, test)},
     }
 
 
@@ -197,7 +211,48 @@ def frontier(rows: dict, val_scores, test_scores, base: dict) -> dict:
     # The cheapest bound that cuts the test gap by CUT (chosen on test: a generous reference).
     enough = [v for v in out.values() if v["gap_cut"] >= CUT]
     return {"bounds": out, "control_tpr": base["tpr"],
-            "tpr_loss_at_cut": min((v["tpr_loss"] for v in enough), default=None)}  # fmt: skip
+            "tpr_loss_at_cut": min((v["tpr_loss"] for v in enough), default=None),
+            "oracle": oracle(test, test_scores, base),
+            "group_recall_cost": group_recall_cost(test, test_scores, base)}  # fmt: skip
+
+
+def group_recall_cost(test: dict, scores, base: dict) -> dict:
+    """Per judged group over the CUT bound: its own threshold raised until its test FPR is
+    within (1 - CUT) of the control's max gap; the group's TPR before and after, its subgroup
+    AUC, and the toxic rows lost as a share of all toxic test rows (before the common threshold
+    is lowered to give the freed false positives back elsewhere)."""
+    toxic = test["labels"] >= 0.5
+    ceiling = base["overall_fpr"] + (1.0 - CUT) * base["max_gap"]
+    out = {}
+    for g, fpr in base["group_fpr"].items():
+        if fpr <= ceiling:
+            continue
+        mask = test["groups"][g]
+        negatives = np.sort(scores[mask & ~toxic])[::-1]
+        k = int(np.floor(ceiling * len(negatives)))
+        threshold = max(negatives[k], base["threshold"])
+        before = scores[mask & toxic] > base["threshold"]
+        after = scores[mask & toxic] > threshold
+        out[g] = {"fpr": fpr, "fpr_after": float((scores[mask & ~toxic] > threshold).mean()),
+                  "tpr": float(before.mean()), "tpr_after": float(after.mean()),
+                  "subgroup_auc": op.roc_auc(scores[mask], test["labels"][mask]),
+                  "overall_tpr_share": float((before.sum() - after.sum()) / toxic.sum())}  # fmt: skip
+    return out
+
+
+def oracle(test: dict, scores, base: dict) -> dict:
+    """The same rule fitted on the TEST rows themselves, at the control's own test FPR, each
+    group's gap bounded by (1 - CUT) of the control's max gap: what a CUT cut costs in recall
+    with these scores when neither the thresholds' sampling error nor a drift of the overall
+    FPR enters (the validation-fitted bounds let the test FPR rise, which shrinks the gap)."""
+    bound = (1.0 - CUT) * base["max_gap"]
+    rest, own = postprocess.fit_gap_bounded_thresholds(
+        scores, test["labels"], test["groups"], base["overall_fpr"], bound, common.MIN_NEGATIVES
+    )
+    flagged = postprocess.decisions(scores, test["groups"], rest, own)
+    f = common.figures(scores, test["labels"], test["groups"], rest, flagged)
+    return {"tpr": f["tpr"], "overall_fpr": f["overall_fpr"], "max_gap": f["max_gap"],
+            "tpr_loss": base["tpr"] - f["tpr"], "gap_cut": 1.0 - f["max_gap"] / base["max_gap"]}  # fmt: skip
 
 
 def run_one(kind: str, setting: str, seed: int, rows: dict, groups, features, cache: Path):
@@ -247,7 +302,11 @@ def summarise(per_model: dict, kind: str, frontiers: dict) -> dict:
                               for g in next(iter(seeds.values()))[split]["group_fpr"]},
             }  # fmt: skip
     for setting, seeds in runs.items():
-        out[setting]["test"]["threshold_cut_at_same_tpr_loss"] = threshold_cut_at(seeds, frontiers)
+        test = out[setting]["test"]
+        test["threshold_cut_at_same_tpr_loss"] = threshold_cut_at(seeds, frontiers)
+        first = next(iter(seeds.values()))["test"]["bpsn_auc"]
+        test["bpsn_auc"] = {g: float(np.mean([r["test"]["bpsn_auc"][g] for r in seeds.values()]))
+                            for g in first}  # fmt: skip
     ladder = [s for s in SETTINGS if s.startswith("w") and s in out and s != CONTROL]
     picked = next((s for s in ladder if out[s]["validation"]["gap_cut"] >= CUT), None)
     met = [s for s, v in out.items() if s != CONTROL and v["test"]["gap_cut"] >= CUT
@@ -271,6 +330,16 @@ def table(summary: dict, frontiers: dict) -> str:
     losses = [f["tpr_loss_at_cut"] for f in frontiers.values()]
     lines.append(f"\nthreshold frontier on the controls, TPR loss of a {CUT:.0%} test cut, per "
                  f"seed: {', '.join('-' if x is None else f'{x:.3f}' for x in losses)}")  # fmt: skip
+    oracle = [
+        f"{f['oracle']['tpr_loss']:.3f} ({f['oracle']['gap_cut']:.0%})" for f in frontiers.values()
+    ]
+    lines.append(f"the same fitted on test (oracle), TPR loss (cut): {', '.join(oracle)}")
+    for g in sorted({g for f in frontiers.values() for g in f["group_recall_cost"]}):
+        cost = [f["group_recall_cost"].get(g) for f in frontiers.values()]
+        lines.append(f"{g} alone to a {CUT:.0%} cut: TPR in group, subgroup AUC, overall TPR lost: "
+                     + ", ".join("-" if c is None else f"{c['tpr']:.2f} -> {c['tpr_after']:.2f}, "
+                                 f"{c['subgroup_auc']:.3f}, {c['overall_tpr_share']:.3f}"
+                                 for c in cost))  # fmt: skip
     lines.append(f"validation pick: {summary['validation_pick']}; meets the target on test: "
                  f"{summary['meets_target_on_test'] or 'none'}")  # fmt: skip
     return "\n".join(lines)
