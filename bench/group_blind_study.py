@@ -145,14 +145,14 @@ def keras_scores(rows: dict, weights: np.ndarray, seed: int, kind: str):
     from trainer_modules.settings import TrainerSettings
 
     settings = TrainerSettings(seed=seed)
-    if kind == "conv":
+    if kind.startswith("conv"):
         settings = TrainerSettings(seed=seed, learning_rate=2e-3, epochs=12, patience=3)
     tf.keras.utils.set_random_seed(seed)
     vocab = rows["vocabulary"]
     train, val, test = rows["train"], rows["validation"], rows["test"]
     vectors = embeddings.embedding_matrix(settings.glove_path, vocab, seed)
     max_tokens = train["tokens"].shape[1]
-    if kind == "conv":
+    if kind.startswith("conv"):
         model = conv_model(vectors, max_tokens, seed)
     else:
         model = trainer_common.build_model(len(vocab), max_tokens, settings, vectors)
@@ -255,6 +255,28 @@ def oracle(test: dict, scores, base: dict) -> dict:
             "tpr_loss": base["tpr"] - f["tpr"], "gap_cut": 1.0 - f["max_gap"] / base["max_gap"]}  # fmt: skip
 
 
+def with_vocabulary(rows: dict, size: int) -> dict:
+    """The rows re-tokenized as Transform does (`preprocessing_fn`: normalized words, the first
+    100, a vocabulary of the `size` most frequent over the train files, ids from 1, one
+    out-of-vocabulary id), with a vocabulary of another size."""
+    from collections import Counter
+
+    def words(text: str) -> list[str]:
+        return peers.normalize(text).split()[: rows["train"]["tokens"].shape[1]]
+
+    counts = Counter(w for k in ("train", "validation") for t in rows[k]["texts"] for w in words(t))
+    vocabulary = [w for _, w in sorted(((n, w) for w, n in counts.items()), reverse=True)[:size]]
+    ids = {w: i + 1 for i, w in enumerate(vocabulary)}
+    out = {"vocabulary": [w.encode() for w in vocabulary]}
+    for k in ("train", "validation", "test"):
+        tokens = np.zeros_like(rows[k]["tokens"])
+        for i, text in enumerate(rows[k]["texts"]):
+            row = [ids.get(w, size + 1) for w in words(text)]
+            tokens[i, : len(row)] = row
+        out[k] = {**rows[k], "tokens": tokens}
+    return out
+
+
 def run_one(kind: str, setting: str, seed: int, rows: dict, groups, features, cache: Path):
     path = cache / f"{kind}-{setting}-seed{seed}.npz"
     if path.exists():
@@ -351,7 +373,10 @@ def main(argv=None) -> int:
                         "trained on --data (its Transform splits and tags the rows)")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="the imported GHC folder")
     parser.add_argument(
-        "--models", nargs="+", default=["peer", "keras"], choices=["peer", "keras", "conv"]
+        "--models",
+        nargs="+",
+        default=["peer", "keras"],
+        choices=["peer", "keras", "conv", "conv20k"],
     )
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
@@ -366,14 +391,16 @@ def main(argv=None) -> int:
     settings = [CONTROL, *[s for s in args.settings if s != CONTROL]]
     per_model, frontiers, seconds, result = {}, {}, {}, {}
     for kind in args.models:
-        features = None
+        features, model_rows = None, rows
+        if kind == "conv20k":
+            model_rows = with_vocabulary(rows, 20_000)
         if kind == "peer":
             features = peers.word_char_features(
                 rows["train"]["texts"], rows["validation"]["texts"], rows["test"]["texts"]
             )
         for setting in settings:
             for seed in [0] if kind == "peer" else args.seeds:
-                scores = run_one(kind, setting, seed, rows, groups, features, args.output)
+                scores = run_one(kind, setting, seed, model_rows, groups, features, args.output)
                 figures = measure(rows, scores[0], scores[1])
                 per_model.setdefault(kind, {}).setdefault(setting, {})[seed] = figures
                 seconds[f"{kind}-{setting}-seed{seed}"] = scores[2]
