@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python bench/group_blind_study.py \
         --model outputs/bench-mindiff/ghc/pipelines/fair-toxicity/Trainer.baseline:8 \
-        --data outputs/bench-mindiff/ghc/data/ghc [--models peer keras] [--seeds 1 2 3]
+        --data outputs/bench-mindiff/ghc/data/ghc [--models peer keras conv conv20k] [--seeds 1 2 3]
 
 Outside TFX, on the pipeline's own rows: the GHC data folder the pipeline imported, split and
 tagged through the Transform inside a trained model (`base_model.rows_the_model_saw`: train
@@ -16,8 +16,9 @@ with a remediated group": each (tagged, label) cell weighs P(tagged) P(label) / 
 Models: `peer`, word 1-2 + char_wb 2-5 TF-IDF + logistic regression (bench/peers.py, C 0.5;
 deterministic, one fit), `keras`, the pipeline's model (`common.build_model`, GloVe, its
 defaults, early stopping on validation AUC), and `conv`, the Conv1D GloVe model of
-docs/benchmarks.md "Next: a stronger model" (on the pipeline's 10,000-token vocabulary), each
-fitted with sample weights, one model per seed.
+docs/benchmarks.md "Next: a stronger model" on the pipeline's 10,000-token vocabulary, and
+`conv20k`, the same on a 20,000-token vocabulary built as Transform builds its own, each fitted
+with sample weights, one model per seed.
 
 Each model is scored at its own operating point (5% FPR on validation) with `common.figures`,
 on validation and test. For each control model, the threshold frontier: group-aware thresholds
