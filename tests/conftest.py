@@ -35,6 +35,7 @@ def pushed_run(tmp_path_factory):
     their own, as a user's runs are. Its data holds valid-but-odd comments (empty, 100,000
     characters, invalid UTF-8, control characters), so the runs also show that they flow
     through every step."""
+    from runners import mlmd
     from tests import runs
 
     out = tmp_path_factory.mktemp("pushed-run")
@@ -60,6 +61,8 @@ def pushed_run(tmp_path_factory):
         "stderr": err,
         # Node -> execution states of the rerun, before later tests add runs to the store.
         "states": runs.latest_run(metadata),
+        # The champion of every later run on this output (or a copy of it).
+        "outcome": mlmd.latest_outcome(str(metadata), runs.PIPELINE),
         "killed": killed,
         "seen": seen,
     }
@@ -74,7 +77,7 @@ def reruns(pushed_run, tmp_path_factory):
     the champion, with no --require-blessing (a floor and a change bound on one metric report
     one failure, so they need two runs); `cached`, recall's flags once more (every step from
     the cache, while the newest outcome is drop's). Each with the serving folder before and
-    after, its states, its outcome and the one before it."""
+    after, its states and its outcome."""
     from runners import mlmd
     from tests import runs
 
@@ -92,7 +95,6 @@ def reruns(pushed_run, tmp_path_factory):
     done = {}
     for name, extra in steps.items():
         before = runs.snapshot(out / "serving")
-        outcome_before = mlmd.latest_outcome(metadata, runs.PIPELINE)
         code, printed, errors = runs.run_pipeline(*flags, *extra)
         done[name] = {
             "code": code,
@@ -102,7 +104,6 @@ def reruns(pushed_run, tmp_path_factory):
             "serving_before": before,
             "serving_after": runs.snapshot(out / "serving"),
             "states": runs.latest_run(metadata),
-            "outcome_before": outcome_before,
             "outcome": mlmd.latest_outcome(metadata, runs.PIPELINE),
         }
     return done

@@ -78,18 +78,18 @@ def test_a_candidate_worse_than_the_champion_beyond_the_change_bounds_is_refused
     assert run["serving_after"] == run["serving_before"]
 
 
-def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(reruns):
+def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(pushed_run, reruns):
     run = reruns["recall"]
     printed = run["printed"]
     assert run["code"] == 3
     assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
     assert "No model pushed; the champion stays." in printed
     assert run["serving_after"] == run["serving_before"]
-    outcome, first = run["outcome"], run["outcome_before"]
+    outcome, first = run["outcome"], pushed_run["outcome"]
     assert set(outcome.reports) == {"baseline", "min_diff"}
     assert not any(report["blessed"] for _, report in outcome.reports.values())
     assert outcome.pushed is False and outcome.winner is None
-    # Both candidates were judged against the champion: the model the run before pushed (its
+    # Both candidates were judged against the champion: the model pushed_run pushed (its
     # candidate's own Trainer output, of which the Selector pushed a copy).
     with mlmd.Reader(run["metadata"]) as reader:
         [pushed] = reader.run_outputs(first.run_id)[f"Trainer.{first.winner}"]["model"]
