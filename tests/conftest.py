@@ -29,17 +29,19 @@ def _quiet_tf():
 
 @pytest.fixture(scope="session")
 def pushed_run(tmp_path_factory):
-    """One tiny blessed run whose push later tests must leave untouched, reached the hard
-    way: a first run is killed with SIGKILL during the Trainer, and a rerun, watched all along,
+    """One tiny run of every candidate (lenient bounds bless them all; the selected one is
+    pushed), whose push later tests must leave untouched, reached the hard way: a first run is
+    killed with SIGKILL during the baseline's Trainer, and a rerun, watched all along,
     completes it from the cache (test_crash_safety asserts on both). Both are processes of
     their own, as a user's runs are. Its data holds valid-but-odd comments (empty, 100,000
     characters, invalid UTF-8, control characters), so the runs also show that they flow
-    through every step."""
+    through every step of every trainer. A test that reruns on its output works on a copy
+    (runs.copy_output) with `data` as --data."""
     from runners import mlmd
     from tests import runs
 
     out = tmp_path_factory.mktemp("pushed-run")
-    data = runs.write_data(out / "data", weird=True)
+    data = runs.write_data(out / "data", *runs.CANDIDATES_SIZES, weird=True)
     root = out / "root"
     metadata, serving = root / "metadata.sqlite", root / "serving"
     command = runs.runner_command("run", "--data", str(data), "--output", str(root), *runs.PUSHED)
@@ -68,16 +70,21 @@ def pushed_run(tmp_path_factory):
     }
 
 
+# The report of reruns: a candidate evaluated without intervals, and one with them.
+REPORTED = ["tfco", "min_diff"]
+
+
 @pytest.fixture(scope="session")
 def reruns(pushed_run, tmp_path_factory):
     """Reruns on a copy of pushed_run's output (so that its one version stays the only one),
-    in this order, each judged against the champion (pushed_run's model): `recall`, the
-    baseline and MinDiff at a threshold of 0.999 that flags nothing (retrained), both refused
-    by the recall floor; `drop`, that baseline (cached) refused only by the recall drop against
-    the champion, with no --require-blessing (a floor and a change bound on one metric report
-    one failure, so they need two runs); `cached`, recall's flags once more (every step from
-    the cache, while the newest outcome is drop's). Each with the serving folder before and
-    after, its states and its outcome."""
+    in this order, each judged against the champion (pushed_run's selected model): `recall`,
+    the baseline and MinDiff at a threshold of 0.999 that flags nothing (retrained), both
+    refused by the recall floor; `drop`, that MinDiff (cached) re-evaluated with confidence
+    intervals and refused only by the recall drop against the champion, with no
+    --require-blessing (a floor and a change bound on one metric report one failure, so they
+    need two runs), after which `report` compares TFCO (pushed_run's evaluation) with it;
+    `cached`, recall's flags once more (every step from the cache, while the newest outcome
+    is drop's). Each with the serving folder before and after, its states and its outcome."""
     from runners import mlmd
     from tests import runs
 
@@ -87,12 +94,13 @@ def reruns(pushed_run, tmp_path_factory):
               "--min-tpr", "0.2", "--require-blessing"]  # fmt: skip
     steps = {
         "recall": recall,
-        # The champion's recall on the 15 toxic eval rows may be as low as 1/15: any drop.
-        "drop": ["--decision-threshold", "0.999", "--max-tpr-drop", "0.01"],
+        # The champion's recall on the toxic eval rows is above 0: any drop.
+        "drop": ["--candidates", "min_diff", "--decision-threshold", "0.999",
+                 "--max-tpr-drop", "0.01", "--confidence-intervals"],
         "cached": recall,
-    }
+    }  # fmt: skip
     metadata = str(out / "metadata.sqlite")
-    done = {}
+    done = {"output": out, "metadata": metadata}
     for name, extra in steps.items():
         before = runs.snapshot(out / "serving")
         code, printed, errors = runs.run_pipeline(*flags, *extra)
@@ -106,27 +114,9 @@ def reruns(pushed_run, tmp_path_factory):
             "states": runs.latest_run(metadata),
             "outcome": mlmd.latest_outcome(metadata, runs.PIPELINE),
         }
+        if name == "drop":
+            done["report"] = runs.report(out, REPORTED, out / "ci-report")
     return done
-
-
-@pytest.fixture(scope="session")
-def candidates_run(tmp_path_factory):
-    """One tiny run of every candidate (lenient bounds bless them all), shared by the e2e
-    tests of the pipeline and of the report. Nothing reruns on its output: a test that does
-    works on a copy (runs.copy_output) with `data` as --data."""
-    from tests import runs
-
-    out = tmp_path_factory.mktemp("candidates") / "root"
-    code, printed, _ = runs.run_pipeline(
-        "--output", str(out), "--candidates", ",".join(runs.CANDIDATES), *runs.CANDIDATES_DATA,
-        *runs.CANDIDATES_FLAGS, *runs.LENIENT_BOUNDS,
-    )  # fmt: skip
-    return {
-        "output": out,
-        "code": code,
-        "printed": printed,
-        "data": runs.embedded_data(out, *runs.CANDIDATES_SIZES),
-    }
 
 
 @pytest.fixture(scope="session")

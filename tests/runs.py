@@ -21,19 +21,13 @@ from pipeline import config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = config.PIPELINE_NAME
-# The one candidate of most tiny runs (the run of every candidate is conftest's candidates_run).
+# The one candidate of most tiny runs (the run of every candidate is conftest's pushed_run).
 ONE = ["--candidates", "baseline"]
 # Every trainer, and the baseline with per-group thresholds (which reuses its weights).
 CANDIDATES = (*config.TRAINERS, f"baseline{config.POSTPROCESSED}")
-# The run of every candidate: larger than TINY so that every trainer has slices to judge.
+# The data of the run of every candidate: larger than TINY so that every trainer has slices to
+# judge at a slice size of 10.
 CANDIDATES_SIZES = (600, 300)
-CANDIDATES_DATA = [
-    "--train-size",
-    str(CANDIDATES_SIZES[0]),
-    "--eval-size",
-    str(CANDIDATES_SIZES[1]),
-]
-CANDIDATES_FLAGS = ["--epochs", "1", "--min-slice-size", "10"]
 
 
 def tiny(train: int = 400, eval_: int = 100, *extra: str) -> list[str]:
@@ -50,9 +44,10 @@ LENIENT_BOUNDS = [
     "--max-group-fpr-increase", "1",
 ]  # fmt: skip
 LENIENT = [*LENIENT_BOUNDS, "--min-slice-size", "1"]
-# The flags of conftest's pushed_run: a rerun on its output with them takes its steps from the
-# cache.
-PUSHED = ["--epochs", "1", *ONE, *LENIENT]
+# The flags of conftest's pushed_run, every candidate under the lenient bounds: a rerun on its
+# output with them takes its steps from the cache.
+PUSHED = ["--epochs", "1", "--candidates", ",".join(CANDIDATES), *LENIENT_BOUNDS,
+          "--min-slice-size", "10"]  # fmt: skip
 
 # MLMD Execution.State values, for queries through plain sqlite3.
 RUNNING, COMPLETE, FAILED, CACHED = 2, 3, 4, 5
@@ -141,6 +136,24 @@ def run_pipeline(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = local_runner.main(["run", *argv])
     return code, out.getvalue(), err.getvalue()
+
+
+def report(output: Path, names: list[str], folder: Path) -> dict:
+    """`local_runner.py report` on `names` into `folder`, and the runs it read (each name's
+    newest evaluation, as later runs on `output` would change them)."""
+    import local_runner
+    from report import command
+
+    out = Tee(sys.stdout)
+    with contextlib.redirect_stdout(out):
+        code = local_runner.main(["report", "--candidates", ",".join(names), "--output",
+                                  str(output), "--report-dir", str(folder)])  # fmt: skip
+    return {
+        "code": code,
+        "printed": out.getvalue(),
+        "folder": folder,
+        "runs": command.build_runs(str(output / "metadata.sqlite"), names),
+    }
 
 
 def copy_output(output: Path, folder: Path) -> Path:

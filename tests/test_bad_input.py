@@ -395,22 +395,24 @@ E2E_SCHEMA_CASES = {
 
 @pytest.fixture(scope="module")
 def anomalous_run(pushed_run, tmp_path_factory):
-    """One run next to pushed_run's push whose eval split has both e2e schema anomalies: a
-    label above 1 and a new feature column."""
-    before_push = runs.snapshot(pushed_run["serving"])
+    """One run next to pushed_run's push (on a copy of its output) whose eval split has both
+    e2e schema anomalies: a label above 1 and a new feature column."""
+    folder = tmp_path_factory.mktemp("anomalies")
+    output = runs.copy_output(pushed_run["output"], folder / "root")
+    before_push = runs.snapshot(output / "serving")
     bad = good(40)
     for case in E2E_SCHEMA_CASES:
         SCHEMA_CASES[case][0](bad)
-    folder = split_data(tmp_path_factory.mktemp("anomalies") / "data", eval_=bad)
-    code, _, errors = runs.run_pipeline("--data", str(folder), "--output",
-                                        str(pushed_run["output"]), *runs.PUSHED)  # fmt: skip
+    data = split_data(folder / "data", eval_=bad)
+    code, _, errors = runs.run_pipeline("--data", str(data), "--output", str(output),
+                                        *runs.PUSHED)  # fmt: skip
     return {
-        "folder": folder,
+        "folder": data,
         "code": code,
         "errors": errors,
-        "states": runs.latest_run(pushed_run["metadata"]),
+        "states": runs.latest_run(output / "metadata.sqlite"),
         "serving_before": before_push,
-        "serving_after": runs.snapshot(pushed_run["serving"]),
+        "serving_after": runs.snapshot(output / "serving"),
     }
 
 

@@ -14,10 +14,10 @@ from tests import runs
 pytestmark = pytest.mark.e2e
 
 
-def rerun(pushed_run, *extra: str) -> int:
+def rerun(pushed_run, output, *extra: str) -> int:
     # The fixture's data and training flags, so ExampleGen to Trainer come from the cache.
-    return local_runner.main(["run", "--data", str(pushed_run["data"]),
-                              "--output", str(pushed_run["output"]), *runs.PUSHED, *extra])  # fmt: skip
+    return local_runner.main(["run", "--data", str(pushed_run["data"]), "--output", str(output),
+                              *runs.PUSHED, *extra])  # fmt: skip
 
 
 def test_a_model_the_gate_rejects_is_not_pushed(reruns):
@@ -27,15 +27,17 @@ def test_a_model_the_gate_rejects_is_not_pushed(reruns):
     assert run["code"] == 0, printed[-3000:]
     assert "Outcome: not blessed" in printed and "No model pushed; the champion stays." in printed
     states = run["states"]
-    assert states["Trainer.baseline"] == [runs.CACHED]
-    judged = ("Evaluator.baseline", "FairnessGate.baseline", "Selector", "Pusher")
+    assert states["Trainer.min_diff"] == [runs.CACHED]
+    judged = ("Evaluator.min_diff", "FairnessGate.min_diff", "Selector", "Pusher")
     assert all(states[node] == [runs.COMPLETE] for node in judged), states
     outputs = run["outcome"]
     assert outputs.report["blessed"] is False and outputs.pushed is False
     assert run["serving_after"] == run["serving_before"]
 
 
-def test_a_failing_evaluator_stops_the_run_before_gate_and_push(pushed_run, capsys, monkeypatch):
+def test_a_failing_evaluator_stops_the_run_before_gate_and_push(
+    pushed_run, capsys, monkeypatch, tmp_path
+):
     real = pipeline_module.build_eval_config
 
     def with_unknown_metric(*args, **kwargs):
@@ -45,14 +47,16 @@ def test_a_failing_evaluator_stops_the_run_before_gate_and_push(pushed_run, caps
         return config
 
     monkeypatch.setattr(pipeline_module, "build_eval_config", with_unknown_metric)
-    before = runs.snapshot(pushed_run["serving"])
+    # On a copy, next to the push it holds, so that pushed_run's store stays as it ran.
+    output = runs.copy_output(pushed_run["output"], tmp_path / "root")
+    before = runs.snapshot(output / "serving")
     capsys.readouterr()
-    assert rerun(pushed_run) == 2
+    assert rerun(pushed_run, output, *runs.ONE) == 2
     assert "Pipeline failed; no model was pushed." in capsys.readouterr().err
-    states = runs.latest_run(pushed_run["metadata"])
+    states = runs.latest_run(output / "metadata.sqlite")
     assert states["Evaluator.baseline"] == [runs.FAILED]
     assert "FairnessGate.baseline" not in states and "Pusher" not in states
-    assert runs.snapshot(pushed_run["serving"]) == before
+    assert runs.snapshot(output / "serving") == before
 
 
 def test_a_model_that_flags_almost_nothing_is_refused(reruns):

@@ -1,18 +1,15 @@
-"""The fairness report on real runs: conftest's candidates_run, then on a copy of its
-output MinDiff alone re-evaluated with confidence intervals, then `report` on baseline and
-MinDiff."""
+"""The fairness report on real runs: conftest's pushed_run (every candidate), then, on a copy
+of its output (conftest's reruns), MinDiff alone re-evaluated with confidence intervals, and
+`report` on TFCO and MinDiff."""
 
-import contextlib
 import json
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 from markupsafe import escape
 
-import local_runner
 from contract import OPERATING_POINT_SCORE
 from pipeline.config import GatePolicy
 from pipeline.pipeline import component_ids
@@ -27,23 +24,15 @@ STEPS = len(component_ids(runs.CANDIDATES))
 
 
 @pytest.fixture(scope="module")
-def compared(candidates_run, tmp_path_factory):
-    """On a copy of conftest's candidates_run: MinDiff alone re-evaluated with confidence
-    intervals under the default bounds (its Trainer from the cache), then `report` on the
-    baseline (candidates_run's evaluation) and MinDiff."""
-    out = runs.copy_output(candidates_run["output"], tmp_path_factory.mktemp("compare") / "root")
-    logs = {"run": (candidates_run["code"], candidates_run["printed"])}
-    code, printed, _ = runs.run_pipeline(
-        "--output", str(out), "--data", str(candidates_run["data"]), *runs.CANDIDATES_FLAGS,
-        "--candidates", "min_diff", "--confidence-intervals",
-    )  # fmt: skip
-    logs["ci"] = (code, printed)
-    tee = runs.Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):
-        code = local_runner.main(["report", "--candidates", "baseline,min_diff", "--output",
-                                  str(out), "--report-dir", str(out / "ci-report")])  # fmt: skip
-    logs["report"] = (code, tee.getvalue())
-    return out, logs
+def compared(pushed_run, reruns):
+    """conftest's run of every candidate (pushed_run), and the report its reruns made of TFCO
+    (that run's evaluation, without intervals) and MinDiff (re-evaluated with intervals)."""
+    logs = {
+        "run": (0, pushed_run["printed"]),
+        "ci": (reruns["drop"]["code"], reruns["drop"]["printed"]),
+        "report": (reruns["report"]["code"], reruns["report"]["printed"]),
+    }
+    return reruns["output"], logs
 
 
 @pytest.mark.e2e
@@ -64,7 +53,7 @@ def test_a_run_of_every_candidate_shows_progress_and_the_selection(compared):
 
 
 @pytest.mark.e2e
-def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared):
+def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared, reruns):
     out, logs = compared
     assert logs["ci"][0] == 0 and logs["report"][0] == 0
     assert re.search(r"\[\d+/12\] Evaluator.min_diff done in", logs["ci"][1])
@@ -72,10 +61,10 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared)
     folder = out / "ci-report"
     page = (folder / command.HTML_FILE).read_text()
     summary = json.loads((folder / command.JSON_FILE).read_text())
-    assert [r["name"] for r in summary["runs"]] == ["baseline", "min_diff"]
+    assert [r["name"] for r in summary["runs"]] == ["tfco", "min_diff"]
     bounds = GateBounds(**{**summary["bounds"], "groups": tuple(summary["bounds"]["groups"]),
                            "fairness_thresholds": tuple(summary["bounds"]["fairness_thresholds"])})  # fmt: skip
-    # The summary's bounds are the first run's: the baseline's, under runs.LENIENT_BOUNDS.
+    # The summary's bounds are the first run's: TFCO's, under runs.LENIENT_BOUNDS.
     assert bounds.min_slice_size == 10 and bounds.decision_threshold == OPERATING_POINT_SCORE
     assert (bounds.max_group_fpr, bounds.min_auc) == (1.0, 0.0)
     assert bounds.max_fpr_gap == pytest.approx(1.0)
@@ -87,28 +76,27 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared)
         for failure in run["failures"]:
             assert escape(failure["bound"]) in page
             assert f"<td class=name>{escape(failure['slice'])}</td>" in page
-    baseline, min_diff = command.build_runs(str(out / "metadata.sqlite"), ["baseline", "min_diff"])
-    # MinDiff's own evaluation reads back the default bounds it was judged by.
-    policy = GatePolicy()
+    reference, min_diff = reruns["report"]["runs"]
+    # Each evaluation reads back the bounds it was judged by: MinDiff's, against the champion,
+    # a recall-drop bound; TFCO's, in the first run with no champion, no change bound at all.
     assert min_diff.bounds.min_slice_size == 10
-    assert (min_diff.bounds.max_group_fpr, min_diff.bounds.min_auc) == (
-        policy.max_group_fpr, policy.min_auc,
-    )  # fmt: skip
-    assert min_diff.bounds.max_fpr_gap == pytest.approx(policy.max_group_fpr_gap)
-    # MinDiff was re-evaluated with intervals, baseline was not: both kinds are handled.
-    assert min_diff.bounds.confidence_intervals and not baseline.bounds.confidence_intervals
+    assert min_diff.bounds.max_tpr_drop == pytest.approx(0.01)
+    assert reference.bounds.max_tpr_drop is None
+    # MinDiff was re-evaluated with intervals, TFCO was not: both kinds are handled.
+    assert min_diff.bounds.confidence_intervals and not reference.bounds.confidence_intervals
     assert min_diff.metric(OVERALL, "auc").has_interval
-    assert not baseline.metric(OVERALL, "auc").has_interval
+    assert not reference.metric(OVERALL, "auc").has_interval
     assert re.search(r"<small>\[\d\.\d{3}, \d\.\d{3}\]</small>", page)
     # Scoring the eval split reproduces TFMA's overall FPR for the reference model.
-    assert baseline.matched.threshold == 0.5
-    assert baseline.matched.rates[OVERALL]["fpr"] == pytest.approx(
-        baseline.metric(OVERALL, "fall_out").value
+    assert reference.matched.threshold == 0.5
+    assert reference.matched.rates[OVERALL]["fpr"] == pytest.approx(
+        reference.metric(OVERALL, "fall_out").value
     )
     assert (
-        baseline.matched.rates[OVERALL]["count"] == baseline.metric(OVERALL, "example_count").value
+        reference.matched.rates[OVERALL]["count"]
+        == reference.metric(OVERALL, "example_count").value
     )
-    assert min_diff.matched.rates[OVERALL]["fpr"] <= baseline.matched.target_fpr + 1e-9
+    assert min_diff.matched.rates[OVERALL]["fpr"] <= reference.matched.target_fpr + 1e-9
     # The gap-against-recall chart needs a judged group; a tiny run may have none.
     has_gap = any(r.get("largest_gap") is not None for r in summary["runs"])
     for name, size in charts.CHARTS.items():
@@ -143,5 +131,5 @@ def test_report_opens_in_headless_chromium_without_console_errors(compared, tmp_
 @pytest.mark.e2e
 def test_notebook_report_shows_the_html_report(compared):
     out, _ = compared
-    html_view = notebook.notebook_report(str(out), ["baseline", "min_diff"], match=False)
+    html_view = notebook.notebook_report(str(out), ["tfco", "min_diff"], match=False)
     assert "srcdoc=" in html_view.data and "Fairness report" in html_view.data

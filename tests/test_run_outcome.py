@@ -23,10 +23,10 @@ def test_a_fully_cached_rerun_reports_its_own_outcome(reruns):
     # Two candidates refused by the recall floor: with --require-blessing, exit code 3.
     recall = reruns["recall"]
     assert recall["code"] == 3 and "Outcome: not blessed" in recall["printed"]
-    # Then the baseline alone, refused by another bound: the pipeline's newest gate report.
+    # Then MinDiff alone, refused by another bound: the pipeline's newest gate report.
     refused = reruns["drop"]
     assert refused["code"] == 0 and "Outcome: not blessed" in refused["printed"]
-    assert _candidates(refused["printed"]) == ["baseline"]
+    assert _candidates(refused["printed"]) == ["min_diff"]
     # Recall's flags again: every step comes from the cache, and its outcome is its own.
     cached = reruns["cached"]
     printed = cached["printed"]
@@ -38,8 +38,8 @@ def test_a_fully_cached_rerun_reports_its_own_outcome(reruns):
     assert len(steps) >= 10 and all(s == [runs.CACHED] for s in steps.values()), steps
     assert _candidates(printed) == ["baseline", "min_diff"]
     assert (
-        _gate_report(printed, "baseline")
-        == _gate_report(recall["printed"], "baseline")
-        != _gate_report(refused["printed"], "baseline")
+        _gate_report(printed, "min_diff")
+        == _gate_report(recall["printed"], "min_diff")
+        != _gate_report(refused["printed"], "min_diff")
     )
-    assert _gate_report(printed, "min_diff") == _gate_report(recall["printed"], "min_diff")
+    assert _gate_report(printed, "baseline") == _gate_report(recall["printed"], "baseline")
