@@ -2,7 +2,8 @@
 
     nice -n 10 .venv/bin/python bench/group_blind_study.py \
         --model outputs/bench-mindiff/ghc/pipelines/fair-toxicity/Trainer.baseline:8 \
-        --data outputs/bench-mindiff/ghc/data/ghc [--models peer keras conv conv20k] [--seeds 1 2 3]
+        --data outputs/bench-mindiff/ghc/data/ghc [--seeds 1 2 3] \
+        [--models peer keras conv conv20k minilm minilm_tfidf --embeddings /tmp/enc]
 
 Outside TFX, on the pipeline's own rows: the GHC data folder the pipeline imported, split and
 tagged through the Transform inside a trained model (`base_model.rows_the_model_saw`: train
@@ -18,7 +19,9 @@ deterministic, one fit), `keras`, the pipeline's model (`common.build_model`, Gl
 defaults, early stopping on validation AUC), and `conv`, the Conv1D GloVe model of
 docs/benchmarks.md "Next: a stronger model" on the pipeline's 10,000-token vocabulary, and
 `conv20k`, the same on a 20,000-token vocabulary built as Transform builds its own, each fitted
-with sample weights, one model per seed.
+with sample weights, one model per seed. `minilm` and `minilm_tfidf`: logistic regression (one
+fit) on sentence embeddings of the rows made outside (--embeddings; docs/benchmarks.md), alone
+and beside the peer's TF-IDF features.
 
 Each model is scored at its own operating point (5% FPR on validation) with `common.figures`,
 on validation and test. For each control model, the threshold frontier: group-aware thresholds
@@ -53,6 +56,9 @@ CONTROL = "w1"
 CUT, AUC_LOSS, TPR_LOSS = 0.70, 0.01, 0.03
 GAPS = tuple(round(g, 3) for g in np.arange(0.0, 0.301, 0.01))
 KEYS = ("auc", "tpr", "overall_fpr", "max_gap")
+# The logistic regressions (one deterministic fit each) and their C: the peer's own, and for
+# the encoder models the best control validation AUC over 0.1, 0.5, 2, 8, 32.
+LINEAR_C = {"peer": 0.5, "minilm": 2.0, "minilm_tfidf": 0.5}
 
 
 def load_rows(model_spec: str, data: Path, cache: Path) -> dict:
@@ -108,13 +114,35 @@ def sample_weights(split: dict, groups: list[str], setting: str) -> np.ndarray:
     return weights / weights.mean()
 
 
-def peer_scores(rows: dict, weights: np.ndarray, features: list) -> tuple[np.ndarray, np.ndarray]:
+def peer_scores(rows: dict, weights: np.ndarray, features: list, c: float):
     from sklearn.linear_model import LogisticRegression
 
     x_train, x_val, x_test = features
-    model = LogisticRegression(C=0.5, solver="liblinear", max_iter=1000)
+    model = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
     model.fit(x_train, rows["train"]["labels"], sample_weight=weights)
     return model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+
+
+def linear_features(kind: str, rows: dict, folder: Path | None) -> list:
+    """Train, validation, test features of the peer (TF-IDF), `minilm` (the embeddings in
+    folder) or `minilm_tfidf` (both side by side; each block's rows have unit norm)."""
+    from scipy import sparse
+
+    splits = ("train", "validation", "test")
+    if kind != "minilm":
+        tfidf = peers.word_char_features(*(rows[k]["texts"] for k in splits))
+    if kind == "peer":
+        return tfidf
+    if folder is None:
+        raise SystemExit(f"--models {kind} needs --embeddings FOLDER (see docs/benchmarks.md)")
+    out = [np.load(folder / f"{k}-minilm.npy") for k in splits]
+    for k, x in zip(splits, out, strict=True):
+        if len(x) != len(rows[k]["labels"]):
+            raise SystemExit(f"{folder / k}-minilm.npy: {len(x)} rows, the study's {k} split has "
+                             f"{len(rows[k]['labels'])}; re-encode the texts load_rows gives")  # fmt: skip
+    if kind == "minilm":
+        return out
+    return [sparse.hstack(pair).tocsr() for pair in zip(out, tfidf, strict=True)]
 
 
 def conv_model(vectors: np.ndarray, max_tokens: int, seed: int):
@@ -285,8 +313,8 @@ def run_one(kind: str, setting: str, seed: int, rows: dict, groups, features, ca
         return saved["validation"], saved["test"], float(saved["seconds"])
     weights = sample_weights(rows["train"], groups, setting)
     start = time.monotonic()
-    if kind == "peer":
-        val_scores, test_scores = peer_scores(rows, weights, features)
+    if kind in LINEAR_C:
+        val_scores, test_scores = peer_scores(rows, weights, features, LINEAR_C[kind])
     else:
         val_scores, test_scores = keras_scores(rows, weights, seed, kind)
     seconds = time.monotonic() - start
@@ -373,12 +401,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="TRAINER_DIR:ID of a pipeline model "
                         "trained on --data (its Transform splits and tags the rows)")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="the imported GHC folder")
-    parser.add_argument(
-        "--models",
-        nargs="+",
-        default=["peer", "keras"],
-        choices=["peer", "keras", "conv", "conv20k"],
-    )
+    parser.add_argument("--models", nargs="+", default=["peer", "keras"],
+                        choices=["keras", "conv", "conv20k", *LINEAR_C])  # fmt: skip
+    parser.add_argument("--embeddings", type=Path, help="folder of {train,validation,test}"
+                        "-minilm.npy, for --models minilm / minilm_tfidf")  # fmt: skip
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--output", type=Path, default=common.ROOT / "outputs" / "group-blind")
@@ -395,12 +421,10 @@ def main(argv=None) -> int:
         features, model_rows = None, rows
         if kind == "conv20k":
             model_rows = with_vocabulary(rows, 20_000)
-        if kind == "peer":
-            features = peers.word_char_features(
-                rows["train"]["texts"], rows["validation"]["texts"], rows["test"]["texts"]
-            )
+        if kind in LINEAR_C:
+            features = linear_features(kind, rows, args.embeddings)
         for setting in settings:
-            for seed in [0] if kind == "peer" else args.seeds:
+            for seed in [0] if kind in LINEAR_C else args.seeds:
                 scores = run_one(kind, setting, seed, model_rows, groups, features, args.output)
                 figures = measure(rows, scores[0], scores[1])
                 per_model.setdefault(kind, {}).setdefault(setting, {})[seed] = figures
