@@ -139,33 +139,33 @@ def run_pipeline(*argv: str) -> tuple[int, str, str]:
 
 
 def report(output: Path, names: list[str], folder: Path) -> dict:
-    """`local_runner.py report` on `names` into `folder`, and the runs it read (each name's
-    newest evaluation, as later runs on `output` would change them)."""
+    """`local_runner.py report` on `names` into `folder`, and the runs the report was written
+    from (each name's newest evaluation now; later runs on `output` would change them)."""
+    import pytest
+
     import local_runner
     from report import command
 
+    written = []
+    build = command.report_command
+
+    def recording(*args, **kwargs):
+        written.append(build(*args, **kwargs))
+        return written[-1]
+
     out = Tee(sys.stdout)
-    with contextlib.redirect_stdout(out):
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(command, "report_command", recording)
         code = local_runner.main(["report", "--candidates", ",".join(names), "--output",
                                   str(output), "--report-dir", str(folder)])  # fmt: skip
-    return {
-        "code": code,
-        "printed": out.getvalue(),
-        "folder": folder,
-        "runs": command.build_runs(str(output / "metadata.sqlite"), names),
-    }
+    [runs] = written
+    return {"code": code, "printed": out.getvalue(), "folder": folder, "runs": runs}
 
 
 def copy_output(output: Path, folder: Path) -> Path:
     """A copy of a run's --output folder for a test that reruns on it: its ML Metadata store
     names the original artifacts by absolute path, so cached steps stay cached."""
     return Path(shutil.copytree(output, folder, symlinks=True))
-
-
-def embedded_data(output: Path, train: int, eval_: int, seed: int = 0) -> Path:
-    """Where a run without --data wrote its embedded data (runners/commands.resolve_data); a
-    rerun on a copy of that output passes it as --data to keep ExampleGen cached."""
-    return output / "data" / f"embedded-{train}-{eval_}-seed{seed}"
 
 
 class WorkerWatch:

@@ -3,7 +3,6 @@
 is in test_gate_hold.py."""
 
 import json
-import os
 
 import pytest
 
@@ -25,12 +24,6 @@ BEFORE_TRAINING = {
     "DataCheck",
     "Transform",
 }
-
-
-def serving_versions(serving: str) -> list[str]:
-    if not os.path.isdir(serving):
-        return []
-    return sorted(v for v in os.listdir(serving) if not v.startswith("."))
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +56,7 @@ def test_every_candidate_is_trained_judged_and_the_selected_one_pushed(blessed_r
         <= best_gap + outcome.selection["rule"]["tie_margin"]
     )
     assert outcome.pushed is True
-    [version] = serving_versions(str(out / "serving"))
+    [version] = runs.versions(out / "serving")
     assert outcome.pushed_destination.endswith(version)
     marker = json.loads((out / "serving" / version / COMPLETE_MARKER).read_text())
     assert marker["candidate"] == outcome.winner
@@ -90,7 +83,7 @@ def test_pushed_model_serves_all_signatures(blessed_run):
     from ingest.tfrecords import make_example
 
     out, _ = blessed_run
-    [version] = serving_versions(str(out / "serving"))
+    [version] = runs.versions(out / "serving")
     model = tf.saved_model.load(str(out / "serving" / version))
     assert {"serving_default", "transform_features", "score_text"} <= set(model.signatures)
     texts = ["", "a muslim neighbor", "x" * 100_000, "\u00e9\u4e2d\u0000\u0007"]
