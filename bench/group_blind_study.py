@@ -98,7 +98,9 @@ def _tokens(model, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def remediated(split: dict) -> list[str]:
     negative = split["labels"] < 0.5
-    return [g for g, m in split["groups"].items() if int((m & negative).sum()) >= 30]
+    return [
+        g for g, m in split["groups"].items() if int((m & negative).sum()) >= common.MIN_NEGATIVES
+    ]
 
 
 def sample_weights(split: dict, groups: list[str], setting: str) -> np.ndarray:
@@ -151,14 +153,7 @@ def frontier(rows: dict, val_scores, test_scores, base: dict) -> dict:
     val, test = rows["validation"], rows["test"]
     out = {}
     for gap in GAPS:
-        rest, own = postprocess.fit_gap_bounded_thresholds(
-            val_scores, val["labels"], val["groups"], common.TARGET_FPR, gap, common.MIN_NEGATIVES
-        )
-        flagged = postprocess.decisions(test_scores, test["groups"], rest, own)
-        f = common.figures(test_scores, test["labels"], test["groups"], rest, flagged)
-        out[str(gap)] = {"tpr": f["tpr"], "max_gap": f["max_gap"], "overall_fpr": f["overall_fpr"],
-                         "tpr_loss": base["tpr"] - f["tpr"],
-                         "gap_cut": 1.0 - f["max_gap"] / base["max_gap"]}  # fmt: skip
+        out[str(gap)] = _bounded(val, val_scores, common.TARGET_FPR, gap, test, test_scores, base)
     # The cheapest bound that cuts the test gap by CUT (chosen on test: a generous reference).
     enough = [v for v in out.values() if v["gap_cut"] >= CUT]
     return {"bounds": out, "control_tpr": base["tpr"],
@@ -197,8 +192,14 @@ def oracle(test: dict, scores, base: dict) -> dict:
     with these scores when neither the thresholds' sampling error nor a drift of the overall
     FPR enters (the validation-fitted bounds let the test FPR rise, which shrinks the gap)."""
     bound = (1.0 - CUT) * base["max_gap"]
+    return _bounded(test, scores, base["overall_fpr"], bound, test, scores, base)
+
+
+def _bounded(fit: dict, fit_scores, target_fpr: float, gap: float, test: dict, scores, base):
+    """Test figures of group-aware thresholds (`fit_gap_bounded_thresholds`) fitted on `fit`,
+    with their TPR loss and gap cut against the control's `base` figures."""
     rest, own = postprocess.fit_gap_bounded_thresholds(
-        scores, test["labels"], test["groups"], base["overall_fpr"], bound, common.MIN_NEGATIVES
+        fit_scores, fit["labels"], fit["groups"], target_fpr, gap, common.MIN_NEGATIVES
     )
     flagged = postprocess.decisions(scores, test["groups"], rest, own)
     f = common.figures(scores, test["labels"], test["groups"], rest, flagged)
