@@ -181,3 +181,19 @@ COMPLETE_MARKER = "PUSH_COMPLETE.json"
 # Written into a pushed version folder with the model, before the marker.
 MODEL_CARD_MD = "model_card.md"
 MODEL_CARD_HTML = "model_card.html"
+
+# The challenge suite (ingest/challenge_suite.py): extra features of its examples, which the
+# served signatures ignore. Its source ("madlibs", "wiki", "wiki_fuzzed", "functional"), the
+# identity groups a row is about by construction (the served decision still tags by keyword),
+# the identity term of a template, the id that pairs a Wikipedia comment with its fuzzed twin,
+# and the functional case ("positive_statement", "counter_speech", ...).
+CHALLENGE_SOURCE_KEY = "challenge_source"
+CHALLENGE_GROUP_KEY = "challenge_group"
+CHALLENGE_TERM_KEY = "challenge_term"
+CHALLENGE_PAIR_KEY = "challenge_pair"
+CHALLENGE_CASE_KEY = "challenge_case"
+CHALLENGE_SOURCES = ("madlibs", "wiki", "wiki_fuzzed", "functional")
+
+# Beside is_toxic in every served signature: how many of a text's tokens the vocabulary knows.
+# A text with none (empty, emoji only, another script) is served as not toxic, and says so.
+KNOWN_TOKENS_KEY = "known_tokens"
