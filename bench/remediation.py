@@ -116,7 +116,7 @@ def evaluate_model(model, point: dict, evaluation: dict, external: dict) -> dict
 def postprocessed(model, point: dict, validation: dict) -> dict:
     rest, own = postprocess.fit_group_thresholds(
         common.score(model, validation["texts"]), validation["labels"], validation["groups"],
-        common.TARGET_FPR, 30,
+        common.TARGET_FPR, 30, base=point["threshold"],
     )  # fmt: skip
     return {"threshold": rest, "group_thresholds": own, "source": "postprocess"}
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 from contract import IDENTITY_GROUPS, identity_feature
 from trainer_modules import postprocess
 from trainer_modules.export import example_thresholds
-from trainer_modules.operating_point import rates_at
+from trainer_modules.operating_point import rates_at, threshold_at_fpr
 
 
 def _validation(seed=0, n=20_000):
@@ -21,15 +21,20 @@ def _validation(seed=0, n=20_000):
     return 1 / (1 + np.exp(-logit)), labels, tags
 
 
-def test_each_fitted_group_and_the_rest_get_the_target_fpr():
+def _base(scores, labels):
+    return threshold_at_fpr(scores, labels, 0.05)
+
+
+def test_each_fitted_group_above_the_target_and_the_untagged_rows_get_the_target_fpr():
     scores, labels, tags = _validation()
-    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, min_rows=30)
-    assert "disability" not in own and {"race", "religion"} <= set(own)
-    assert own["race"] > own["religion"] > rest
+    base = _base(scores, labels)
+    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base)
+    assert own["race"] > own["religion"] > base
     flagged = postprocess.decisions(scores, tags, rest, own)
     negative = labels < 0.5
-    assert flagged[negative].mean() == pytest.approx(0.05, abs=0.005)
-    for group in own:
+    untagged = ~np.any([tags[g] for g in tags], axis=0)
+    assert flagged[untagged & negative].mean() == pytest.approx(0.05, abs=0.005)
+    for group in ("race", "religion"):
         group_fpr = flagged[tags[group] & negative].mean()
         assert group_fpr == pytest.approx(0.05, abs=0.02), group
     # Without post-processing, at the one threshold with the same overall FPR, race's FPR is
@@ -41,7 +46,9 @@ def test_each_fitted_group_and_the_rest_get_the_target_fpr():
 
 def test_the_serving_graph_decides_as_the_fitted_thresholds_say():
     scores, labels, tags = _validation(seed=1, n=4000)
-    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, min_rows=30)
+    rest, own = postprocess.fit_group_thresholds(
+        scores, labels, tags, 0.05, 30, _base(scores, labels)
+    )
     transformed = {identity_feature(g): tf.constant(tags[g].astype("int64")) for g in tags}
     vector = tf.constant([own.get(g, -1.0) for g in IDENTITY_GROUPS], tf.float32)
     thresholds = example_thresholds(transformed, tf.constant(rest, tf.float32), vector)
@@ -51,11 +58,35 @@ def test_the_serving_graph_decides_as_the_fitted_thresholds_say():
     assert (graph == expected).mean() > 0.999
 
 
-def test_without_enough_rows_no_group_gets_its_own_threshold():
+def test_without_enough_rows_every_group_keeps_the_base_threshold():
     scores, labels, tags = _validation(n=500)
-    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, min_rows=1000)
-    assert own == {}
-    assert rates_at(scores, labels, rest)["fpr"] == pytest.approx(0.05, abs=0.01)
+    base = _base(scores, labels)
+    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 1000, base)
+    assert own == {g: base for g in tags}
+    assert postprocess.fitted_groups(tags, labels, 1000) == []
+
+
+def test_no_tagged_row_is_judged_below_the_base_threshold():
+    """The failure this rule exists for: the untagged rows' threshold falls below the base,
+    and a group too small for its own threshold (disability here) must not get it."""
+    scores, labels, tags = _validation(seed=2)
+    base = _base(scores, labels)
+    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base)
+    # The untagged rows score lower than the tagged ones, so their own threshold is lower.
+    assert rest < base
+    assert own["disability"] == base and "disability" not in postprocess.fitted_groups(
+        tags, labels, 30
+    )
+    assert min(own.values()) >= base
+    flagged = postprocess.decisions(scores, tags, rest, own)
+    tagged = np.any([tags[g] for g in tags], axis=0)
+    # Every tagged row flagged by the post-processed model is flagged by the base model too.
+    assert not (flagged & tagged & ~(scores > base)).any()
+    # A group whose FPR at the base is under the target keeps the base, not a lower threshold.
+    low = {**tags, "gender": tags["gender"]}
+    scores_low = np.where(tags["gender"], scores * 0.5, scores)
+    _, own_low = postprocess.fit_group_thresholds(scores_low, labels, low, 0.05, 30, base)
+    assert own_low["gender"] == base
 
 
 def test_a_post_processed_candidate_gets_its_base_weights_and_keeps_its_own_thresholds(tmp_path):

@@ -177,10 +177,15 @@ def choose_operating_point(scores, labels, groups, settings) -> operating_point.
     threshold per group that gives each judged group the target FPR on validation."""
     point = operating_point.choose(scores, labels, settings.target_fpr, settings.decision_threshold)
     if settings.postprocess == "group_thresholds":
+        base = point.threshold
         rest, own = postprocess.fit_group_thresholds(
-            scores, labels, groups, settings.target_fpr, settings.postprocess_min_rows
+            scores, labels, groups, settings.target_fpr, settings.postprocess_min_rows, base
         )
         point.threshold, point.group_thresholds, point.postprocess = rest, own, "group_thresholds"
+        point.base_threshold = base
+        point.fitted_groups = postprocess.fitted_groups(
+            groups, labels, settings.postprocess_min_rows
+        )
         flagged = postprocess.decisions(scores, groups, rest, own)
         negative = np.asarray(labels) < 0.5
         point.validation_fpr = float(flagged[negative].mean())

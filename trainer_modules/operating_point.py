@@ -91,9 +91,14 @@ class OperatingPoint:
     validation_examples: int = 0
     best_epoch: int | None = None
     # Post-processing (docs/postprocessing.md): "group_thresholds" gives these groups their own
-    # threshold; `threshold` is then the threshold of the rows in no such group.
+    # threshold; `threshold` is then the threshold of the rows tagged with no group, and every
+    # group's threshold is at least `base_threshold`, the base model's own operating point.
     postprocess: str = "none"
     group_thresholds: dict[str, float] | None = None
+    base_threshold: float | None = None
+    # The groups with enough validation rows for a threshold of their own; the others keep
+    # base_threshold.
+    fitted_groups: list[str] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
