@@ -10,6 +10,7 @@ _ARTIFACTS = {
     "GateReport": "components.gate",
     "SelectionReport": "components.selector",
     "ChampionBlessing": "components.selector",
+    "ChallengeResult": "components.challenge",
 }
 
 

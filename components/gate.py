@@ -10,7 +10,7 @@ explanation exists on Kubeflow/Vertex runs too.
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
@@ -18,7 +18,10 @@ from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components.bounds import bounds_from_eval_config
+from components.certificate import SuiteBounds, certify
+from components.challenge import ChallengeResult, read_result
 from components.serving import read_operating_point
+from components.verdict import Failure, Verdict
 from contract import (
     BIAS_SCORE_METRIC,
     BNSP_AUC,
@@ -48,52 +51,6 @@ class GateReport(Artifact):
     # Kubeflow v2 accepts only "<module>.<Class>" and its containers import the class by this
     # name (tensorflow/tfx#6102); `components` re-exports it.
     TYPE_NAME = "components.GateReport"
-
-
-@dataclass
-class Failure:
-    slice: str
-    metric: str
-    value: float | None
-    bound: str
-    message: str = ""
-
-    def describe(self) -> str:
-        value = "not computed" if self.value is None else f"{self.value:.4f}"
-        text = f"{self.metric} on {self.slice} = {value}, bound: {self.bound}"
-        return f"{text} ({self.message})" if self.message else text
-
-
-@dataclass
-class Verdict:
-    blessed: bool
-    failures: list[Failure] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    # The model's decision threshold and how it was chosen (operating_point.json).
-    operating_point: dict | None = None
-    # The bounds the Evaluator applied (components.bounds.GateBounds as a dict), and TFMA's
-    # 95% confidence intervals per slice and metric, [lower, upper], when it computed them.
-    bounds: dict | None = None
-    slice_intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def describe(self) -> str:
-        lines = [f"Model {'blessed' if self.blessed else 'not blessed'} by the fairness gate."]
-        if self.operating_point:
-            lines.append(
-                f"Judged at its operating point: threshold {self.operating_point['threshold']:.4f}"
-                f" ({self.operating_point.get('source', '')})."
-            )
-        if self.failures:
-            lines.append("Failed checks:")
-            lines += [f"  - {f.describe()}" for f in self.failures]
-        if self.skipped:
-            lines.append("Not judged:")
-            lines += [f"  - {group}: {why}" for group, why in sorted(self.skipped.items())]
-        return "\n".join(lines)
 
 
 def _slice_name(slice_key_proto) -> str:
@@ -407,10 +364,26 @@ def FairnessGate(
     model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
     blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelBlessing],
     report: tfx.dsl.components.OutputArtifact[GateReport],
+    challenge: tfx.dsl.components.InputArtifact[ChallengeResult] = None,
+    base_evaluation: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.ModelEvaluation
+    ] = None,
+    base_challenge: tfx.dsl.components.InputArtifact[ChallengeResult] = None,
     min_slice_size: tfx.dsl.components.Parameter[int] = 30,
+    suite_bounds: tfx.dsl.components.Parameter[str] = "{}",
+    base_model: tfx.dsl.components.Parameter[str] = "",
 ):
     verdict = gate_from_evaluation(evaluation.uri, min_slice_size)
     verdict.operating_point = read_operating_point(path_utils.serving_model_path(model.uri))
+    bounds = SuiteBounds(**json.loads(suite_bounds))
+    verdict.bounds["suite"] = bounds.to_json()
+    result = read_result(challenge.uri) if challenge is not None else None
+    base = None
+    if base_evaluation is not None:
+        base_metrics, _ = load_eval_metrics(base_evaluation.uri)
+        base_result = read_result(base_challenge.uri) if base_challenge is not None else None
+        base = (base_model, base_metrics, base_result)
+    certify(verdict, bounds, min_slice_size, result, base)
     write_report(verdict, report.uri)
     # The properties the Pusher and LatestBlessedModelStrategy read.
     blessing.set_int_custom_property("blessed", int(verdict.blessed))

@@ -26,6 +26,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
 from components.gate import GateReport, read_report, row_counts
+from components.verdict import Verdict
 from contract import AUC_METRIC, FNR_METRIC, FPR_METRIC, OVERALL, TPR_METRIC
 
 DECISION_FILE = "selection.json"
@@ -59,6 +60,14 @@ class CandidateRow:
     # Groups with enough rows for each rate, as the gate judged them.
     judged_groups: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    # From the gate's verdict record (components/verdict.py): the eval gap, the suite's gap and
+    # the worse of the two, each {"value", "interval", "group"}; the flip rate; and for a
+    # post-processed candidate its base model's AUC (its own is the group-adjusted score's).
+    eval_gap: dict | None = None
+    suite_gap: dict | None = None
+    worst_gap: float | None = None
+    flip_rate: dict | None = None
+    base_auc: float | None = None
 
 
 @dataclass
@@ -73,14 +82,16 @@ class Decision:
 
     def describe(self) -> str:
         lines = [
-            f"{'candidate':<28} {'gate':<11} {'AUC':>6} {'TPR':>6} {'FPR gap':>8} {'FNR gap':>8}"
+            f"{'candidate':<28} {'gate':<8} {'AUC':>6} {'base AUC':>8} {'TPR':>6} "
+            f"{'eval gap [95%]':>22} {'suite gap [95%]':>22} {'flips':>6}"
         ]
         for row in self.candidates:
             mark = "*" if row.name == self.winner else " "
+            flips = (row.flip_rate or {}).get("value")
             lines.append(
-                f"{mark}{row.name:<27} {'blessed' if row.blessed else 'refused':<11} "
-                f"{_fmt(row.auc)} {_fmt(row.tpr)} {_fmt(row.max_group_fpr_gap, 8)} "
-                f"{_fmt(row.max_group_fnr_gap, 8)}"
+                f"{mark}{row.name:<27} {'blessed' if row.blessed else 'refused':<8} "
+                f"{_fmt(row.auc)} {_fmt(row.base_auc, 8)} {_fmt(row.tpr)} "
+                f"{_gap(row.eval_gap):>22} {_gap(row.suite_gap):>22} {_fmt(flips)}"
             )
             lines += [f"    {reason}" for reason in row.reasons]
         lines.append(f"Selected: {self.winner}. {self.why}" if self.winner else self.why)
@@ -91,26 +102,32 @@ def _fmt(value: float | None, width: int = 6) -> str:
     return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
 
 
+def _gap(gap: dict | None) -> str:
+    if not gap:
+        return "-"
+    lower, upper = gap["interval"]
+    return f"{gap['value']:.3f} [{lower:.3f}, {upper:.3f}]"
+
+
 def _max_gap(rows: dict, metric: str, groups: list[str]) -> float | None:
     overall = rows.get(OVERALL, {}).get(metric)
     gaps = [rows[g][metric] - overall for g in groups if metric in rows[g]]
     return max(gaps) if gaps and overall is not None else None
 
 
+def _value(figure: dict | None) -> float | None:
+    return None if not figure else figure.get("value")
+
+
 def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -> CandidateRow:
-    """One candidate's figures at its operating point, from its gate report."""
-    rows = report.get("slice_metrics", {})
+    """One candidate's figures at its operating point, read from its gate's verdict record."""
+    verdict = Verdict.from_json(report)
+    rows = verdict.slice_metrics
     overall = rows.get(OVERALL, {})
     counts = {g: row_counts(r) for g, r in rows.items() if g != OVERALL}
     fpr_groups = sorted(g for g, c in counts.items() if c.get("negatives", 0) >= min_slice_size)
     fnr_groups = sorted(g for g, c in counts.items() if c.get("positives", 0) >= min_slice_size)
-    reasons = [
-        f"failed: {f['metric']} on {f['slice']} = "
-        f"{'not computed' if f['value'] is None else format(f['value'], '.4f')} "
-        f"(bound {f['bound']})"
-        for f in report.get("failures", [])
-    ]
-    reasons += [f"not judged: {g} ({why})" for g, why in sorted(report.get("skipped", {}).items())]
+    figures = verdict.figures
     return CandidateRow(
         name=name,
         blessed=blessed,
@@ -119,7 +136,12 @@ def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -
         max_group_fpr_gap=_max_gap(rows, FPR_METRIC, fpr_groups),
         max_group_fnr_gap=_max_gap(rows, FNR_METRIC, fnr_groups),
         judged_groups=fpr_groups,
-        reasons=reasons,
+        reasons=verdict.reasons(),
+        eval_gap=figures.get("eval_gap"),
+        suite_gap=figures.get("suite_gap"),
+        worst_gap=_value(figures.get("worst_gap")),
+        flip_rate=figures.get("flip_rate"),
+        base_auc=_value(figures.get("base_auc")),
     )
 
 
@@ -136,6 +158,9 @@ def select(rows: list[CandidateRow], rule: dict) -> Decision:
     def gap(row):
         # A blessed candidate always has a judged group (the gate refuses one without).
         value = getattr(row, primary)
+        if value is None and primary == "worst_gap":
+            # A run without the challenge suite: the eval gap is the worst one known.
+            value = row.max_group_fpr_gap
         return float("inf") if value is None else value
 
     best = min(gap(r) for r in blessed)

@@ -45,6 +45,15 @@ class Candidate:
     def postprocess(self) -> str:
         return "group_thresholds" if self.name.endswith(POSTPROCESSED) else "none"
 
+    @property
+    def base(self) -> str | None:
+        """The model this candidate must do no harm against: the same trainer with the method
+        switched off (a post-processed candidate's own trainer; the baseline for a
+        remediation), trained in the same run. None for the baseline itself."""
+        if self.postprocess != "none":
+            return self.trainer
+        return None if self.trainer == "baseline" else "baseline"
+
 
 def candidates_from_names(names) -> tuple[Candidate, ...]:
     candidates = tuple(Candidate(n) for n in names)
@@ -63,18 +72,19 @@ class SelectionPolicy:
     """How the Selector picks among the blessed candidates (components/selector.py applies it).
 
     Every gate bound is already met by a blessed candidate, so the rule ranks what the gate
-    only bounds: the smallest largest group FPR gap at the operating point first; candidates
+    only bounds: the smallest worst group FPR gap at the served decision, over eval and the
+    challenge suite (a candidate fitted to the eval rows gains nothing there), first; candidates
     within `tie_margin` of the smallest gap are one tier, and the highest AUC wins it. The
     margin is about one standard error of a group FPR on a few hundred rows (docs/benchmarks.md),
     below which a difference in gap is noise and AUC should decide.
     """
 
-    primary: str = "max_group_fpr_gap"
+    primary: str = "worst_gap"
     tie_margin: float = 0.02
     tiebreak: str = "auc"
 
     def __post_init__(self):
-        if self.primary not in ("max_group_fpr_gap", "max_group_fnr_gap"):
+        if self.primary not in ("worst_gap", "max_group_fpr_gap", "max_group_fnr_gap"):
             raise ValueError(f"unknown selection metric {self.primary!r}")
         if self.tiebreak not in ("auc", "tpr"):
             raise ValueError(f"unknown selection tiebreak {self.tiebreak!r}")
@@ -118,6 +128,13 @@ class GatePolicy:
     min_bias_score: float | None = None
     groups: tuple[str, ...] = IDENTITY_GROUPS
     fairness_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    # The identity challenge suite (docs/certificate.md), judged at the served decision: each
+    # group's FPR on the suite's non-toxic rows, each madlibs term's, and the flip rate under
+    # identity swaps; and no group's FPR above the base model's beyond noise.
+    max_suite_group_fpr: float = 0.10
+    max_suite_term_fpr: float = 0.20
+    max_flip_rate: float = 0.05
+    no_harm: bool = True
 
     def __post_init__(self):
         unknown = set(self.groups) - set(IDENTITY_GROUPS)
@@ -126,7 +143,8 @@ class GatePolicy:
                 f"unknown identity group(s) {sorted(unknown)}; known: {list(IDENTITY_GROUPS)}"
             )
         for name in ("max_group_fpr", "max_group_fpr_gap", "max_group_fnr_gap", "min_auc",
-                     "min_tpr", "max_auc_drop", "max_group_fpr_increase", "max_tpr_drop"):  # fmt: skip
+                     "min_tpr", "max_auc_drop", "max_group_fpr_increase", "max_tpr_drop",
+                     "max_suite_group_fpr", "max_suite_term_fpr", "max_flip_rate"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
@@ -136,6 +154,16 @@ class GatePolicy:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.min_slice_size < 1:
             raise ValueError(f"min_slice_size must be at least 1, got {self.min_slice_size}")
+
+    def suite_bounds(self) -> dict:
+        """The FairnessGate's bounds on the challenge suite (components.certificate)."""
+        return {
+            "max_group_fpr": self.max_suite_group_fpr,
+            "max_term_fpr": self.max_suite_term_fpr,
+            "max_flip_rate": self.max_flip_rate,
+            "min_rows": self.min_slice_size,
+            "no_harm": self.no_harm,
+        }
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
+from components.challenge import SPLIT as CHALLENGE_SPLIT
+from components.challenge import ChallengeEvaluator
 from components.data_check import DataCheck
 from components.gate import FairnessGate
 from components.pusher import AtomicPusher
@@ -13,20 +17,27 @@ from pipeline import config
 from pipeline.eval_config import build_eval_config
 
 # The component ids shared by every candidate, in execution order; each candidate adds
-# `Trainer.<name>`, `Evaluator.<name>` and `FairnessGate.<name>` (see `candidate_ids`).
+# `Trainer.<name>`, `Evaluator.<name>`, `ChallengeEvaluator.<name>` and `FairnessGate.<name>`
+# (see `candidate_ids`), and each base model trained only for the do-no-harm comparison its
+# Trainer and both Evaluators.
 SHARED_IDS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataCheck",
-              "Transform", "ChampionResolver")  # fmt: skip
+              "Transform", "ChallengeExampleGen", "ChampionResolver")  # fmt: skip
 FINAL_IDS = ("Selector", "Pusher")
 
 
-def candidate_ids(name: str) -> tuple[str, str, str]:
-    return f"Trainer.{name}", f"Evaluator.{name}", f"FairnessGate.{name}"
+def candidate_ids(name: str) -> tuple[str, str, str, str]:
+    return (f"Trainer.{name}", f"Evaluator.{name}", f"ChallengeEvaluator.{name}",
+            f"FairnessGate.{name}")  # fmt: skip
 
 
 def component_ids(candidates) -> tuple[str, ...]:
     """Every component id of a pipeline with these candidates (names or `Candidate`s)."""
-    names = [getattr(c, "name", c) for c in candidates]
-    return (*SHARED_IDS, *(i for n in names for i in candidate_ids(n)), *FINAL_IDS)
+    listed = [c if isinstance(c, config.Candidate) else config.Candidate(c) for c in candidates]
+    ids = []
+    for candidate in _training_order(listed):
+        own = candidate_ids(candidate.name)
+        ids += own if candidate in listed else own[:3]
+    return (*SHARED_IDS, *ids, *FINAL_IDS)
 
 
 SPLITS = ("train", "validation", "eval")
@@ -79,11 +90,15 @@ def create_pipeline(
     compute_confidence_intervals: bool = False,
     vertex_training: dict | None = None,
     vertex_push: dict | None = None,
+    challenge_root: str | None = None,
+    challenge_manifest: dict | None = None,
 ) -> tfx.dsl.Pipeline:
     """The whole pipeline. `split_folders`: see `input_splits`. `vertex_training`: Vertex AI
     Training settings (the `ai_platform_*` custom_config keys of TFX's Vertex Trainer); None
     trains in place. `vertex_push`: the custom_config of TFX's Vertex AI Pusher, which then
-    deploys the selected model to a Vertex endpoint instead of our serving folder."""
+    deploys the selected model to a Vertex endpoint instead of our serving folder.
+    `challenge_root`: the identity challenge suite's folder (ingest/challenge_suite.py), read by
+    an ExampleGen of its own; every candidate is judged on it at its served decision."""
     data_nodes = _data_nodes(data_root, split_folders, schema_path, settings)
     example_gen, _, schema_gen, _, _, transform = data_nodes
 
@@ -95,10 +110,12 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=ChampionBlessing),
     ).with_id("ChampionResolver")
 
+    suite = _challenge_example_gen(challenge_root) if challenge_root else None
     eval_config = build_eval_config(settings.gate, compute_confidence_intervals)
     trained, judged = _candidates(
         settings, eval_config, split_folders, vertex_training,
         (example_gen, schema_gen, transform, champion),
+        (suite, json.dumps(challenge_manifest or {}, sort_keys=True)),
     )  # fmt: skip
     names = [c.name for c in settings.candidates]
     gates = {name: nodes[-1] for name, nodes in judged.items()}
@@ -117,6 +134,7 @@ def create_pipeline(
         pipeline_root=pipeline_root,
         components=[
             *data_nodes,
+            *([suite] if suite else []),
             champion,
             *trained,
             *(node for nodes in judged.values() for node in nodes),
@@ -157,10 +175,23 @@ def _data_nodes(data_root: str, split_folders, schema_path: str, settings: confi
     return example_gen, statistics_gen, schema_gen, example_validator, data_check, transform
 
 
-def _candidates(settings, eval_config, split_folders, vertex_training, upstream):
-    """Per candidate a Trainer, an Evaluator against the champion and a FairnessGate; and the
-    Trainers that only give a post-processed candidate its weights."""
+def _challenge_example_gen(challenge_root: str):
+    """The challenge suite's own ExampleGen: versioned and visible in ML Metadata like the
+    data, never read by Transform or a Trainer."""
+    return tfx.components.ImportExampleGen(
+        input_base=challenge_root,
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name=CHALLENGE_SPLIT, pattern="*.tfrecord")]
+        ),
+    ).with_id("ChallengeExampleGen")
+
+
+def _candidates(settings, eval_config, split_folders, vertex_training, upstream, challenge):
+    """Per candidate a Trainer, an Evaluator against the champion, a ChallengeEvaluator and a
+    FairnessGate; and for each base model that is not a candidate (trained for a post-processed
+    candidate's weights or for the do-no-harm comparison) its Trainer and Evaluators."""
     example_gen, schema_gen, transform, champion = upstream
+    suite, manifest = challenge
     folders = input_splits(split_folders)
     # Without a validation split, the Trainer holds out a hash tenth of train (Transform's
     # holdout bucket) for early stopping and the operating point; eval stays the gate's.
@@ -172,9 +203,9 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream)
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["validation" if has_validation else "train"]),
     )
-    trainers, trained_only, judged = {}, [], {}
+    trainers, trained_only, judged, evaluations = {}, [], {}, {}
     for candidate in _training_order(settings.candidates):
-        trainer_id, evaluator_id, gate_id = candidate_ids(candidate.name)
+        trainer_id, evaluator_id, challenge_id, gate_id = candidate_ids(candidate.name)
         custom_config = {
             **settings.training.custom_config(),
             "validation_from_train": not has_validation,
@@ -191,9 +222,6 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream)
             **trainer_args,
         ).with_id(trainer_id)
         trainers[candidate.name] = trainer
-        if candidate not in settings.candidates:
-            trained_only.append(trainer)
-            continue
         evaluator = tfx.components.Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
@@ -201,24 +229,56 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream)
             eval_config=eval_config,
             example_splits=["eval"],
         ).with_id(evaluator_id)
-        gate = FairnessGate(
-            evaluation=evaluator.outputs["evaluation"],
-            model=trainer.outputs["model"],
-            min_slice_size=settings.gate.min_slice_size,
-        ).with_id(gate_id)
-        judged[candidate.name] = (trainer, evaluator, gate)
+        on_suite = None
+        if suite is not None:
+            on_suite = ChallengeEvaluator(
+                examples=suite.outputs["examples"],
+                model=trainer.outputs["model"],
+                suite_note=manifest,
+            ).with_id(challenge_id)
+        evaluations[candidate.name] = (evaluator, on_suite)
+        nodes = (trainer, evaluator, *([on_suite] if on_suite else []))
+        if candidate not in settings.candidates:
+            trained_only += nodes
+            continue
+        gate = _gate(candidate, evaluations, trainer, settings.gate).with_id(gate_id)
+        judged[candidate.name] = (*nodes, gate)
     return trained_only, judged
 
 
+def _gate(candidate, evaluations, trainer, gate: config.GatePolicy):
+    """The FairnessGate of a candidate: TFMA's verdict on eval, the suite's checks, and the
+    do-no-harm comparison with its base model's evaluations."""
+    evaluator, on_suite = evaluations[candidate.name]
+    base_evaluator, base_suite = evaluations.get(candidate.base, (None, None))
+    optional = {
+        "challenge": on_suite.outputs["result"] if on_suite else None,
+        "base_evaluation": base_evaluator.outputs["evaluation"] if base_evaluator else None,
+        "base_challenge": base_suite.outputs["result"] if base_suite else None,
+    }
+    return FairnessGate(
+        evaluation=evaluator.outputs["evaluation"],
+        model=trainer.outputs["model"],
+        min_slice_size=gate.min_slice_size,
+        suite_bounds=json.dumps(gate.suite_bounds(), sort_keys=True),
+        base_model=candidate.base or "",
+        **{k: v for k, v in optional.items() if v is not None},
+    )
+
+
 def _training_order(candidates) -> list[config.Candidate]:
-    """The candidates, each post-processed one after its base trainer's plain candidate (added,
-    trained but not judged, when it is not a candidate itself)."""
-    order = [c for c in candidates if c.postprocess == "none"]
-    for c in candidates:
-        if c.postprocess != "none":
-            if all(o.name != c.trainer for o in order):
-                order.append(config.Candidate(c.trainer))
-            order.append(c)
+    """The candidates, each after its base model (added, trained and evaluated but not judged,
+    when it is not a candidate itself)."""
+    order: list[config.Candidate] = []
+
+    def add(candidate):
+        if candidate.base and all(o.name != candidate.base for o in order):
+            add(config.Candidate(candidate.base))
+        if candidate not in order:
+            order.append(candidate)
+
+    for c in sorted(candidates, key=lambda c: c.postprocess != "none"):
+        add(c)
     return order
 
 

@@ -175,6 +175,35 @@ def _add_gate_arguments(parser, add, gate) -> None:
         )
     add(
         g,
+        "--max-suite-group-fpr",
+        type=fraction,
+        default=gate.max_suite_group_fpr,
+        help="upper bound on each group's FPR on the challenge suite's non-toxic rows "
+        "(docs/certificate.md)",
+    )
+    add(
+        g,
+        "--max-suite-term-fpr",
+        type=fraction,
+        default=gate.max_suite_term_fpr,
+        help="upper bound on each madlibs identity term's FPR on the challenge suite",
+    )
+    add(
+        g,
+        "--max-flip-rate",
+        type=fraction,
+        default=gate.max_flip_rate,
+        help="upper bound on the share of decisions that change when identity terms are swapped",
+    )
+    add(
+        g,
+        "--allow-harm",
+        action="store_true",
+        help="do not refuse a candidate that raises a group's FPR above its base model's "
+        "beyond noise (the do-no-harm check is on by default)",
+    )
+    add(
+        g,
         "--min-bias-score",
         type=fraction,
         default=gate.min_bias_score,
@@ -323,6 +352,10 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 min_bnsp_auc=args.min_bnsp_auc,
                 min_bias_score=args.min_bias_score,
                 groups=tuple(args.gate_groups),
+                max_suite_group_fpr=args.max_suite_group_fpr,
+                max_suite_term_fpr=args.max_suite_term_fpr,
+                max_flip_rate=args.max_flip_rate,
+                no_harm=not args.allow_harm,
             ),
         )
     except ValueError as error:

@@ -103,6 +103,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--eval-size", type=cli.positive_int, default=5_000, help="eval examples generated"
     )
     data.add_argument("--data-seed", type=int, default=0, help="seed of the generated data")
+    parser.add_argument(
+        "--suite-madlibs-stride",
+        type=cli.positive_int,
+        default=4,
+        help="the challenge suite keeps every Nth bias-madlibs template (docs/challenge_suite.md)",
+    )
 
     parser.add_argument(
         "--glove",
@@ -154,6 +160,21 @@ def resolve_data(args) -> tuple[str, bool]:
     folder, split = _data_folder(args)
     check_input_files(folder, split)
     return folder, split
+
+
+def prepare_challenge_suite(output: str, madlibs_stride: int) -> tuple[str, dict]:
+    """The identity challenge suite's folder under OUTPUT/data, written (or kept, when its
+    content is unchanged) from the shared data and the project's functional suite."""
+    from ingest.challenge_suite import write_challenge_suite
+    from ingest.shared_data import shared_data_dir
+
+    folder = os.path.join(output, "data", "challenge")
+    manifest = write_challenge_suite(str(shared_data_dir()), folder, madlibs_stride)
+    rows = ", ".join(f"{n} {source}" for source, n in sorted(manifest["rows"].items()))
+    print(f"Challenge suite: {folder} ({rows}; version {manifest['version'][:12]})", flush=True)
+    if manifest.get("note"):
+        print(f"Challenge suite: {manifest['note']}", flush=True)
+    return folder, manifest
 
 
 def check_input_files(folder: str, split: bool) -> None:
@@ -336,6 +357,7 @@ def run(args) -> int:
     os.makedirs(output, exist_ok=True)
     connection = metadata_connection(args, output)
     data_root, split_folders = resolve_data(args)
+    challenge_root, manifest = prepare_challenge_suite(output, args.suite_madlibs_stride)
     name = config.PIPELINE_NAME
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(output, "serving"))
 
@@ -351,6 +373,8 @@ def run(args) -> int:
         beam_pipeline_args=beam_args(args.beam_workers, args.beam_arg),
         enable_cache=not args.no_cache,
         compute_confidence_intervals=args.confidence_intervals,
+        challenge_root=challenge_root,
+        challenge_manifest=manifest,
     )
     names = ", ".join(c.name for c in settings.candidates)
     print(f"Running pipeline {name} (candidates: {names}) ...", flush=True)

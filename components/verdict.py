@@ -1,0 +1,105 @@
+"""The gate's verdict: one typed record, computed once by the FairnessGate and read by every
+reader (the Selector, the model card, the report, the run summary).
+
+It holds TFMA's failed checks on eval, the groups not judged on eval and why, the challenge
+suite's figures and failed checks, the do-no-harm comparison with the base model, where each
+group was judged, and the headline figures with their intervals. Nothing downstream recomputes
+which groups count, the largest gap or a failure's text: it reads them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from components.intervals import Rate
+
+
+@dataclass
+class Failure:
+    slice: str
+    metric: str
+    value: float | None
+    bound: str
+    message: str = ""
+
+    def describe(self) -> str:
+        value = "not computed" if self.value is None else f"{self.value:.4f}"
+        text = f"{self.metric} on {self.slice} = {value}, bound: {self.bound}"
+        return f"{text} ({self.message})" if self.message else text
+
+
+@dataclass
+class Verdict:
+    blessed: bool
+    failures: list[Failure] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The model's decision threshold and how it was chosen (operating_point.json).
+    operating_point: dict | None = None
+    # The bounds the Evaluator applied (components.bounds.GateBounds as a dict) and the suite's
+    # (components.certificate.SuiteBounds), and TFMA's 95% confidence intervals per slice and
+    # metric, [lower, upper], when it computed them.
+    bounds: dict | None = None
+    slice_intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    # The challenge suite's figures (components/challenge.py), None when the run had no suite.
+    suite: dict | None = None
+    # Per identity group, where it was judged: "eval" and the suite's sources.
+    judged: dict[str, list[str]] = field(default_factory=dict)
+    # The base model the do-no-harm check compared with ("" when the candidate is a base).
+    base_model: str = ""
+    # Headline figures, each {"value", "interval"} or None: eval_gap, suite_gap, worst_gap,
+    # flip_rate, auc, tpr, base_auc (a post-processed candidate's base model's AUC on eval).
+    figures: dict[str, dict | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Verdict:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["failures"] = [Failure(**f) for f in data.get("failures", [])]
+        return cls(**values)
+
+    def not_judged(self) -> dict[str, str]:
+        """Per group not judged on eval: why, and where it was judged instead."""
+        out = {}
+        for group, why in sorted(self.skipped.items()):
+            where = [w for w in self.judged.get(group, []) if w != "eval"]
+            out[group] = f"{why}; " + (
+                f"judged on {', '.join(where)}" if where else "judged nowhere"
+            )
+        return out
+
+    def reasons(self) -> list[str]:
+        """One line per failed check and per group not judged on eval, as every reader shows."""
+        lines = [f"failed: {f.describe()}" for f in self.failures]
+        lines += [f"not judged on eval: {g} ({why})" for g, why in self.not_judged().items()]
+        return lines
+
+    def describe(self) -> str:
+        lines = [f"Model {'blessed' if self.blessed else 'not blessed'} by the fairness gate."]
+        if self.operating_point:
+            lines.append(
+                f"Judged at its operating point: threshold {self.operating_point['threshold']:.4f}"
+                f" ({self.operating_point.get('source', '')})."
+            )
+        for name in ("eval_gap", "suite_gap", "flip_rate"):
+            if shown := self.figures.get(name):
+                lower, upper = shown["interval"]
+                label = name.replace("_", " ")
+                lines.append(f"{label}: {shown['value']:.3f} [{lower:.3f}, {upper:.3f}]")
+        if self.failures:
+            lines.append("Failed checks:")
+            lines += [f"  - {f.describe()}" for f in self.failures]
+        if self.skipped:
+            lines.append("Not judged on eval:")
+            lines += [f"  - {g}: {why}" for g, why in self.not_judged().items()]
+        return "\n".join(lines)
+
+
+def figure(rate: Rate | None) -> dict | None:
+    """A rate as a headline figure: its value and Wilson interval."""
+    if rate is None or rate.value is None:
+        return None
+    return {"value": rate.value, "interval": list(rate.interval), "k": rate.k, "n": rate.n}
