@@ -94,6 +94,7 @@ def build_pipeline(args: argparse.Namespace):
         metadata_connection_config=None,
         beam_pipeline_args=dataflow_beam_args(args),
         enable_cache=not args.no_cache,
+        challenge_root=args.challenge_root,
         **extra,
     )
 

@@ -49,6 +49,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
         action="store_true",
         help="hash-split the files of --data-root 8:1:1 into train, validation and eval (default: it has train/ and eval/ folders; validation is then a hash tenth of train)",
     )
+    add(
+        where,
+        "--challenge-root",
+        type=_gcs_path,
+        required=True,
+        help="gs:// folder of the identity challenge suite (written by `local_runner.py "
+        "import --format challenge`; docs/challenge_suite.md)",
+    )
     add(where, "--serving-dir", type=_gcs_path, required=True, help="gs:// push destination")
     add(
         where,

@@ -25,6 +25,7 @@ DEPLOY = {
     "pipeline-root": "gs://fair-bucket/pipeline-root",
     "image": IMAGE,
     "data-root": "gs://fair-bucket/data",
+    "challenge-root": "gs://fair-bucket/challenge",
     "serving-dir": "gs://fair-bucket/serving",
     "temp-location": "gs://fair-bucket/dataflow-temp",
     "machine-type": "n1-highmem-4",
@@ -136,9 +137,16 @@ def test_task_dependencies_are_those_of_the_pipeline(compiled):
     assert set(tasks["Transform"].dependent_tasks) >= {"DataCheck", "ExampleGen", "SchemaGen"}
     judged = [candidate_ids(c.name) for c in compiled["candidates"]]
     assert set(tasks["Pusher"].dependent_tasks) == {"Selector"}
-    assert set(tasks["Selector"].dependent_tasks) == {gate for _, _, gate in judged}
-    for trainer, evaluator, gate in judged:
-        assert {evaluator, trainer} <= set(tasks[gate].dependent_tasks)
+    assert set(tasks["Selector"].dependent_tasks) == {gate for *_, gate in judged}
+    for trainer, evaluator, challenge, gate in judged:
+        assert {evaluator, challenge, trainer} <= set(tasks[gate].dependent_tasks)
+        assert "ChallengeExampleGen" in tasks[challenge].dependent_tasks
+    for candidate in compiled["candidates"]:
+        if candidate.base:
+            # The do-no-harm comparison: the gate reads its base model's two evaluations.
+            _, base_evaluator, base_challenge, _ = candidate_ids(candidate.base)
+            gate = candidate_ids(candidate.name)[-1]
+            assert {base_evaluator, base_challenge} <= set(tasks[gate].dependent_tasks)
 
     def ancestors(name: str) -> set[str]:
         found: set[str] = set()
@@ -150,7 +158,7 @@ def test_task_dependencies_are_those_of_the_pipeline(compiled):
                 todo += tasks[parent].dependent_tasks
         return found
 
-    evaluators = {evaluator for _, evaluator, _ in judged}
+    evaluators = {evaluator for _, evaluator, _, _ in judged}
     assert {*evaluators, "DataCheck", "ExampleValidator", "Transform"} <= ancestors("Pusher")
 
 

@@ -111,7 +111,7 @@ def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
     assert decision["winner"] == "tfco"
     assert [c["name"] for c in decision["candidates"]] == ["baseline", "tfco"]
     assert decision["candidates"][0]["reasons"] == [
-        "failed: auc on overall = 0.5000 (bound >= 0.75)"
+        "failed: auc on overall = 0.5000, bound: >= 0.75"
     ]
     copied = out / "model" / "Format-Serving" / "saved_model.pb"
     assert copied.read_text() == "tfco"
