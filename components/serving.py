@@ -12,10 +12,19 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from contract import COMPLETE_MARKER, DECISION_KEY, OPERATING_POINT_FILE, PREDICTION_KEY, TEXT_KEY
+from contract import (
+    COMPLETE_MARKER,
+    DECISION_KEY,
+    KNOWN_TOKENS_KEY,
+    OPERATING_POINT_FILE,
+    PREDICTION_KEY,
+    TEXT_KEY,
+)
 
 SIGNATURE = "score_text"
 DEFAULT_BATCH_SIZE = 256
+# Beside a text the model knows no word of: its is_toxic is the served rule's, not the score's.
+NO_KNOWN_TOKEN_NOTE = "no word the model knows: served as not toxic"
 
 
 class ServingError(RuntimeError):
@@ -90,7 +99,8 @@ Scorer = Callable[[Sequence[str]], list[dict]]
 
 def load_scorer(model_dir: str) -> Scorer:
     """A function from texts to {"toxicity": probability, "is_toxic": decision at the model's
-    operating point}, via the model's score_text signature."""
+    operating point, "known_tokens": how many of its words the vocabulary knows}, via the
+    model's score_text signature. Models exported before a field existed lack it."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(model_dir)
@@ -106,14 +116,13 @@ def load_scorer(model_dir: str) -> Scorer:
         # Lone surrogates (undecodable bytes in argv) cannot be encoded strictly.
         batch = [t.encode("utf-8", "replace") for t in texts]
         out = signature(**{TEXT_KEY: tf.constant(batch, dtype=tf.string)})
-        probabilities = out[PREDICTION_KEY].numpy().reshape(-1)
-        if DECISION_KEY not in out:  # a model exported before operating points
-            return [{PREDICTION_KEY: float(p)} for p in probabilities]
-        decisions = out[DECISION_KEY].numpy().reshape(-1)
-        return [
-            {PREDICTION_KEY: float(p), DECISION_KEY: bool(d)}
-            for p, d in zip(probabilities, decisions, strict=True)
-        ]
+        records = [{PREDICTION_KEY: float(p)} for p in out[PREDICTION_KEY].numpy().reshape(-1)]
+        # Each field only where the model exports it: older pushes are still served.
+        for key, kind in ((DECISION_KEY, bool), (KNOWN_TOKENS_KEY, int)):
+            if key in out:
+                for record, value in zip(records, out[key].numpy().reshape(-1), strict=True):
+                    record[key] = kind(value)
+        return records
 
     # The signature's variables live as long as `loaded`; keep it reachable from the closure.
     score.model = loaded
@@ -138,10 +147,14 @@ def read_lines(stream) -> Iterator[str]:
 
 
 def predict(scorer: Scorer, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE):
-    """Yield {"text", "toxicity", "is_toxic"} records in input order."""
+    """Yield {"text", "toxicity", "is_toxic", "known_tokens"} records in input order, with a
+    "note" where no word of the text is known (its not-toxic is a rule, not a score)."""
     for batch in batched(texts, batch_size):
         for text, scored in zip(batch, scorer(batch), strict=True):
-            yield {"text": text, **scored}
+            record = {"text": text, **scored}
+            if record.get(KNOWN_TOKENS_KEY) == 0:
+                record["note"] = NO_KNOWN_TOKEN_NOTE
+            yield record
 
 
 def to_json_line(record: dict) -> str:

@@ -1,12 +1,20 @@
 """Export: the SavedModel with its signatures and its decision rule.
 
 Every signature returns the probability (`toxicity`); `serving_default` and `score_text` also
-return the decision (`is_toxic`), and `evaluate` returns a score that crosses 0.5 exactly at each
-example's threshold, which is what the Evaluator judges (docs/operating_point.md).
+return the decision (`is_toxic`) and `known_tokens`, and `evaluate` returns a score that crosses
+0.5 exactly at each example's threshold, which is what the Evaluator judges
+(docs/operating_point.md).
 
 The threshold is the operating point, or with post-processing (docs/postprocessing.md) a
 threshold per identity group: an example tagged with groups that have their own threshold gets
 the highest of them, every other example the rest's threshold.
+
+A text with no token the vocabulary knows (empty, emoji or punctuation only, a script the
+vocabulary lacks) reaches the model as padding and out-of-vocabulary ids only, and the model's
+score for that is an accident of training (0.43 for "" on the Gab Hate Corpus, above its
+threshold). Such a text is decided not toxic whatever the threshold: `known_tokens` is 0 and
+`is_toxic` false, and `evaluate` scores it 0 so that the Evaluator judges that decision. The
+probability is left as the model gives it: it is the decision that is defined, not the score.
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ from contract import (
     EVAL_SIGNATURE,
     IDENTITY_COLUMNS,
     IDENTITY_GROUPS,
+    KNOWN_TOKENS_KEY,
     LABEL_KEY,
     PREDICTION_KEY,
     TEXT_KEY,
     TOKENS_KEY,
+    VOCAB_NAME,
     identity_feature,
 )
+from trainer_modules.preprocessing import PAD_ID
 
 # A group without a threshold of its own; below every probability, so max() ignores it.
 NO_GROUP_THRESHOLD = -1.0
@@ -43,6 +54,17 @@ def example_thresholds(transformed: dict, base, group_thresholds) -> tf.Tensor:
     own = tf.where(tags, group_thresholds[tf.newaxis, :], NO_GROUP_THRESHOLD)
     highest = tf.reduce_max(own, axis=1, keepdims=True)
     return tf.where(highest > 0.0, highest, base)
+
+
+def known_token_counts(tokens: tf.Tensor, vocabulary_size) -> tf.Tensor:
+    """[batch, 1] int64: how many of each row's token ids are words of the vocabulary.
+
+    Transform shifts its ids by one: 0 pads, 1..vocabulary_size are the words and
+    vocabulary_size + 1 is the out-of-vocabulary bucket. Counted here, in the export graph, so
+    that Transform's outputs (and every cached Transform) stay as they are.
+    """
+    known = tf.logical_and(tokens > PAD_ID, tokens <= tf.cast(vocabulary_size, tokens.dtype))
+    return tf.reduce_sum(tf.cast(known, tf.int64), axis=1, keepdims=True)
 
 
 def _logit(p):
@@ -89,16 +111,25 @@ def export_serving_model(
     _attach_serving_state(model, tf_transform_output, threshold, group_thresholds)
     raw_spec = _raw_spec_without_label(tf_transform_output)
     full_raw_spec = tf_transform_output.raw_feature_spec()
+    # The vocabulary file's length, not the --vocab-size cap: on small data the vocabulary is
+    # shorter than the cap, and the out-of-vocabulary id follows the file.
+    vocabulary_size = tf_transform_output.vocabulary_size_by_name(VOCAB_NAME)
 
     def thresholds(transformed):
         return example_thresholds(transformed, model.decision_threshold, model.group_thresholds)
 
+    def known_tokens(transformed):
+        return known_token_counts(transformed[TOKENS_KEY], vocabulary_size)
+
     def score(raw_features):
         transformed = model.tft_layer(raw_features)
         probability = model(transformed[TOKENS_KEY])
+        known = known_tokens(transformed)
+        flagged = tf.greater(probability, thresholds(transformed))
         return {
             PREDICTION_KEY: probability,
-            DECISION_KEY: tf.greater(probability, thresholds(transformed)),
+            DECISION_KEY: tf.logical_and(flagged, known > 0),
+            KNOWN_TOKENS_KEY: known,
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -109,7 +140,9 @@ def export_serving_model(
     def evaluate(serialized):
         transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
         logits = model.logits_view(transformed[TOKENS_KEY])
-        return {PREDICTION_KEY: tf.sigmoid(logits - _logit(thresholds(transformed)))}
+        shifted = tf.sigmoid(logits - _logit(thresholds(transformed)))
+        # Below 0.5 and below every Fairness Indicators threshold: served as not toxic at any.
+        return {PREDICTION_KEY: tf.where(known_tokens(transformed) > 0, shifted, 0.0)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(serialized):
