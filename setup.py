@@ -15,8 +15,13 @@ setup(
             "report*",
         ]
     ),
-    # The Jinja2 templates of the model card and the fairness report.
-    package_data={"components": ["templates/*.j2"], "report": ["templates/*.j2"]},
+    # The Jinja2 templates of the model card and the fairness report, and the hand-written
+    # functional part of the identity challenge suite (read by ingest/challenge_suite.py).
+    package_data={
+        "components": ["templates/*.j2"],
+        "report": ["templates/*.j2"],
+        "ingest": ["functional_suite.csv"],
+    },
     py_modules=["local_runner", "contract"],
     python_requires=">=3.10,<3.12",
     entry_points={"console_scripts": ["fair-toxicity=local_runner:main"]},
