@@ -193,6 +193,9 @@ CHALLENGE_TERM_KEY = "challenge_term"
 CHALLENGE_PAIR_KEY = "challenge_pair"
 CHALLENGE_CASE_KEY = "challenge_case"
 CHALLENGE_SOURCES = ("madlibs", "wiki", "wiki_fuzzed", "functional")
+# The suite's one split, and the files of its folder that ExampleGen reads (not its manifest).
+CHALLENGE_SPLIT = "challenge"
+CHALLENGE_PATTERN = "*.tfrecord"
 
 # Beside is_toxic in every served signature: how many of a text's tokens the vocabulary knows.
 # A text with none (empty, emoji only, another script) is served as not toxic, and says so.

@@ -4,6 +4,7 @@ python local_runner.py run [--data DIR] [--candidates baseline,min_diff,tfco,...
 python local_runner.py import --format generic --input ghc_train.tsv --output DATA/train/data.tfrecord ...
 python local_runner.py predict [--serving-dir DIR] [TEXT ...] [--file F]   (stdin otherwise)
 python local_runner.py report [--output DIR] [--candidates ...] [--run-id ID] [--report-dir DIR]
+python local_runner.py challenge-suite --output DIR [--data SHARED_DIR] [--madlibs-stride N]
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     add_report_arguments(
         sub.add_parser("report", help="fairness report (HTML, charts) of the candidates")
     )
+    from ingest.challenge_suite import add_suite_arguments, write_suite_command
+
+    add_suite_arguments(
+        sub.add_parser(
+            "challenge-suite",
+            help="write the identity challenge suite (for a Kubeflow run's --challenge-root)",
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "challenge-suite":
+        return write_suite_command(args)
     if args.command == "run":
         return run(args)
     if args.command == "predict":

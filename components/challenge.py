@@ -11,7 +11,6 @@ A row's groups are the suite's own labels (what the row is about by construction
 model's keyword tags: a term the keyword lists miss is still counted in its group.
 """
 
-
 import json
 import os
 from collections import defaultdict
@@ -29,6 +28,7 @@ from contract import (
     CHALLENGE_GROUP_KEY,
     CHALLENGE_PAIR_KEY,
     CHALLENGE_SOURCE_KEY,
+    CHALLENGE_SPLIT,
     CHALLENGE_TERM_KEY,
     DECISION_KEY,
     KNOWN_TOKENS_KEY,
@@ -38,7 +38,6 @@ from contract import (
 )
 
 RESULT_FILE = "challenge.json"
-SPLIT = "challenge"
 BATCH = 512
 # How many flagged non-toxic texts per group the result keeps, to show a person what went wrong.
 EXAMPLES_KEPT = 3
@@ -199,7 +198,7 @@ def ChallengeEvaluator(
     result: tfx.dsl.components.OutputArtifact[ChallengeResult],
     suite_note: tfx.dsl.components.Parameter[str] = "",
 ):
-    split_uri = artifact_utils.get_split_uri([examples], SPLIT)
+    split_uri = artifact_utils.get_split_uri([examples], CHALLENGE_SPLIT)
     manifest = json.loads(suite_note) if suite_note else {}
     metrics = evaluate_suite(
         path_utils.serving_model_path(model.uri), suite_files(split_uri), manifest

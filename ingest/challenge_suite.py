@@ -2,7 +2,7 @@
 evaluated on, at its served decision, in the same pipeline run (issue 21).
 
 Three parts, as tf.Examples in one TFRecord file that a TFX ImportExampleGen reads as one
-split, "challenge" (see `example_gen_configs`):
+split, "challenge" (read by pipeline/pipeline.py's ChallengeExampleGen):
 
 - functional: the hand-written suite in ingest/functional_suite.csv (always present), labelled
   by construction: neutral, positive and emoji identity statements, counter-speech quoting
@@ -32,8 +32,10 @@ from contract import (
     CHALLENGE_CASE_KEY,
     CHALLENGE_GROUP_KEY,
     CHALLENGE_PAIR_KEY,
+    CHALLENGE_PATTERN,
     CHALLENGE_SOURCE_KEY,
     CHALLENGE_SOURCES,
+    CHALLENGE_SPLIT,
     CHALLENGE_TERM_KEY,
     IDENTITY_GROUPS,
     IDENTITY_KEYWORDS,
@@ -46,9 +48,9 @@ from ingest.tfrecords import make_example, write_examples
 
 # What ImportExampleGen reads: input_base=<output_dir>, one split, this pattern. The pattern
 # keeps manifest.json and write_examples' temporary files out of the split.
-SPLIT = "challenge"
+SPLIT = CHALLENGE_SPLIT
 RECORD_FILE = "suite.tfrecord"
-SPLIT_PATTERN = "*.tfrecord"
+SPLIT_PATTERN = CHALLENGE_PATTERN
 MANIFEST_FILE = "manifest.json"
 DEFAULT_MADLIBS_STRIDE = 4
 
@@ -359,37 +361,26 @@ def write_challenge_suite(
     return {**manifest, "written": written}
 
 
-def example_gen_configs() -> dict:
-    """ImportExampleGen's input_config and output_config for the suite's folder, one split,
-    "challenge": `ImportExampleGen(input_base=output_dir, **example_gen_configs())`.
+def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, help="folder for suite.tfrecord")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="shared data folder (default: $FAIR_TOXICITY_DATA or ../shared/data)",
+    )
+    parser.add_argument("--madlibs-stride", type=int, default=DEFAULT_MADLIBS_STRIDE)
 
-    The output_config is not optional: given one input split and none, ExampleGen hash-splits
-    it 2:1 into train and eval (example_gen.utils.make_default_output_config); one bucket keeps
-    every row in "challenge".
-    """
-    from tfx.proto import example_gen_pb2
 
-    return {
-        "input_config": example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name=SPLIT, pattern=SPLIT_PATTERN)]
-        ),
-        "output_config": example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[example_gen_pb2.SplitConfig.Split(name=SPLIT, hash_buckets=1)]
-            )
-        ),
-    }
+def write_suite_command(args: argparse.Namespace) -> int:
+    manifest = write_challenge_suite(args.data, args.output, args.madlibs_stride)
+    print(json.dumps(manifest, indent=1, ensure_ascii=False))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the identity challenge suite.")
-    parser.add_argument("--output", required=True, help="folder for suite.tfrecord")
-    parser.add_argument("--data", default=None, help="shared data folder (default: as tests)")
-    parser.add_argument("--madlibs-stride", type=int, default=DEFAULT_MADLIBS_STRIDE)
-    args = parser.parse_args(argv)
-    manifest = write_challenge_suite(args.data, args.output, args.madlibs_stride)
-    print(json.dumps(manifest, indent=1, ensure_ascii=False))
-    return 0
+    add_suite_arguments(parser)
+    return write_suite_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ import json
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components.challenge import SPLIT as CHALLENGE_SPLIT
 from components.challenge import ChallengeEvaluator
 from components.data_check import DataCheck
 from components.gate import FairnessGate
 from components.pusher import AtomicPusher
 from components.selector import ChampionBlessing, make_selector
+from contract import CHALLENGE_PATTERN, CHALLENGE_SPLIT
 from pipeline import config
 from pipeline.eval_config import build_eval_config
 
@@ -175,14 +175,27 @@ def _data_nodes(data_root: str, split_folders, schema_path: str, settings: confi
     return example_gen, statistics_gen, schema_gen, example_validator, data_check, transform
 
 
+def challenge_example_gen_configs() -> dict:
+    """The suite's one split, "challenge". The output_config is not optional: given one input
+    split and none, ExampleGen hash-splits it 2:1 into train and eval; one bucket keeps every
+    row in "challenge"."""
+    return {
+        "input_config": example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name=CHALLENGE_SPLIT, pattern=CHALLENGE_PATTERN)]
+        ),
+        "output_config": example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[example_gen_pb2.SplitConfig.Split(name=CHALLENGE_SPLIT, hash_buckets=1)]
+            )
+        ),
+    }
+
+
 def _challenge_example_gen(challenge_root: str):
     """The challenge suite's own ExampleGen: versioned and visible in ML Metadata like the
     data, never read by Transform or a Trainer."""
     return tfx.components.ImportExampleGen(
-        input_base=challenge_root,
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name=CHALLENGE_SPLIT, pattern="*.tfrecord")]
-        ),
+        input_base=challenge_root, **challenge_example_gen_configs()
     ).with_id("ChallengeExampleGen")
 
 

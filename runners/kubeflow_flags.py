@@ -55,7 +55,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> list[argparse.Act
         type=_gcs_path,
         required=True,
         help="gs:// folder of the identity challenge suite (written by `local_runner.py "
-        "import --format challenge`; docs/challenge_suite.md)",
+        "challenge-suite`; docs/challenge_suite.md)",
     )
     add(where, "--serving-dir", type=_gcs_path, required=True, help="gs:// push destination")
     add(

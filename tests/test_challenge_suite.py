@@ -291,7 +291,9 @@ def test_written_suite_parses_and_is_not_rewritten(shared_data, tmp_path):
 
 
 def test_example_gen_configs_keep_one_split():
-    configs = cs.example_gen_configs()
+    from pipeline.pipeline import challenge_example_gen_configs
+
+    configs = challenge_example_gen_configs()
     assert [(s.name, s.pattern) for s in configs["input_config"].splits] == [
         (cs.SPLIT, cs.SPLIT_PATTERN)
     ]
