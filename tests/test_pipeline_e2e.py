@@ -68,6 +68,11 @@ def test_every_candidate_is_trained_judged_and_the_selected_one_pushed(blessed_r
     assert stats["operating_point"]["postprocess"] == "group_thresholds"
     base = training_stats(out, "baseline")["operating_point"]
     assert stats["operating_point"]["validation_auc"] == pytest.approx(base["validation_auc"])
+    # It trained no epoch: it reports none, and names its base model's best epoch.
+    assert stats["epochs"] == 0 and stats["validation_auc_by_epoch"] == []
+    assert stats["operating_point"]["best_epoch"] == base["best_epoch"] is not None
+    # No group's threshold below the base model's own operating point.
+    assert min(stats["operating_point"]["group_thresholds"].values()) >= base["threshold"]
 
 
 def training_stats(out, candidate: str) -> dict:

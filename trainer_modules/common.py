@@ -25,6 +25,7 @@ from contract import (
     IDENTITY_FEATURES,
     IDENTITY_GROUPS,
     LABEL_KEY,
+    OPERATING_POINT_FILE,
     TOKENS_KEY,
     TRAINER_RECORD_FILE,
     VOCAB_NAME,
@@ -222,22 +223,23 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     seconds = time.monotonic() - start - best.seconds
     best.restore()
     point = choose_operating_point(best.scores(), val_labels, val_groups, settings)
-    point.best_epoch = best.best_epoch
+    # A post-processed candidate trains no epoch: its best epoch is its base model's.
+    point.best_epoch = extra.get("base_best_epoch", best.best_epoch)
+    epochs_run = 0 if settings.reuse_base_weights else len(best.history)
     # Before export: export attaches Transform's layer, whose get_weights raises.
     save_weights(model, fn_args.serving_model_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold,
                          point.group_thresholds)  # fmt: skip
     operating_point.write(point, fn_args.serving_model_dir)
-    record = trainer_record(trainer, settings, extra, examples, len(val_labels), len(best.history))
+    record = trainer_record(trainer, settings, extra, examples, len(val_labels), epochs_run)
     write_trainer_record(record, fn_args.serving_model_dir)
 
-    epochs_run = len(best.history)
     stats = {
         "train_examples": examples,
         "validation_examples": int(len(val_labels)),
         "epochs": epochs_run,
-        "best_epoch": best.best_epoch,
-        "validation_auc_by_epoch": best.history,
+        "best_epoch": point.best_epoch,
+        "validation_auc_by_epoch": best.history if epochs_run else [],
         "train_seconds": seconds,
         "examples_per_second": examples * epochs_run / seconds if seconds else None,
         "seconds_per_step": seconds * settings.batch_size / (examples * epochs_run)
@@ -288,7 +290,12 @@ def _base_weights(base_model: str | None) -> FitFn:
     def load(model, train, settings, callbacks) -> dict:
         load_weights(model, base_model)
         end_epoch(callbacks, 0)
-        return {"weights_from": base_model}
+        path = os.path.join(base_model, OPERATING_POINT_FILE)
+        base_point = {}
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
+                base_point = json.load(f)
+        return {"weights_from": base_model, "base_best_epoch": base_point.get("best_epoch")}
 
     return load
 
