@@ -1,19 +1,21 @@
 """Post-processing: a decision threshold per identity group, fitted on the validation split,
 that harms no group.
 
-The rule (docs/postprocessing.md):
+The rule (docs/postprocessing.md): every threshold is at least the base model's own (its
+operating point), so post-processing can only flag fewer comments than the base model, never
+more, for any group, judged or not:
 
 - each group with at least `min_rows` non-toxic validation rows gets the threshold at which its
-  own FPR is the target, but never one below the base model's threshold: a group whose FPR
-  already sits under the target keeps the base decision instead of paying for the others;
-- each group with fewer rows keeps the base model's threshold: its FPR cannot be judged on
-  validation, so it is not lowered to buy recall elsewhere (the untagged rows' threshold was
-  0.129 against a base of 0.192 on the Gab Hate Corpus, and the small groups paid for it);
-- the rows tagged with no group get the threshold at which their FPR is the target.
+  own FPR is the target, or the base threshold when that is higher (a group already under the
+  target keeps the base decision instead of paying for the others);
+- each group with fewer rows keeps the base threshold: its FPR cannot be judged on validation;
+- the rows tagged with no group get the threshold at which their FPR is the target, or the base
+  threshold when that is higher. Lowering it would raise the FPR of every group the keyword
+  lists miss: on the Gab Hate Corpus an untagged threshold of 0.129 against a base of 0.192
+  flagged 74% of the non-toxic "lgbt" madlibs templates against the base model's 44%.
 
 An example tagged with several groups takes the highest of their thresholds (the one that flags
-least), so no tagged row is ever judged below the base threshold. This uses identity terms at
-inference time; docs/postprocessing.md gives the objections.
+least). This uses identity terms at inference time; docs/postprocessing.md gives the objections.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def fit_group_thresholds(
 ) -> tuple[float, dict[str, float]]:
     """(threshold of the untagged rows, {group: threshold}) on validation scores, every group
     of `tags` included: fitted groups at max(base, own target-FPR threshold), the others at
-    `base`, the base model's own operating point.
+    `base`, the base model's own operating point; the untagged rows at max(base, their own
+    target-FPR threshold).
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
@@ -45,7 +48,7 @@ def fit_group_thresholds(
     untagged = ~tagged
     if (untagged & negative).sum() == 0:
         return float(base), own
-    return threshold_at_fpr(scores[untagged], labels[untagged], target_fpr), own
+    return max(float(base), threshold_at_fpr(scores[untagged], labels[untagged], target_fpr)), own
 
 
 def fitted_groups(tags: dict, labels, min_rows: int) -> list[str]:
