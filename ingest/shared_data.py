@@ -26,6 +26,8 @@ def shared_data_dir() -> Path:
 
 _NOT_WORD = re.compile(r"[^\w]+")
 WIKI_SWAPS = ("toxicity_nonfuzzed_testset.csv", "toxicity_fuzzed_testset.csv")
+# Dixon et al.'s non-toxic identity sentences (trainer_modules/augmentation.py).
+DEBIASING_FILE = Path("wiki_toxicity") / "toxicity_debiasing_data.tsv"
 
 
 def words(text: str) -> list[str]:

@@ -235,6 +235,14 @@ def _add_training_arguments(parser, add, training) -> None:
     add(t, "--seed", type=int, default=training.seed, help="seed of weights and shuffling")
     add(
         t,
+        "--identity-augmentation",
+        default=AUGMENTATION_NONE,
+        help="non-toxic identity sentences mixed into every trainer's training rows "
+        f"(trainer_modules/augmentation.py): {AUGMENTATION_NONE}, {AUGMENTATION_DEBIASING} (the "
+        "shared toxicity_debiasing_data.tsv; local runs only), or a TSV path",
+    )
+    add(
+        t,
         "--target-groups",
         type=identity_groups,
         default=None,
@@ -310,7 +318,12 @@ def _add_remediation_arguments(parser, add, training) -> None:
     )
 
 
-def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config.Settings:
+AUGMENTATION_NONE, AUGMENTATION_DEBIASING = "none", "debiasing"
+
+
+def settings_from_args(
+    args: argparse.Namespace, glove_path: str = "", augment_path: str | None = None
+) -> config.Settings:
     defaults = config.Settings()
     try:
         return config.Settings(
@@ -325,6 +338,7 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
                 learning_rate=args.learning_rate,
                 seed=args.seed,
                 glove_path=glove_path or defaults.training.glove_path,
+                augment_path=_augment_path(args, augment_path),
                 target_groups=tuple(args.target_groups or ()),
                 target_group_min_rows=args.target_group_min_rows,
                 min_diff_weight=args.min_diff_weight,
@@ -360,3 +374,16 @@ def settings_from_args(args: argparse.Namespace, glove_path: str = "") -> config
         )
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
+
+
+def _augment_path(args: argparse.Namespace, resolved: str | None) -> str:
+    """The augmentation file: as the runner resolved it, else the flag's path ("" for none)."""
+    if resolved is not None:
+        return resolved
+    value = getattr(args, "identity_augmentation", AUGMENTATION_NONE)
+    if value == AUGMENTATION_DEBIASING:
+        raise ValueError(
+            f"--identity-augmentation {AUGMENTATION_DEBIASING} names the local shared data; "
+            "pass the TSV's path (e.g. gs://.../toxicity_debiasing_data.tsv)"
+        )
+    return "" if value == AUGMENTATION_NONE else value

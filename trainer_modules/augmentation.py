@@ -1,0 +1,95 @@
+"""Identity augmentation: non-toxic sentences that mention identity terms, added to the training
+rows of every trainer (never to validation, eval or the challenge suite).
+
+The source is Dixon et al.'s debiasing set (`toxicity_debiasing_data.tsv`: Wikipedia article
+sentences that mention identity terms, all labelled non-toxic). A toxicity model learns identity
+words as toxicity signals because they mostly appear in toxic training comments; these sentences
+are the counter-examples. The rows go through the same Transform graph as the training data
+(the exported `transform_features_layer`), so their tokens and identity tags are exactly what
+serving would compute, and they are mixed into the shuffled training batches only: the
+operating point and early stopping still stand on the real validation rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+
+import tensorflow as tf
+
+from contract import IDENTITY_COLUMNS, TEXT_KEY, TOKENS_KEY
+from contract import IDENTITY_FEATURES as TAGS
+
+TEXT_COLUMN, LABEL_COLUMN = "comment", "is_toxic"
+
+
+def read_non_toxic_texts(path: str) -> list[str]:
+    """The non-toxic texts of a debiasing TSV (`comment`, `is_toxic`), in file order; a row
+    whose label is not False is left out, an empty text too."""
+    with tf.io.gfile.GFile(path) as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        missing = {TEXT_COLUMN, LABEL_COLUMN} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"{path}: missing column(s) {sorted(missing)}; an augmentation file is a TSV "
+                f"with `{TEXT_COLUMN}` and `{LABEL_COLUMN}` (False for non-toxic)"
+            )
+        return [
+            row[TEXT_COLUMN].strip()
+            for row in reader
+            if str(row.get(LABEL_COLUMN, "")).strip().lower() in ("false", "0")
+            and (row.get(TEXT_COLUMN) or "").strip()
+        ]
+
+
+def fingerprint(texts: list[str]) -> str:
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -> dict:
+    """Token ids and identity tags of raw texts through the Transform graph, as tensors."""
+    layer = tf_transform_output.transform_features_layer()
+    raw_spec = tf_transform_output.raw_feature_spec()
+    parts: dict[str, list] = {k: [] for k in (TOKENS_KEY, *TAGS)}
+    for start in range(0, len(texts), batch):
+        chunk = tf.constant(texts[start : start + batch])[:, tf.newaxis]
+        raw = {TEXT_KEY: chunk, **_no_identity_columns(raw_spec, tf.shape(chunk)[0])}
+        out = layer(raw)
+        for key in parts:
+            parts[key].append(out[key])
+    return {k: tf.concat(v, axis=0) for k, v in parts.items()}
+
+
+def _no_identity_columns(raw_spec, batch) -> dict:
+    # The sentences carry no annotation: only the keyword tags mark their groups.
+    return {
+        column: tf.SparseTensor(
+            indices=tf.zeros([0, 2], tf.int64),
+            values=tf.constant([], tf.string),
+            dense_shape=tf.stack([tf.cast(batch, tf.int64), 0]),
+        )
+        for column in IDENTITY_COLUMNS
+        if column in raw_spec
+    }
+
+
+def augment(train: tf.data.Dataset, rows: dict, batch_size: int, seed: int) -> tf.data.Dataset:
+    """The training batches with the augmentation rows mixed in (label 0), reshuffled each
+    epoch; the batches keep the training dataset's structure and dtypes."""
+    features_spec, label_spec = train.element_spec
+    count = int(rows[TOKENS_KEY].shape[0])
+    label_shape = [count, *label_spec.shape[1:]]
+    extra = tf.data.Dataset.from_tensor_slices(
+        (
+            {
+                k: tf.cast(
+                    tf.reshape(rows[k], [count, *features_spec[k].shape[1:]]),
+                    features_spec[k].dtype,
+                )
+                for k in features_spec
+            },  # fmt: skip
+            tf.zeros(label_shape, label_spec.dtype),
+        )
+    )
+    mixed = train.unbatch().concatenate(extra)
+    return mixed.shuffle(50_000, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
