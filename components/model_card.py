@@ -2,9 +2,11 @@
 
 Written by hand rather than with model-card-toolkit, whose 2.0 release cannot be installed beside
 TFMA 0.47 and protobuf 4.25. Both files are rendered with Jinja2 from `templates/` out of what
-the push already has: the FairnessGate's report (rates, confusion counts, bounds, verdict, groups
-not judged) and the files the Trainer wrote beside the model (`operating_point.json`,
-`trainer.json`). The functions take plain dicts, so tests call them with constructed inputs.
+the push already has: the FairnessGate's verdict record (components/verdict.py: rates, confusion
+counts, bounds, failed checks, where each group was judged, the challenge suite's figures, the
+headline figures with their intervals) and the files the Trainer wrote beside the model
+(`operating_point.json`, `trainer.json`). The card renders the record and recomputes none of its
+judgements. The functions take plain dicts, so tests call them with constructed inputs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from pathlib import Path
 import jinja2
 
 from components.bounds import GateBounds
+from components.certificate import FPR_SOURCES, SuiteBounds
+from components.intervals import wilson
+from components.verdict import Verdict
 from contract import (
     AUC_METRIC,
     COUNT_METRIC,
@@ -38,8 +43,6 @@ from contract import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
-# z of a two-sided 95% interval, the level of TFMA's intervals too.
-Z95 = 1.959963984540054
 TFMA_NOTE = (
     "Intervals: TFMA's 95% confidence intervals (the Evaluator ran with "
     "--confidence-intervals; TFMA's default jackknife method)."
@@ -58,17 +61,6 @@ TRAINER_TEXT = {
     "epsilon at the operating point",
 }
 SHARED_REMEDIATION_SETTINGS = ("target_groups", "target_group_min_rows")
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion; None without trials."""
-    if trials <= 0:
-        return None
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _number(value) -> float | None:
@@ -98,7 +90,7 @@ def _rate(row: dict, intervals: dict, metric: str, errors: str, correct: str) ->
         rate["lower"], rate["upper"] = intervals[metric]
         rate["method"] = "tfma"
     elif rows:
-        rate["lower"], rate["upper"] = wilson_interval(wrong, rows)
+        rate["lower"], rate["upper"] = wilson(wrong, rows)
         rate["method"] = "wilson"
     return rate
 
@@ -129,9 +121,21 @@ def _interval_note(slices: list[dict]) -> tuple[str, str]:
     )
 
 
-def _performance(gate: dict) -> dict:
+def _judged_text(gate: dict, verdict: Verdict, group: str) -> str:
+    """Where the gate judged a group, as its record says: the places it was judged and why it
+    was not judged on eval. A report written before the record had `judged` says only why."""
+    if "judged" not in gate:
+        return verdict.skipped.get(group, "judged")
+    parts = []
+    if verdict.judged.get(group):
+        parts.append(f"judged on {', '.join(verdict.judged[group])}")
+    if group in verdict.skipped:
+        parts.append(verdict.skipped[group])
+    return "; ".join(parts) or "judged nowhere"
+
+
+def _performance(gate: dict, verdict: Verdict | None) -> dict:
     metrics, intervals = gate.get("slice_metrics") or {}, gate.get("slice_intervals") or {}
-    skipped = gate.get("skipped") or {}
     overall = metrics.get(OVERALL, {})
     overall_rates = _slice_rates(OVERALL, overall, intervals.get(OVERALL, {}))
     groups = []
@@ -139,7 +143,7 @@ def _performance(gate: dict) -> dict:
         rates = _slice_rates(name, metrics[name], intervals.get(name, {}))
         fpr, base = rates["fpr"]["value"], overall_rates["fpr"]["value"]
         rates["fpr_gap"] = None if fpr is None or base is None else fpr - base
-        rates["judged"] = skipped.get(name, "judged")
+        rates["judged"] = _judged_text(gate, verdict, name) if verdict else "-"
         groups.append(rates)
     note, mark = _interval_note([overall_rates, *groups])
     auc_interval = intervals.get(OVERALL, {}).get(AUC_METRIC)
@@ -194,29 +198,109 @@ def _data(trainer: dict, gate: dict, data_location: str) -> dict:
     return {"location": data_location or "not recorded", "rows": rows}
 
 
-def _gate(gate: dict | None) -> dict:
-    if gate is None:
-        return {"available": False}
-    # Keys of a newer or older GateBounds are left out rather than break the card.
-    known = {f.name for f in dataclasses.fields(GateBounds)}
-    bounds = {k: v for k, v in (gate.get("bounds") or {}).items() if k in known}
-    lines = GateBounds(**bounds).lines() if bounds else []
-    failures = [
-        f"{f['metric']} on {f['slice']} = "
-        f"{'not computed' if f.get('value') is None else format(f['value'], '.4f')}, "
-        f"bound {f['bound']}" + (f" ({f['message']})" if f.get("message") else "")
-        for f in gate.get("failures") or []
+def _known(cls, recorded: dict | None) -> dict:
+    # Keys of a newer or older bounds class are left out rather than break the card.
+    known = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in (recorded or {}).items() if k in known}
+
+
+def _not_judged(gate: dict, verdict: Verdict) -> dict[str, str]:
+    """Per group not judged on eval, the record's text (why, and where it was judged instead);
+    a report written before the record had `judged` knows only why."""
+    return verdict.not_judged() if "judged" in gate else dict(sorted(verdict.skipped.items()))
+
+
+# The headline figures of the record (components/certificate.py figures), in the card's order.
+FIGURES = (
+    ("eval_gap", "Largest group FPR gap on eval (group FPR - overall FPR)"),
+    ("suite_gap", "Largest group FPR gap on the challenge suite (group FPR - its source's FPR)"),
+    ("worst_gap", "Worst of the two, the gap the Selector ranks by"),
+    ("flip_rate", "Decisions that flip under identity swaps (Wikipedia pairs)"),
+    ("base_auc", "Base model's AUC on eval (the AUC above is the group-adjusted score's)"),
+)
+
+
+def _figure_text(figure: dict) -> str:
+    """ "+0.070 [+0.031, +0.121] (religion)": a gap is signed, a rate shows its k of n."""
+    gap = "group" in figure
+    text = _fmt(figure.get("value"), signed=gap)
+    if figure.get("interval"):
+        lower, upper = figure["interval"]
+        text += f" [{_fmt(lower, signed=gap)}, {_fmt(upper, signed=gap)}]"
+    if figure.get("group"):
+        text += f" ({figure['group']})"
+    if figure.get("n"):
+        text += f", {figure['k']} of {figure['n']}"
+    return text
+
+
+def _figures(verdict: Verdict) -> list[tuple[str, str]]:
+    return [
+        (label, _figure_text(verdict.figures[name]))
+        for name, label in FIGURES
+        if verdict.figures.get(name)
     ]
+
+
+def _gate(gate: dict | None, verdict: Verdict | None) -> dict:
+    if gate is None or verdict is None:
+        return {"available": False}
+    bounds = _known(GateBounds, gate.get("bounds"))
     return {
         "available": True,
-        "blessed": bool(gate.get("blessed")),
-        "bounds": lines,
-        "failures": failures,
-        "skipped": sorted((gate.get("skipped") or {}).items()),
+        "blessed": verdict.blessed,
+        "bounds": GateBounds(**bounds).lines() if bounds else [],
+        "failures": [f.describe() for f in verdict.failures],
+        "skipped": list(_not_judged(gate, verdict).items()),
+        "figures": _figures(verdict),
+        "base_model": verdict.base_model,
     }
 
 
-def _limits(gate: dict | None, remediation: dict) -> list[str]:
+# What each source of the challenge suite is (docs/challenge_suite.md).
+SOURCE_TEXT = {
+    "madlibs": "madlibs: template sentences, each with one identity term",
+    "functional": "functional: hand-written cases (ingest/functional_suite.csv)",
+    "wiki": "wiki: the Wikipedia identity test set",
+}
+# Madlibs terms shown when none is above the term bound: the worst few.
+TERMS_SHOWN = 5
+
+
+def _fpr(entry: dict) -> float:
+    return ((entry or {}).get("fpr") or {}).get("value") or 0.0
+
+
+def _suite(verdict: Verdict | None) -> dict | None:
+    """The challenge suite's figures as the record holds them, for the card's tables."""
+    suite = None if verdict is None else verdict.suite
+    if suite is None:
+        return None
+    sources = [
+        {"text": SOURCE_TEXT[name], "overall": suite.get("sources", {}).get(name, {}),
+         "groups": sorted(groups.items())}
+        for name in FPR_SOURCES
+        if (groups := suite.get("groups", {}).get(name)) is not None
+    ]  # fmt: skip
+    terms = sorted(suite.get("terms", {}).get("madlibs", {}).items(), key=lambda t: -_fpr(t[1]))
+    recorded = (verdict.bounds or {}).get("suite")
+    bounds = SuiteBounds(**_known(SuiteBounds, recorded)) if recorded else None
+    above = [t for t in terms if bounds is not None and _fpr(t[1]) > bounds.max_term_fpr]
+    flip = suite.get("flip") or {}
+    return {
+        "sources": sources,
+        "bounds": bounds.lines() if bounds else [],
+        "terms": above or terms[:TERMS_SHOWN],
+        "term_bound": bounds.max_term_fpr if bounds else None,
+        "terms_above": bool(above),
+        "flip": flip.get("overall"),
+        "flip_groups": sorted((flip.get("groups") or {}).items()),
+        "no_known_token": suite.get("no_known_token"),
+        "examples": sorted((suite.get("flagged_examples") or {}).items()),
+    }
+
+
+def _limits(gate: dict | None, verdict: Verdict | None, remediation: dict) -> list[str]:
     examples = "; ".join(
         f"{g}: {', '.join(words[:4])}, ..." for g, words in IDENTITY_KEYWORDS.items()
     )
@@ -231,10 +315,12 @@ def _limits(gate: dict | None, remediation: dict) -> list[str]:
     if remediation["postprocess"] != "none":
         limits.append(
             "The per-group thresholds apply by the same keyword tags at serving time: a comment "
-            "about a group without one of its words gets the common threshold."
+            "about a group without one of its words gets the threshold of the rows tagged with "
+            "no group."
         )
-    for group, why in (gate or {}).get("skipped", {}).items():
-        limits.append(f"Too small to judge: {group} ({why}).")
+    if gate is not None and verdict is not None:
+        for group, why in _not_judged(gate, verdict).items():
+            limits.append(f"Too small to judge on eval: {group} ({why}).")
     return limits
 
 
@@ -249,19 +335,20 @@ def card_context(
 ) -> dict:
     """Everything the templates show, from the gate report and the Trainer's two files."""
     gate, point, trainer = gate_report or {}, operating_point or {}, trainer_record or {}
+    verdict = Verdict.from_json(gate_report) if gate_report is not None else None
     remediation = _remediation(trainer, point)
-    group_thresholds = point.get("group_thresholds") or {}
     return {
         "title": f"Toxicity classifier ({remediation['trainer']})",
         "model_source": model_source,
         "model_id": model_id,
         "data": _data(trainer, gate, data_location),
         "point": point,
-        "group_thresholds": sorted(group_thresholds.items()),
+        "group_thresholds": sorted((point.get("group_thresholds") or {}).items()),
         "remediation": remediation,
-        "performance": _performance(gate),
-        "gate": _gate(gate_report),
-        "limits": _limits(gate_report, remediation),
+        "performance": _performance(gate, verdict),
+        "gate": _gate(gate_report, verdict),
+        "suite": _suite(verdict),
+        "limits": _limits(gate_report, verdict, remediation),
         "missing": [
             name
             for name, value in (
@@ -297,6 +384,18 @@ def _counts_text(rate: dict) -> str:
     return f"{rate['errors']} of {rate['rows']}"
 
 
+def _suite_rate(rate: dict | None) -> str:
+    """A suite rate (components.intervals.Rate JSON) with the interval the record holds."""
+    if not rate or not rate.get("n"):
+        return "no rows"
+    lower, upper = rate["interval"]
+    return f"{_fmt(rate['value'])} [{_fmt(lower)}, {_fmt(upper)}]"
+
+
+def _suite_counts(rate: dict | None) -> str:
+    return f"{rate['k']} of {rate['n']}" if rate and rate.get("n") else "-"
+
+
 @functools.cache
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -307,7 +406,9 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(fmt=_fmt, rate=_rate_text, counts=_counts_text)
+    env.filters.update(
+        fmt=_fmt, rate=_rate_text, counts=_counts_text, srate=_suite_rate, scounts=_suite_counts
+    )
     return env
 
 

@@ -1,5 +1,5 @@
 """`local_runner.py report`: find each candidate's evaluation, match thresholds, write the
-report's files and print the ranked table and the recommendation."""
+report's files and print the table of candidates and the Selector's recorded decision."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from contract import MODEL_CARD_HTML
 from pipeline import config
 from report.charts import CHARTS, chart_specs, to_png
 from report.html import now, render_html
-from report.matching import match_thresholds, rank, ranked_table, recommendation, score_eval_split
+from report.matching import match_thresholds, score_eval_split
 from report.results import RunResult
 from report.robustness import swap_rows
 from report.runs import find_evaluations, load_run
+from report.selection import candidates_table, order, recommendation, recorded
 
 HTML_FILE = "fairness_report.html"
 JSON_FILE = "fairness_report.json"
@@ -60,9 +61,16 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
     cards = copy_model_cards(runs, folder)
     page = folder / HTML_FILE
     page.write_text(render_html(runs, specs, generated, pngs, cards), encoding="utf-8")
+    shared = recorded(runs)
     summary = {
         "generated": generated,
-        "ranking": [r.name for r in rank(runs)],
+        # The Selector's recorded decision, not a ranking of the report's own.
+        "order": [r.name for r in order(runs)],
+        "selection": {
+            "decision": shared.decision,
+            "folder": runs[0].selection_dir if shared.decision else "",
+            "note": shared.note,
+        },
         "recommendation": recommendation(runs),
         "bounds": dataclasses.asdict(runs[0].bounds),
         "charts": sorted(pngs),
@@ -91,8 +99,8 @@ def build_runs(connection, candidates=None, match: bool = True, run_id=None) -> 
 
 
 def report_command(connection, candidates, directory, match: bool = True, stream=None, run_id=None):
-    """`local_runner.py report`: writes the report and prints the ranked table and the
-    recommendation. Returns the runs found (empty when no candidate has an evaluation)."""
+    """`local_runner.py report`: writes the report and prints the table of candidates and the
+    Selector's recorded decision. Returns the runs found (empty when no candidate has an evaluation)."""
     stream = stream or sys.stdout
     runs = build_runs(connection, candidates, match, run_id)
     found = {r.name for r in runs}
@@ -103,6 +111,6 @@ def report_command(connection, candidates, directory, match: bool = True, stream
         print(f"No evaluation of any candidate ({config.PIPELINE_NAME}) found.", file=stream)
     if runs:
         page = write_report(runs, directory)
-        print("", ranked_table(runs), "", recommendation(runs), "", sep="\n", file=stream)
+        print("", candidates_table(runs), "", recommendation(runs), "", sep="\n", file=stream)
         print(f"Report: {page}", file=stream, flush=True)
     return runs

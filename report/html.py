@@ -15,10 +15,10 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
+from components.certificate import FPR_SOURCES
 from contract import BIAS_AUC_KINDS, BIAS_SCORE_METRIC, EXACT_AUC_METRIC, OVERALL
-from report import robustness
+from report import robustness, selection
 from report.charts import MATCHED_CHARTS, categories, vega_script
-from report.matching import rank, recommendation
 from report.results import RunResult
 from report.values import ACCURACY, AUC, COUNT, FI_FNR, FI_FPR, FNR, FPR, Value, fmt
 
@@ -50,6 +50,17 @@ def cell(value: Value | None, digits: int = 3, none: str = "-") -> markupsafe.Ma
     return text
 
 
+def suite_cell(rate: dict | None) -> markupsafe.Markup:
+    """A challenge-suite rate (components.intervals.Rate JSON): its value, the Wilson interval
+    its record holds and k/n."""
+    if not rate or not rate.get("n"):
+        return markupsafe.Markup("-")
+    lower, upper = rate["interval"]
+    return markupsafe.Markup(
+        f"{rate['value']:.3f} <small>[{lower:.3f}, {upper:.3f}] {rate['k']}/{rate['n']}</small>"
+    )
+
+
 def badge(blessed: bool | None) -> markupsafe.Markup:
     if blessed is None:
         return markupsafe.Markup('<span class="badge none">no gate report</span>')
@@ -67,7 +78,7 @@ def _template() -> jinja2.Template:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(cell=cell, badge=badge, fmt=fmt)
+    env.filters.update(cell=cell, badge=badge, fmt=fmt, suite=suite_cell)
     env.globals.update(
         OVERALL=OVERALL, AUC=AUC, ACCURACY=ACCURACY, FPR=FPR, FNR=FNR, FI_FPR=FI_FPR, FI_FNR=FI_FNR,
         BIAS_KINDS=BIAS_AUC_KINDS, BIAS_SCORE=BIAS_SCORE_METRIC, EXACT_AUC=EXACT_AUC_METRIC,
@@ -80,22 +91,50 @@ def _with_group(text: str, group: str | None) -> str:
 
 
 def _summary_rows(runs: list[RunResult]) -> list[dict]:
+    """The models in the Selector's recorded order, with the record's figures."""
+    shared = selection.recorded(runs)
     rows = []
-    for run in rank(runs):
+    for run in selection.order(runs):
         s = run.summary()
         rows.append(
             {
                 "run": run,
                 "s": s,
+                "selector": selection.selector_word(run, shared),
                 "worst_fpr": _with_group(fmt(s["worst_group_fpr"]), s["worst_group"]),
                 "worst_fnr": _with_group(fmt(s["worst_group_fnr"]), s["worst_fnr_group"]),
-                "gap": _with_group(fmt(s["largest_gap"], signed=True), s["largest_gap_group"]),
+                "gap": selection.eval_gap_text(run),
+                "suite_gap": selection.figure_text(s["suite_gap"]),
+                "flip": selection.figure_text(s["flip_rate"], signed=False),
                 "matched_gap": _with_group(
                     fmt(s["matched_largest_gap"], signed=True), s["matched_largest_gap_group"]
                 ),
             }
         )
     return rows
+
+
+def suite_table(run: RunResult) -> dict | None:
+    """One model's suite figures by group: its FPR on each source's non-toxic rows and its flip
+    rate, with where the gate judged the group; None without suite figures."""
+    suite = run.suite
+    if suite is None:
+        return None
+    by_source = suite.get("groups", {})
+    sources = [s for s in FPR_SOURCES if s in by_source]
+    flips = suite.get("flip", {})
+    judged = (run.gate or {}).get("judged", {})
+    groups = sorted({g for s in sources for g in by_source[s]} | set(flips.get("groups", {})))
+    rows = [{"group": "all rows", "judged": "",
+             "fpr": [suite.get("sources", {}).get(s, {}).get("fpr") for s in sources],
+             "flip": flips.get("overall")}]  # fmt: skip
+    for group in groups:
+        rows.append(
+            {"group": group, "judged": ", ".join(judged.get(group, [])) or "nowhere",
+             "fpr": [by_source[s].get(group, {}).get("fpr") for s in sources],
+             "flip": flips.get("groups", {}).get(group)}
+        )  # fmt: skip
+    return {"sources": sources, "rows": rows}
 
 
 def _slice_rows(run: RunResult, names: list[str]) -> list[dict]:
@@ -141,7 +180,7 @@ def render_html(
         generated=generated,
         bounds=runs[0].bounds,
         ci=any(r.bounds.confidence_intervals for r in runs),
-        recommendation=recommendation(runs).splitlines(),
+        recommendation=selection.recommendation(runs).splitlines(),
         summary=_summary_rows(runs),
         reference=next((r.matched for r in runs if r.matched), None),
         charts=figures,
@@ -154,8 +193,9 @@ def render_html(
                 # The columns after "slice", for a group without eval examples.
                 "span": 6 + 3 * run.has_bias_aucs + 2 * bool(run.matched),
                 "card": (model_cards or {}).get(run.name),
+                "suite": suite_table(run),
             }
-            for run in runs
+            for run in selection.order(runs)
         ],
         vega_script=markupsafe.Markup(vega_script()),
         specs={f["id"]: chart.to_dict() for f, chart in zip(figures, charts.values(), strict=True)},

@@ -1,4 +1,5 @@
-"""Scoring the eval split, threshold matching, and ranking the models.
+"""Scoring the eval split and threshold matching. (The models are not ranked here: the report
+shows the pipeline Selector's recorded decision, report/selection.py.)
 
 Every model is judged at its own operating point (docs/operating_point.md). A model that flags
 fewer comments has a lower FPR everywhere, so group FPRs at each model's own point partly compare
@@ -30,7 +31,6 @@ from contract import (
     identity_feature,
 )
 from report.results import Matched, RunResult
-from report.values import AUC, fmt
 
 
 @dataclass
@@ -121,102 +121,3 @@ def match_thresholds(
             threshold = fpr_matching_threshold(scored[name].scores, scored[name].labels, target)
         run.matched = Matched(reference, target, threshold, rates_at(scored[name], threshold))
     return reference
-
-
-def _selection(runs: list[RunResult], rule: dict | None):
-    from components.selector import CandidateRow, select
-    from pipeline.config import SelectionPolicy
-
-    rows = [
-        CandidateRow(
-            name=run.name,
-            blessed=run.blessed is True,
-            auc=run.metric(OVERALL, AUC).value,
-            max_group_fpr_gap=run.largest_gap()[1],
-        )
-        for run in runs
-    ]
-    return select(rows, rule or SelectionPolicy().to_json())
-
-
-def rank(runs: list[RunResult], rule: dict | None = None) -> list[RunResult]:
-    """The pipeline Selector's winner first (components/selector.py, the same rule), then the
-    other blessed runs by their largest group FPR gap, then the rest by AUC."""
-    winner = _selection(runs, rule).winner
-
-    def key(run):
-        auc = run.metric(OVERALL, AUC).value
-        gap = run.largest_gap()[1]
-        blessed = run.blessed is True
-        return (run.name != winner, not blessed, gap if blessed and gap is not None else 0.0,
-                auc is None, -(auc or 0.0), run.name)  # fmt: skip
-
-    return sorted(runs, key=key)
-
-
-def describe_failure(failure: dict) -> str:
-    value = failure.get("value")
-    shown = "not computed" if value is None else f"{value:.4f}"
-    return f"{failure['metric']} on {failure['slice']} = {shown} (bound {failure['bound']})"
-
-
-def recommendation(runs: list[RunResult]) -> str:
-    ranked = rank(runs)
-    if not ranked:
-        return "No evaluations found."
-    best = ranked[0]
-    if best.blessed:
-        auc = best.metric(OVERALL, AUC).value
-        auc_text = "n/a" if auc is None else f"{auc:.3f}"
-        return (
-            f"Recommended: {best.name} (AUC {auc_text}), as the pipeline's Selector picks: "
-            f"{_selection(runs, None).why.removeprefix('Rule: ')}"
-        )
-    lines = ["No model passes the gate."]
-    for run in ranked:
-        if run.gate is None:
-            lines.append(f"  {run.name}: no gate report")
-            continue
-        missed = "; ".join(describe_failure(f) for f in run.failures) or "no failed check recorded"
-        lines.append(f"  {run.name} missed: {missed}")
-    return "\n".join(lines)
-
-
-def _worst(value, group) -> str:
-    return "-" if value is None else f"{value:.3f} ({group})"
-
-
-TABLE_HEADER = ["rank", "model", "gate", "AUC", "FPR", "FNR", "worst group FPR",
-                "worst group FNR", "max gap", "matched thr", "gap@matched"]  # fmt: skip
-GATE_WORDS = {True: "passes", False: "fails", None: "no report"}
-
-
-def ranked_table(runs: list[RunResult]) -> str:
-    rows = [TABLE_HEADER]
-    for position, run in enumerate(rank(runs), 1):
-        s = run.summary()
-        rows.append(
-            [
-                str(position),
-                run.name,
-                GATE_WORDS[s["blessed"]],
-                fmt(s["auc"]),
-                fmt(s["overall_fpr"]),
-                fmt(s["overall_fnr"]),
-                _worst(s["worst_group_fpr"], s["worst_group"]),
-                _worst(s["worst_group_fnr"], s["worst_fnr_group"]),
-                fmt(s["largest_gap"], signed=True),
-                fmt(s["matched_threshold"]),
-                fmt(s["matched_largest_gap"], signed=True),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    # Text columns left-aligned, numbers right-aligned.
-    left = {1, 2}
-    return "\n".join(
-        "  ".join(
-            cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
-            for i, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    )

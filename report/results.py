@@ -1,11 +1,17 @@
 """What the report knows about one model's evaluation: its metric rows, the bounds it was
-judged by, the gate's outcome and, after threshold matching, its rates at the matched
-threshold. Plain dataclasses, so that new fields need no change elsewhere."""
+judged by, the gate's verdict record (components/verdict.py), the Selector's decision it was a
+candidate of and, after threshold matching, its rates at the matched threshold. Plain
+dataclasses, so that new fields need no change elsewhere.
+
+Which groups count, the largest gap and a failure's text are the gate's: they are read from the
+record. Only a gate report written before the record (no `judged`, no `figures`) has them
+worked out here from the slices, as the gate then did."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.verdict import Verdict
 from contract import (
     BIAS_AUC_KINDS,
     BIAS_SCORE_METRIC,
@@ -45,6 +51,10 @@ class RunResult:
     matched: Matched | None = None
     # This model on the Wikipedia identity-swap pairs (report/robustness.py), when scored.
     swaps: dict | None = None
+    # The Selector's decision (components/selector.py selection.json) that read this model's
+    # gate report, and its folder; None when no Selector read it.
+    selection: dict | None = None
+    selection_dir: str = ""
 
     def metric(self, slice_name: str, key: str) -> Value:
         return self.slices.get(slice_name, {}).get(key, Value(None))
@@ -64,12 +74,40 @@ class RunResult:
         return (self.gate or {}).get("operating_point")
 
     @property
+    def verdict(self) -> Verdict | None:
+        return None if self.gate is None else Verdict.from_json(self.gate)
+
+    def _recorded(self, key: str) -> bool:
+        """Whether the gate report holds this field of the verdict record (older ones do not)."""
+        return key in (self.gate or {})
+
+    @property
     def skipped(self) -> dict[str, str]:
         return dict((self.gate or {}).get("skipped", {}))
+
+    def not_judged(self) -> dict[str, str]:
+        """Per group not judged on eval: why, and (from the record) where it was judged."""
+        if not self._recorded("judged"):
+            return dict(sorted(self.skipped.items()))
+        return self.verdict.not_judged()
 
     @property
     def failures(self) -> list[dict]:
         return list((self.gate or {}).get("failures", []))
+
+    def failure_texts(self) -> list[str]:
+        """Each failed check as the record describes it (components.verdict.Failure)."""
+        return [] if self.gate is None else [f.describe() for f in self.verdict.failures]
+
+    def figure(self, name: str) -> dict | None:
+        """A headline figure of the record: eval_gap, suite_gap, worst_gap, flip_rate, auc, tpr,
+        base_auc; None when absent (an older report, or no suite)."""
+        return (self.gate or {}).get("figures", {}).get(name)
+
+    @property
+    def suite(self) -> dict | None:
+        """The candidate's figures on the identity challenge suite, as its gate recorded them."""
+        return (self.gate or {}).get("suite")
 
     @property
     def has_bias_aucs(self) -> bool:
@@ -86,7 +124,11 @@ class RunResult:
         return {kind: self.metric(OVERALL, key) for kind, key in keys.items()}
 
     def judged_groups(self) -> list[str]:
-        """Groups the gate judged: not skipped, and (without a gate report) big enough."""
+        """Groups the gate judged on eval, from the record; for an older report: not skipped,
+        and (without a gate report) big enough."""
+        if self._recorded("judged"):
+            judged = self.gate["judged"]
+            return [g for g in self.groups if "eval" in judged.get(g, [])]
         minimum = self.bounds.min_slice_size or 0
         return [
             g
@@ -103,7 +145,11 @@ class RunResult:
         return group, value
 
     def largest_gap(self) -> tuple[str | None, float | None]:
-        """Largest (group FPR - overall FPR) over judged groups, at the decision threshold."""
+        """Largest (group FPR - overall FPR) over judged groups, at the decision threshold: the
+        record's eval gap; for an older report, from the slices."""
+        if self._recorded("figures"):
+            gap = self.figure("eval_gap")
+            return (gap["group"], gap["value"]) if gap else (None, None)
         overall = self.metric(OVERALL, FPR).value
         group, worst = self.worst_group(FPR)
         if overall is None or worst is None:
@@ -147,8 +193,18 @@ class RunResult:
             "matched_largest_gap": matched_gap,
             "matched_largest_gap_group": matched_group,
             "identity_swap_flip_rate": self.swaps["flip_rate"] if self.swaps else None,
+            "eval_gap": self.figure("eval_gap"),
+            "suite_gap": self.figure("suite_gap"),
+            "worst_gap": self.figure("worst_gap"),
+            "flip_rate": self.figure("flip_rate"),
+            "base_auc": self.figure("base_auc"),
+            "base_model": (self.gate or {}).get("base_model", ""),
+            "judged": (self.gate or {}).get("judged"),
             "failures": self.failures,
+            "failed_checks": self.failure_texts(),
             "skipped": self.skipped,
+            "not_judged": self.not_judged(),
+            "selection_dir": self.selection_dir,
             "evaluation_uri": self.evaluation_uri,
             "gate_report_dir": self.gate_report_dir,
             "model_card_dir": self.model_card_dir,

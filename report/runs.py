@@ -2,7 +2,8 @@
 
 For a candidate, the latest finished `Evaluator.<name>` execution (or the one of a given run)
 gives the ModelEvaluation and the Examples and Model it evaluated; the `FairnessGate.<name>`
-execution that read that evaluation gives the gate report and the gate's minimum slice size.
+execution that read that evaluation gives the gate report and the gate's minimum slice size;
+the Selector that read that gate report gives the decision the candidate was part of.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class EvaluationRef:
     finished_ms: int = 0
     # The version folder of the newest push of the evaluated model, when it holds a model card.
     model_card_dir: str = ""
+    # The folder of selection.json of the Selector that read the gate report (of the run asked
+    # for, else the newest); empty when no Selector read it.
+    selection_dir: str = ""
 
 
 def _checked(connection):
@@ -87,11 +91,13 @@ def latest_evaluation(
             ref.eval_split = "eval" if "eval" in names or not names else names[-1]
         if inputs.get("model"):
             ref.model_uri = inputs["model"][0].uri
-        _attach_gate_report(reader, ref, evaluations[0].id)
+        _attach_gate_report(reader, ref, evaluations[0].id, run_id)
     return ref
 
 
-def _attach_gate_report(reader: Reader, ref: EvaluationRef, evaluation_id: int) -> None:
+def _attach_gate_report(
+    reader: Reader, ref: EvaluationRef, evaluation_id: int, run_id: str | None = None
+) -> None:
     readers = reader.readers_of(evaluation_id)
     gate_node = f"FairnessGate.{ref.candidate}"
     gates = [e for e in reader.node_executions(ref.pipeline, gate_node) if e.id in readers]
@@ -102,7 +108,22 @@ def _attach_gate_report(reader: Reader, ref: EvaluationRef, evaluation_id: int) 
     reports = reader.execution_artifacts(execution.id).get("report", [])
     if reports:
         ref.gate_report_dir = reports[0].uri
+        _attach_selection(reader, ref, reports[0].id, run_id)
         _attach_model_card(reader, ref, reports[0].id)
+
+
+def _attach_selection(reader: Reader, ref: EvaluationRef, report_id: int, run_id) -> None:
+    """The decision of the Selector that read this gate report: of the run `run_id`, else the
+    newest (a later run whose gate was a cache hit reads the same report)."""
+    readers = reader.readers_of(report_id)
+    selectors = [
+        e for e in reader.node_executions(ref.pipeline, "Selector", run_id) if e.id in readers
+    ]
+    for execution in reversed(selectors):
+        selections = reader.execution_artifacts(execution.id).get("selection", [])
+        if selections:
+            ref.selection_dir = selections[0].uri
+            return
 
 
 def _attach_model_card(reader: Reader, ref: EvaluationRef, report_id: int) -> None:
@@ -139,11 +160,15 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
     import tensorflow_model_analysis as tfma
 
     from components.gate import read_report
+    from components.selector import DECISION_FILE, read_decision
 
     result = tfma.load_eval_result(ref.evaluation_uri)
     gate = None
     if ref.gate_report_dir and os.path.exists(ref.gate_report_dir):
         gate = read_report(ref.gate_report_dir)
+    selection = None
+    if ref.selection_dir and os.path.exists(os.path.join(ref.selection_dir, DECISION_FILE)):
+        selection = read_decision(ref.selection_dir)
     return RunResult(
         name=name,
         slices=slice_rows(result.slicing_metrics),
@@ -156,6 +181,8 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
         gate_report_dir=ref.gate_report_dir,
         model_card_dir=ref.model_card_dir,
         evaluated_at=_timestamp(ref.finished_ms),
+        selection=selection,
+        selection_dir=ref.selection_dir if selection is not None else "",
     )
 
 

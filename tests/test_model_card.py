@@ -5,11 +5,15 @@ import json
 import os
 
 import pytest
+from markupsafe import escape
 
 from components import model_card
 from components.bounds import GateBounds
+from components.certificate import SuiteBounds
+from components.intervals import wilson
 from components.pusher import push_model
 from components.serving import COMPLETE_MARKER
+from components.verdict import Verdict
 from contract import MODEL_CARD_HTML, MODEL_CARD_MD, OPERATING_POINT_FILE, TRAINER_RECORD_FILE
 
 BOUNDS = GateBounds(
@@ -152,25 +156,24 @@ def test_every_section_is_present_with_the_runs_figures():
     assert "**not blessed**" in gate
     for line in BOUNDS.lines():
         assert line in gate
-    assert "on overall minus religion = -0.0700, bound >= -0.05" in gate
+    assert "on overall minus religion = -0.0700, bound: >= -0.05" in gate
 
 
 def test_without_tfma_intervals_wilson_intervals_come_from_the_counts_and_say_so():
     md = render()[MODEL_CARD_MD]
     assert "Wilson score intervals" in md and "TFMA's own intervals were not computed" in md
-    lower, upper = model_card.wilson_interval(12, 100)
+    lower, upper = wilson(12, 100)
     assert f"0.120 [{lower:.3f}, {upper:.3f}]" in row_of(md, "religion")[2]
-    assert model_card.wilson_interval(0, 0) is None
 
 
 @pytest.mark.parametrize("errors, rows", [(12, 100), (0, 12), (72, 200), (5, 5)])
-def test_wilson_interval_agrees_with_scipy(errors, rows):
+def test_the_cards_wilson_interval_agrees_with_scipy(errors, rows):
+    """The card's intervals are components.intervals.wilson, the gate's own."""
     from scipy.stats import binomtest
 
     expected = binomtest(errors, rows).proportion_ci(confidence_level=0.95, method="wilson")
-    assert model_card.wilson_interval(errors, rows) == pytest.approx(
-        (expected.low, expected.high), abs=1e-9
-    )
+    assert wilson(errors, rows) == pytest.approx((expected.low, expected.high), abs=1e-9)
+    assert not hasattr(model_card, "wilson_interval")
 
 
 def test_tfma_intervals_are_shown_when_computed_and_wilson_ones_marked_beside_them():
@@ -187,9 +190,9 @@ def test_tfma_intervals_are_shown_when_computed_and_wilson_ones_marked_beside_th
 def test_a_skipped_group_is_listed_under_limits_with_the_keyword_caveat():
     md = render()[MODEL_CARD_MD]
     limits = section(md, "Known limits")
-    assert "Too small to judge: disability (FPR not judged: 12 non-toxic eval rows" in limits
+    assert "Too small to judge on eval: disability (FPR not judged: 12 non-toxic eval" in limits
     assert "keyword matching" in limits and "muslim" in limits
-    assert "Too small to judge: religion" not in limits
+    assert "Too small to judge on eval: religion" not in limits
     assert row_of(md, "disability")[7].startswith("FPR not judged: 12 non-toxic")
 
 
@@ -357,3 +360,88 @@ def test_the_report_links_the_pushed_models_card_copied_beside_it(tmp_path):
     assert page.count("class=model-card") == 1 and str(version) in page
     summary = json.loads((folder / command.JSON_FILE).read_text())
     assert summary["model_cards"] == {"min_diff": "model_card_min_diff.html"}
+
+
+# ---------------------------------------------------------------- the verdict record
+
+
+def test_the_card_shows_the_records_failures_gaps_and_where_each_group_was_judged():
+    from tests.report_data import recorded_gate
+
+    record = recorded_gate()
+    verdict = Verdict.from_json(record)
+    files = render(record)
+    md, page = files[MODEL_CARD_MD], files[MODEL_CARD_HTML]
+    texts = [f.describe() for f in verdict.failures]
+    assert any("on term 'gay' (madlibs)" in t for t in texts)
+    assert any("rise over the base model on religion (eval)" in t for t in texts)
+    for text in texts:
+        assert f"  - {text}\n" in section(md, "Fairness gate")
+        assert f"<li>{escape(text)}</li>" in page
+    lower, upper = verdict.figures["eval_gap"]["interval"]
+    assert f"(group FPR - overall FPR): +0.070 [{lower:+.3f}, {upper:+.3f}] (religion)" in md
+    where = verdict.not_judged()["sexual_orientation"]
+    assert where.endswith("; judged on madlibs, functional")
+    assert f"  - sexual_orientation: {where}\n" in section(md, "Fairness gate")
+    assert f"Too small to judge on eval: sexual_orientation ({where})." in md
+    assert escape(where) in page
+    rates = section(md, "Error rates on the eval split, at the operating point")
+    assert row_of(rates, "sexual_orientation")[7].startswith("judged on madlibs, functional; FPR")
+    assert row_of(rates, "religion")[7] == "judged on eval, madlibs, wiki"
+
+
+def test_the_suite_section_shows_each_sources_rates_terms_flips_and_flagged_texts():
+    from tests.report_data import FLAGGED_TEXT, recorded_gate
+
+    files = render(recorded_gate())
+    md, page = files[MODEL_CARD_MD], files[MODEL_CARD_HTML]
+    suite = section(md, "Identity challenge suite, at the served decision")
+    madlibs = suite[suite.index("### madlibs") : suite.index("### functional")]
+    assert row_of(madlibs, "sexual_orientation")[1:3] == ["0.710 [0.615, 0.790]", "71 of 100"]
+    assert row_of(madlibs, "religion")[1:3] == ["0.050 [0.022, 0.112]", "5 of 100"]
+    assert row_of(madlibs, "all rows")[2] == "76 of 290"
+    terms = suite[suite.index("### Madlibs identity terms") :]
+    assert "above the term bound 0.200" in terms and row_of(terms, "gay")[2] == "71 of 100"
+    assert "| muslim |" not in terms  # below the bound
+    assert "swapped: 0.050 [0.014, 0.165] (2 of 40 pairs)" in suite
+    assert "base model `baseline`" in suite
+    for line in SuiteBounds().lines():
+        assert f"  - {line}\n" in suite and escape(line) in page
+    assert f'"{FLAGGED_TEXT}" (score 0.900)' in suite
+    assert "<b>gay</b>" not in page and f"&ldquo;{escape(FLAGGED_TEXT)}&rdquo;" in page
+
+
+def test_without_terms_above_the_bound_the_worst_terms_are_shown_and_without_a_suite_it_says_so():
+    from tests.report_data import recorded_gate
+
+    record = recorded_gate()
+    record["bounds"]["suite"]["max_term_fpr"] = 0.9
+    suite = section(
+        render(record)[MODEL_CARD_MD], "Identity challenge suite, at the served decision"
+    )
+    assert "No term's FPR is above the term bound 0.900; the terms with the highest FPR:" in suite
+    terms = suite[suite.index("### Madlibs identity terms") :]
+    assert [row_of(terms, t)[0] for t in ("gay", "muslim")] == ["gay", "muslim"]
+    files = render()  # a gate report of a run without the suite
+    assert "This run had no identity challenge suite" in files[MODEL_CARD_MD]
+    assert "This run had no identity challenge suite" in files[MODEL_CARD_HTML]
+
+
+def test_a_post_processed_card_shows_fitted_groups_the_base_threshold_and_base_auc():
+    from tests.report_data import recorded_gate
+
+    record = recorded_gate()
+    record["figures"]["base_auc"] = {"value": 0.861, "interval": None}
+    point = {**POINT, "postprocess": "group_thresholds", "threshold": 0.35,
+             "group_thresholds": {"religion": 0.41, "disability": 0.3125},
+             "base_threshold": 0.3125, "fitted_groups": ["religion"]}  # fmt: skip
+    files = render(record, point=point)
+    op = section(files[MODEL_CARD_MD], "Operating point")
+    assert "Decision threshold: 0.3500" in op and "tagged with no identity group" in op
+    assert row_of(op, "religion") == ["religion", "0.4100", "fitted on validation"]
+    assert row_of(op, "disability")[2].startswith("the base threshold (too few non-toxic")
+    assert "Groups with a threshold of their own: religion. Every other group keeps the base " \
+        "model's threshold 0.3125" in op  # fmt: skip
+    assert "use the decision threshold above (0.3500)" in op
+    assert "Base model's AUC on eval" in files[MODEL_CARD_MD] and ": 0.861" in files[MODEL_CARD_MD]
+    assert "how it was set</th>" in files[MODEL_CARD_HTML]

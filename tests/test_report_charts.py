@@ -14,14 +14,17 @@ import pytest
 from markupsafe import escape
 from PIL import ImageColor
 
-from report import charts, command, matching, notebook
+from components.verdict import Failure, Verdict
+from report import charts, command, matching, notebook, selection
 from report import html as report_html
 from report.values import OVERALL
 from tests.report_data import (
     BASELINE_FAILURES,
     BOUNDS,
     GROUPS,
+    SELECTION_DIR,
     png_size,
+    recorded_gate,
     sample_runs,
     scored,
 )
@@ -62,9 +65,8 @@ def test_report_has_every_slice_bound_and_failure_and_valid_charts(runs, tmp_pat
     for line in BOUNDS.lines():
         assert escape(line) in page
     for s, m, v, b in BASELINE_FAILURES:
-        assert f"<td class=name>{escape(m)}</td>" in page
-        assert f"<td class=name>{s}</td><td>{v:.4f}</td><td class=name>{escape(b)}</td>" in page
-    assert "Recommended: min_diff" in page
+        assert f"<li>{escape(Failure(s, m, v, b).describe())}</li>" in page
+    assert escape("Selected by the pipeline's Selector: min_diff.") in page
     assert page.count('class="badge pass">blessed') == 2 * 2  # summary table and run headings
     # Bounded values show their interval; plain ones do not invent one.
     assert "0.910 <small>[0.890, 0.930]</small>" in page
@@ -81,7 +83,9 @@ def test_report_has_every_slice_bound_and_failure_and_valid_charts(runs, tmp_pat
         assert png_size(data) == charts.CHARTS[name]
         assert base64.b64encode(data).decode() in page
     summary = json.loads((tmp_path / command.JSON_FILE).read_text())
-    assert summary["ranking"] == ["min_diff", "tfco", "baseline"]
+    assert summary["order"] == ["min_diff", "baseline", "tfco"]
+    assert summary["selection"]["decision"]["winner"] == "min_diff"
+    assert summary["selection"]["folder"] == SELECTION_DIR
     assert summary["runs"][0]["failures"][0]["bound"] == "<= 0.2"
 
 
@@ -141,7 +145,7 @@ def test_fnr_is_shown_beside_fpr_wherever_group_fpr_is(runs):
     assert page.count("<th>FPR</th><th class=fnr>FNR</th>") == len(runs)
     assert "<th>FPR@0.5</th><th class=fnr>FNR@0.5</th>" in page
     assert "<td>0.310 <small>[0.280, 0.340]</small></td><td class=fnr>0.300" in page
-    header = matching.ranked_table(runs).splitlines()[0]
+    header = selection.candidates_table(runs).splitlines()[0]
     assert re.search(r"worst group FPR +worst group FNR", header)
     summary = runs[0].summary()
     assert (summary["worst_group_fnr"], summary["worst_fnr_group"]) == (0.3, "sexual_orientation")
@@ -191,3 +195,32 @@ def test_the_tradeoff_chart_puts_each_model_at_its_gap_and_recall(runs):
         assert points[run.name]["group"] == group
         assert points[run.name]["TPR"] == pytest.approx(1 - run.metric(OVERALL, "miss_rate").value)
     assert points["baseline"]["gap"] > points["tfco"]["gap"]
+
+
+def test_the_page_shows_the_gate_record_its_failures_intervals_and_suite(runs):
+    """The record's failures verbatim (a suite term, a rise over the base model), its gap with
+    the interval, where a group not judged on eval was judged, and the suite's rates."""
+    runs[0].gate = recorded_gate()
+    verdict = Verdict.from_json(runs[0].gate)
+    page = report_html.render_html(runs, {}, "now")
+    texts = [f.describe() for f in verdict.failures]
+    assert any("term 'gay' (madlibs)" in t for t in texts)
+    assert any("rise over the base model" in t for t in texts)
+    for text in texts:
+        assert f"<li>{escape(text)}</li>" in page
+    gap = verdict.figures["eval_gap"]
+    lower, upper = gap["interval"]
+    assert f"<td>{gap['value']:+.3f} [{lower:+.3f}, {upper:+.3f}] (religion)</td>" in page
+    suite_gap = verdict.figures["suite_gap"]
+    assert f"{suite_gap['value']:+.3f} [{suite_gap['interval'][0]:+.3f}," in page
+    assert escape(verdict.not_judged()["sexual_orientation"]) in page
+    assert "judged on madlibs, functional" in verdict.not_judged()["sexual_orientation"]
+    # The suite table: sexual orientation's madlibs FPR, interval and counts, where judged.
+    assert (
+        "<tr><td class=name>sexual_orientation</td><td>0.710 <small>[0.615, 0.790] 71/100"
+        "</small></td><td>0.025 <small>[0.004, 0.129] 1/40</small></td><td>-</td><td>-</td>"
+        "<td class=name>madlibs, functional</td></tr>"
+    ) in page
+    assert "compared with the base model baseline" in page
+    # The other two gate reports predate the record: no suite figures, said so.
+    assert page.count("No challenge suite figures in this gate report") == 2

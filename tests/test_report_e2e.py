@@ -10,6 +10,7 @@ import subprocess
 import pytest
 from markupsafe import escape
 
+from components.verdict import Failure
 from contract import OPERATING_POINT_SCORE
 from pipeline.config import GatePolicy
 from pipeline.pipeline import component_ids
@@ -73,9 +74,16 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared,
     for group in GatePolicy().groups:
         assert f"<td class=name>{group}</td>" in page
     for run in summary["runs"]:
-        for failure in run["failures"]:
-            assert escape(failure["bound"]) in page
-            assert f"<td class=name>{escape(failure['slice'])}</td>" in page
+        # Each failed check in the words of the gate's record.
+        assert run["failed_checks"] == [Failure(**f).describe() for f in run["failures"]]
+        for text in run["failed_checks"]:
+            assert f"<li>{escape(text)}</li>" in page
+    # TFCO's gate report was read by pushed_run's Selector, MinDiff's by the drop rerun's: no
+    # decision judged the two together, and the report says so rather than ranking them.
+    assert summary["selection"]["decision"] is None
+    assert "No Selector decision judged these models together" in summary["recommendation"]
+    assert "tfco: a decision among " in summary["recommendation"]
+    assert "min_diff: a decision among min_diff (selected: none)" in summary["recommendation"]
     reference, min_diff = reruns["report"]["runs"]
     # Each evaluation reads back the bounds it was judged by: MinDiff's, against the champion,
     # a recall-drop bound; TFCO's, in the first run with no champion, no change bound at all.

@@ -1,5 +1,6 @@
-"""The fairness report's values: parsed metrics, bounds read back, threshold matching,
-ranking; and the progress lines and the `report` command's own errors."""
+"""The fairness report's values: parsed metrics, bounds read back, threshold matching, the
+Selector's recorded decision and the gate's verdict record as the report reads them; and the
+progress lines and the `report` command's own errors."""
 
 import io
 import threading
@@ -10,13 +11,16 @@ import numpy as np
 import pytest
 
 import local_runner
+from components.verdict import Verdict
 from contract import OPERATING_POINT_SCORE
 from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
-from report import matching
+from report import matching, selection
+from report import runs as report_runs
 from report.bounds import GateBounds, bounds_from_eval_config
 from report.values import OVERALL, Value, parse_value
 from runners import progress
+from tests import report_data
 from tests.report_data import bounded, gate_report, sample_runs, scored
 
 
@@ -130,27 +134,74 @@ def test_each_model_is_matched_to_the_baseline_overall_fpr(runs):
     assert tfco.matched is None  # not scored: left out, not invented
 
 
-# ---------------------------------------------------------------- ranking
+# ---------------------------------------------------------------- the Selector's decision
 
 
-def test_recommends_the_passing_model_with_the_best_auc(runs):
-    assert [r.name for r in matching.rank(runs)] == ["min_diff", "tfco", "baseline"]
-    text = matching.recommendation(runs)
-    assert text.startswith("Recommended: min_diff") and "0.880" in text
-    table = matching.ranked_table(runs).splitlines()
-    assert [line.split()[1] for line in table[1:]] == ["min_diff", "tfco", "baseline"]
-    assert "fails" in table[3] and "passes" in table[1]
+def test_the_report_shows_the_selectors_recorded_decision(runs):
+    assert [r.name for r in selection.order(runs)] == ["min_diff", "baseline", "tfco"]
+    text = selection.recommendation(runs)
+    assert text.startswith("Selected by the pipeline's Selector: min_diff. Rule: the smallest")
+    assert (
+        "  baseline missed:\n    - false_positive_rate on religion = 0.3100, bound: <= 0.2" in text
+    )
+    table = selection.candidates_table(runs).splitlines()
+    assert [line.split()[:2] for line in table[1:]] == [
+        ["min_diff", "selected"], ["baseline", "not"], ["tfco", "not"]
+    ]  # fmt: skip
+    assert "fails" in table[2] and "passes" in table[1]
+
+
+def test_the_report_never_ranks_again_against_the_recorded_decision(runs):
+    """tfco has min_diff's gaps and a lower AUC: a ranking of the report's own would put
+    min_diff first. The Selector recorded tfco (its rule, its data): the report says tfco."""
+    for run in runs:
+        run.selection = report_data.decision(winner="tfco")
+    assert selection.order(runs)[0].name == "tfco"
+    assert selection.recommendation(runs).startswith("Selected by the pipeline's Selector: tfco.")
+
+
+def test_models_of_no_shared_decision_are_shown_unranked_and_it_says_so(runs):
+    runs[1].selection = report_data.decision(names=("min_diff",), blessed=("min_diff",))
+    runs[1].selection_dir = "/out/Selector/selection/12"
+    runs[2].selection, runs[2].selection_dir = None, ""
+    runs.append(report_data.make_run("clp", {OVERALL: 0.1}, 0.8, gate_report()))
+    runs[3].selection, runs[3].selection_dir = runs[0].selection, runs[0].selection_dir
+    shared = selection.recorded(runs)
+    assert shared.decision is None
+    assert [r.name for r in selection.order(runs)] == ["baseline", "min_diff", "tfco", "clp"]
+    text = selection.recommendation(runs)
+    assert text.startswith("No Selector decision judged these models together, so the report "
+                           "does not rank them")  # fmt: skip
+    assert "min_diff: a decision among min_diff (selected: min_diff)" in text
+    assert "baseline, clp: a decision among baseline, min_diff, tfco (selected: min_diff)" in text
+    assert "tfco: no Selector decision recorded" in text and "  tfco: blessed" in text
+    assert "Selected by" not in text
+    assert {line.split()[1] for line in selection.candidates_table(runs).splitlines()[1:]} == {"-"}
 
 
 def test_when_none_passes_it_says_which_bound_each_missed(runs):
+    for run in runs:
+        run.selection = report_data.decision(winner=None, blessed=())
     for run in runs[1:]:
         run.gate = gate_report([("overall", "auc", 0.7, ">= 0.75")])
-    text = matching.recommendation(runs)
-    assert text.splitlines()[0] == "No model passes the gate."
-    assert "baseline missed: false_positive_rate on religion = 0.3100 (bound <= 0.2)" in text
-    assert "(bound >= -0.05)" in text
-    assert "min_diff missed: auc on overall = 0.7000 (bound >= 0.75)" in text
-    assert "tfco missed: auc on overall" in text
+    text = selection.recommendation(runs)
+    assert (
+        text.splitlines()[0]
+        == "No candidate was blessed: nothing is pushed and the champion stays."
+    )
+    assert (
+        "  baseline missed:\n    - false_positive_rate on religion = 0.3100, bound: <= 0.2" in text
+    )
+    assert "\n    - false_positive_rate (overall - group) on overall minus religion" in text
+    assert "  min_diff missed:\n    - auc on overall = 0.7000, bound: >= 0.75" in text
+    assert "  tfco missed:\n    - auc on overall" in text
+
+
+def test_a_shown_subset_of_a_decision_names_the_candidates_left_out(runs):
+    shared = selection.recorded(runs[:2])
+    assert shared.winner == "min_diff" and shared.note == (
+        "The decision also judged tfco, not shown here."
+    )
 
 
 def test_worst_group_and_gap_ignore_groups_not_judged(runs):
@@ -159,6 +210,56 @@ def test_worst_group_and_gap_ignore_groups_not_judged(runs):
     assert baseline.worst_group() == ("religion", 0.31)
     group, gap = baseline.largest_gap()
     assert group == "religion" and gap == pytest.approx(0.21)
+
+
+def test_the_judged_groups_the_gap_and_the_failures_are_read_from_the_record(runs):
+    """The slices say race has 80 eval rows and the largest FPR after religion; the record says
+    which groups the gate judged on eval and its gap: the report shows the record."""
+    run = runs[0]
+    run.gate = report_data.recorded_gate()
+    verdict = Verdict.from_json(run.gate)
+    assert run.judged_groups() == ["religion"]
+    assert run.worst_group() == ("religion", 0.31)
+    eval_gap = verdict.figures["eval_gap"]
+    assert run.largest_gap() == ("religion", eval_gap["value"])  # not 0.31 - 0.10
+    assert run.failure_texts() == [f.describe() for f in verdict.failures]
+    assert run.not_judged()["sexual_orientation"].endswith("judged on madlibs, functional")
+    lower, upper = eval_gap["interval"]
+    assert (
+        selection.eval_gap_text(run)
+        == f"{eval_gap['value']:+.3f} [{lower:+.3f}, {upper:+.3f}] (religion)"
+    )
+    summary = run.summary()
+    assert summary["suite_gap"]["group"] == "sexual_orientation"
+    assert summary["failed_checks"] == run.failure_texts()
+
+
+def test_the_selection_is_the_one_of_the_selector_that_read_the_gate_report():
+    """runs._attach_selection on a stand-in reader: the Selector of the run asked for, else the
+    newest that read the gate report; none when no Selector read it."""
+
+    class Reader:
+        def readers_of(self, artifact_id):
+            return {11, 21} if artifact_id == 5 else set()
+
+        def node_executions(self, pipeline, node, run_id=None):
+            assert node == "Selector"
+            executions = {"first": [11], "second": [21], None: [11, 21, 31]}[run_id]
+            return [types.SimpleNamespace(id=i) for i in executions]
+
+        def execution_artifacts(self, execution_id):
+            uri = f"/out/Selector/selection/{execution_id}"
+            return {"selection": [types.SimpleNamespace(uri=uri)]}
+
+    def selected(report_id, run_id):
+        ref = report_runs.EvaluationRef(pipeline="p", candidate="tfco", execution_id=1,
+                                        evaluation_uri="/e")  # fmt: skip
+        report_runs._attach_selection(Reader(), ref, report_id, run_id)
+        return ref.selection_dir
+
+    assert selected(5, "first") == "/out/Selector/selection/11"
+    assert selected(5, None) == "/out/Selector/selection/21"  # 31 did not read this report
+    assert selected(6, None) == ""
 
 
 # ---------------------------------------------------------------- progress
