@@ -29,6 +29,12 @@ class SuiteBounds:
     max_group_fpr: float = 0.10
     max_term_fpr: float = 0.20
     max_flip_rate: float = 0.05
+    # A model that passes by flagging nothing is broken: its recall on the functional suite's
+    # toxic statements (written as plain abuse of each group) must reach the eval's floor, and
+    # no group's FNR on the madlibs toxic templates may exceed their overall FNR by more than
+    # the eval's FNR-gap bound.
+    min_recall: float = 0.20
+    max_fnr_gap: float = 0.15
     # A rate on the suite is judged on at least this many rows (the eval's min_slice_size).
     min_rows: int = 30
     # Do-no-harm: refuse a rise of a group's FPR above the base model's beyond the noise.
@@ -43,6 +49,8 @@ class SuiteBounds:
             f"(madlibs, functional, Wikipedia identity set; {self.min_rows}+ non-toxic rows)",
             f"each madlibs identity term's FPR <= {self.max_term_fpr:g}",
             f"flip rate under identity swaps <= {self.max_flip_rate:g}",
+            f"recall on the functional suite's toxic statements >= {self.min_recall:g}",
+            f"each group's FNR - overall FNR on the madlibs toxic templates <= {self.max_fnr_gap:g}",
             *(
                 ["no group's FPR, on eval or the suite, above the base model's beyond noise"]
                 if self.no_harm
@@ -122,11 +130,32 @@ def judge_suite(result: dict, bounds: SuiteBounds) -> tuple[list[Failure], dict[
         if rate is not None and rate.n >= bounds.min_rows and rate.value > bounds.max_term_fpr:
             findings.append(finding("madlibs", f"term '{term}'", "false_positive_rate", rate,
                                     f"<= {bounds.max_term_fpr:g}"))  # fmt: skip
+    findings += _recall_checks(result, bounds)
     flip = Rate.from_json(result.get("flip", {}).get("overall"))
     if flip is not None and flip.n >= bounds.min_rows and flip.value > bounds.max_flip_rate:
         findings.append(finding("wiki identity swaps", "all pairs", "flip rate", flip,
                                 f"<= {bounds.max_flip_rate:g}"))  # fmt: skip
     return findings, judged
+
+
+def _recall_checks(result: dict, bounds: SuiteBounds) -> list[Failure]:
+    """The suite's toxic rows: the functional suite's recall, and the madlibs FNR gaps."""
+    findings = []
+    missed = _rate(result.get("sources", {}).get("functional"), "fnr")
+    if missed is not None and missed.n and 1.0 - missed.value < bounds.min_recall:
+        recall = Rate(missed.n - missed.k, missed.n)
+        findings.append(finding("functional", "toxic statements", "recall", recall,
+                                f">= {bounds.min_recall:g}"))  # fmt: skip
+    overall = _rate(result.get("sources", {}).get("madlibs"), "fnr")
+    for group, entry in sorted(result.get("groups", {}).get("madlibs", {}).items()):
+        rate = _rate(entry, "fnr")
+        if rate is None or overall is None or rate.n < bounds.min_rows or not overall.n:
+            continue
+        if rate.value - overall.value > bounds.max_fnr_gap:
+            findings.append(finding("madlibs", group, "false_negative_rate - overall FNR "
+                                    f"({overall.value:.3f})", rate,
+                                    f"<= overall + {bounds.max_fnr_gap:g}"))  # fmt: skip
+    return findings
 
 
 def harm(

@@ -134,6 +134,8 @@ class GatePolicy:
     max_suite_group_fpr: float = 0.10
     max_suite_term_fpr: float = 0.20
     max_flip_rate: float = 0.05
+    min_suite_recall: float = 0.20
+    max_suite_fnr_gap: float = 0.15
     no_harm: bool = True
 
     def __post_init__(self):
@@ -144,7 +146,8 @@ class GatePolicy:
             )
         for name in ("max_group_fpr", "max_group_fpr_gap", "max_group_fnr_gap", "min_auc",
                      "min_tpr", "max_auc_drop", "max_group_fpr_increase", "max_tpr_drop",
-                     "max_suite_group_fpr", "max_suite_term_fpr", "max_flip_rate"):  # fmt: skip
+                     "max_suite_group_fpr", "max_suite_term_fpr", "max_flip_rate",
+                     "min_suite_recall", "max_suite_fnr_gap"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
@@ -161,6 +164,8 @@ class GatePolicy:
             "max_group_fpr": self.max_suite_group_fpr,
             "max_term_fpr": self.max_suite_term_fpr,
             "max_flip_rate": self.max_flip_rate,
+            "min_recall": self.min_suite_recall,
+            "max_fnr_gap": self.max_suite_fnr_gap,
             "min_rows": self.min_slice_size,
             "no_harm": self.no_harm,
         }

@@ -197,6 +197,20 @@ def _add_gate_arguments(parser, add, gate) -> None:
     )
     add(
         g,
+        "--min-suite-recall",
+        type=fraction,
+        default=gate.min_suite_recall,
+        help="floor on recall over the functional suite's toxic statements",
+    )
+    add(
+        g,
+        "--max-suite-fnr-gap",
+        type=fraction,
+        default=gate.max_suite_fnr_gap,
+        help="upper bound on a group's FNR minus the overall FNR on the madlibs toxic templates",
+    )
+    add(
+        g,
         "--allow-harm",
         action="store_true",
         help="do not refuse a candidate that raises a group's FPR above its base model's "
@@ -236,10 +250,12 @@ def _add_training_arguments(parser, add, training) -> None:
     add(
         t,
         "--identity-augmentation",
-        default=AUGMENTATION_NONE,
+        default=AUGMENTATION_AUTO,
         help="non-toxic identity sentences mixed into every trainer's training rows "
-        f"(trainer_modules/augmentation.py): {AUGMENTATION_NONE}, {AUGMENTATION_DEBIASING} (the "
-        "shared toxicity_debiasing_data.tsv; local runs only), or a TSV path",
+        f"(trainer_modules/augmentation.py): {AUGMENTATION_DEBIASING} (the shared "
+        f"toxicity_debiasing_data.tsv; local runs only), a TSV path, {AUGMENTATION_NONE}, or "
+        f"{AUGMENTATION_AUTO}: {AUGMENTATION_DEBIASING} where the shared data is, else none "
+        "(Kubeflow: none unless a path is given)",
     )
     add(
         t,
@@ -318,7 +334,7 @@ def _add_remediation_arguments(parser, add, training) -> None:
     )
 
 
-AUGMENTATION_NONE, AUGMENTATION_DEBIASING = "none", "debiasing"
+AUGMENTATION_NONE, AUGMENTATION_DEBIASING, AUGMENTATION_AUTO = "none", "debiasing", "auto"
 
 
 def settings_from_args(
@@ -369,6 +385,8 @@ def settings_from_args(
                 max_suite_group_fpr=args.max_suite_group_fpr,
                 max_suite_term_fpr=args.max_suite_term_fpr,
                 max_flip_rate=args.max_flip_rate,
+                min_suite_recall=args.min_suite_recall,
+                max_suite_fnr_gap=args.max_suite_fnr_gap,
                 no_harm=not args.allow_harm,
             ),
         )
@@ -386,4 +404,4 @@ def _augment_path(args: argparse.Namespace, resolved: str | None) -> str:
             f"--identity-augmentation {AUGMENTATION_DEBIASING} names the local shared data; "
             "pass the TSV's path (e.g. gs://.../toxicity_debiasing_data.tsv)"
         )
-    return "" if value == AUGMENTATION_NONE else value
+    return "" if value in (AUGMENTATION_NONE, AUGMENTATION_AUTO) else value

@@ -140,15 +140,17 @@ def settings_from_args(args) -> config.Settings:
 
 def augmentation_path(args) -> str:
     """The identity augmentation TSV the flag names; "" for none. A missing file stops the run
-    before it starts, with the fix."""
+    before it starts, with the fix; by default (auto) the shared file is used where it is."""
     from ingest.shared_data import DEBIASING_FILE, shared_data_dir
 
     value = getattr(args, "identity_augmentation", cli.AUGMENTATION_NONE)
     if value == cli.AUGMENTATION_NONE:
         return ""
-    path = (
-        shared_data_dir() / DEBIASING_FILE if value == cli.AUGMENTATION_DEBIASING else Path(value)
-    )
+    shared = value in (cli.AUGMENTATION_DEBIASING, cli.AUGMENTATION_AUTO)
+    path = shared_data_dir() / DEBIASING_FILE if shared else Path(value)
+    if value == cli.AUGMENTATION_AUTO and not path.is_file():
+        print(f"Identity augmentation: none ({path} not found)", flush=True)
+        return ""
     if not path.is_file():
         raise SystemExit(
             f"error: --identity-augmentation file not found: {path}; set $FAIR_TOXICITY_DATA to "

@@ -133,3 +133,26 @@ def _blessed_with(eval_fp: int, gay: int) -> dict:
     return certificate.certify(
         verdict, bounds, 30, challenge.suite_metrics(_madlibs(gay, 0))
     ).to_json()
+
+
+def test_a_model_that_flags_no_toxic_statement_is_refused_on_the_suite():
+    """Certifying by flagging nothing: no false positive anywhere, and no recall either."""
+    groups = [["religion"]] * 40
+    silent = _rows([False] * 40, [True] * 10 + [False] * 30, groups, source="functional")
+    failures, _ = certificate.judge_suite(challenge.suite_metrics(silent), SuiteBounds())
+    assert [(f.slice, f.metric) for f in failures] == [("toxic statements (functional)", "recall")]
+    alert = _rows(
+        [True] * 5 + [False] * 35, [True] * 10 + [False] * 30, groups, source="functional"
+    )
+    assert certificate.judge_suite(challenge.suite_metrics(alert), SuiteBounds())[0] == []
+
+
+def test_a_group_whose_toxic_templates_go_unflagged_is_refused():
+    n = 100
+    decisions = [i < 60 for i in range(n)] + [i < 10 for i in range(n)]
+    groups = [["race"]] * n + [["sexual_orientation"]] * n
+    rows = _rows(decisions, [True] * 2 * n, groups)
+    failures, _ = certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())
+    # Overall FNR 0.65; sexual orientation's 0.90 is 0.25 above it, race's 0.40 below.
+    assert [f.slice for f in failures] == ["sexual_orientation (madlibs)"]
+    assert failures[0].metric.startswith("false_negative_rate - overall FNR (0.650)")

@@ -89,7 +89,7 @@ def kubeflow_parse(extra: list[str]):
 
     return runner.parse_args(
         ["compile", "--project=p", "--region=r", "--pipeline-root=gs://b/root", "--image=i",
-         "--data-root=gs://b/data", "--serving-dir=gs://b/serving", *extra]
+         "--data-root=gs://b/data", "--challenge-root=gs://b/challenge", "--serving-dir=gs://b/serving", *extra]
     )  # fmt: skip
 
 

@@ -17,8 +17,9 @@ import hashlib
 
 import tensorflow as tf
 
-from contract import IDENTITY_COLUMNS, TEXT_KEY, TOKENS_KEY
+from contract import IDENTITY_COLUMNS, TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from contract import IDENTITY_FEATURES as TAGS
+from trainer_modules.preprocessing import PAD_ID
 
 TEXT_COLUMN, LABEL_COLUMN = "comment", "is_toxic"
 
@@ -47,16 +48,28 @@ def fingerprint(texts: list[str]) -> str:
 
 
 def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -> dict:
-    """Token ids and identity tags of raw texts through the Transform graph, as tensors."""
+    """Token ids and identity tags of raw texts through the Transform graph, as tensors.
+
+    Out-of-vocabulary tokens are dropped (set to padding, which the model's pooling ignores),
+    and rows left with no known token are dropped: every augmentation row is non-toxic, so
+    their OOV tokens would teach the model "an unknown word means non-toxic" (on the embedded
+    data, whose own comments have no unknown word, it learned exactly that and flagged none of
+    the challenge suite's toxic rows). The rows are there to teach what the identity words in
+    the vocabulary mean in a harmless sentence.
+    """
     layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
+    oov = len(tf_transform_output.vocabulary_by_name(VOCAB_NAME)) + 1
     parts: dict[str, list] = {k: [] for k in (TOKENS_KEY, *TAGS)}
     for start in range(0, len(texts), batch):
         chunk = tf.constant(texts[start : start + batch])[:, tf.newaxis]
         raw = {TEXT_KEY: chunk, **_no_identity_columns(raw_spec, tf.shape(chunk)[0])}
         out = layer(raw)
-        for key in parts:
-            parts[key].append(out[key])
+        tokens = tf.where(out[TOKENS_KEY] == oov, tf.zeros_like(out[TOKENS_KEY]), out[TOKENS_KEY])
+        known = tf.reduce_any(tokens != PAD_ID, axis=1)
+        parts[TOKENS_KEY].append(tf.boolean_mask(tokens, known))
+        for key in TAGS:
+            parts[key].append(tf.boolean_mask(tf.reshape(out[key], [-1]), known))
     return {k: tf.concat(v, axis=0) for k, v in parts.items()}
 
 

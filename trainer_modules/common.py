@@ -292,7 +292,8 @@ def _augmented(train, settings, tf_transform_output) -> tuple[tf.data.Dataset, d
     return mixed, {
         "augmentation": {
             "path": settings.augment_path,
-            "rows": len(texts),
+            "rows": int(rows[TOKENS_KEY].shape[0]),
+            "rows_read": len(texts),
             "sha256": augmentation.fingerprint(texts),
         }
     }
