@@ -57,8 +57,10 @@ def test_a_run_of_every_candidate_shows_progress_and_the_selection(compared):
 def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared, reruns):
     out, logs = compared
     assert logs["ci"][0] == 0 and logs["report"][0] == 0
-    assert re.search(r"\[\d+/12\] Evaluator.min_diff done in", logs["ci"][1])
-    assert re.search(r"\[\d+/12\] Trainer.min_diff cached in", logs["ci"][1])
+    # MinDiff alone, with its base model's Trainer, Evaluator and ChallengeEvaluator.
+    steps = len(component_ids(["min_diff"]))
+    assert re.search(rf"\[\d+/{steps}\] Evaluator.min_diff done in", logs["ci"][1])
+    assert re.search(rf"\[\d+/{steps}\] Trainer.min_diff cached in", logs["ci"][1])
     folder = out / "ci-report"
     page = (folder / command.HTML_FILE).read_text()
     summary = json.loads((folder / command.JSON_FILE).read_text())
