@@ -62,10 +62,11 @@ class Verdict:
         return cls(**values)
 
     def not_judged(self) -> dict[str, str]:
-        """Per group not judged on eval: why, and where it was judged instead."""
+        """Per group with a rate not judged on eval: why, and where its FPR was judged (eval
+        included, when only its FNR lacked rows there)."""
         out = {}
         for group, why in sorted(self.skipped.items()):
-            where = [w for w in self.judged.get(group, []) if w != "eval"]
+            where = self.judged.get(group, [])
             out[group] = f"{why}; " + (
                 f"judged on {', '.join(where)}" if where else "judged nowhere"
             )
