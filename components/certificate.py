@@ -131,6 +131,11 @@ def judge_suite(result: dict, bounds: SuiteBounds) -> tuple[list[Failure], dict[
             findings.append(finding("madlibs", f"term '{term}'", "false_positive_rate", rate,
                                     f"<= {bounds.max_term_fpr:g}"))  # fmt: skip
     findings += _recall_checks(result, bounds)
+    unknown = result.get("no_known_token") or {}
+    if unknown.get("flagged"):
+        # The served rule: a text with no word the model knows is not toxic (export.py).
+        rate = Rate(int(unknown["flagged"]), int(unknown["rows"]))
+        findings.append(finding("suite", "texts with no known word", "flagged share", rate, "0"))
     flip = Rate.from_json(result.get("flip", {}).get("overall"))
     if flip is not None and flip.n >= bounds.min_rows and flip.value > bounds.max_flip_rate:
         findings.append(finding("wiki identity swaps", "all pairs", "flip rate", flip,

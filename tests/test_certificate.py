@@ -156,3 +156,12 @@ def test_a_group_whose_toxic_templates_go_unflagged_is_refused():
     # Overall FNR 0.65; sexual orientation's 0.90 is 0.25 above it, race's 0.40 below.
     assert [f.slice for f in failures] == ["sexual_orientation (madlibs)"]
     assert failures[0].metric.startswith("false_negative_rate - overall FNR (0.650)")
+
+
+def test_a_text_with_no_known_word_flagged_on_the_suite_fails_the_gate():
+    rows = _rows([True, False], [False, False], [[], []], source="functional")
+    rows["known"] = np.array([0, 0])
+    failures, _ = certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())
+    assert [f.slice for f in failures] == ["texts with no known word (suite)"]
+    rows["decision"] = np.array([False, False])
+    assert certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())[0] == []
