@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, FPR_METRIC, OVERALL
+from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, OVERALL
 from pipeline import config, set_verbosity
 from runners import cli, mlmd
 from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
@@ -273,7 +273,7 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
             f"\nPer-group metrics of {shown} on the eval split, at its operating point "
             f"({_operating_point_text(report.get('operating_point'))}):"
         )
-        print(f"  {'slice':<20} {'examples':>8} {'FPR':>7} {'FNR':>7} {'AUC':>7}")
+        print(f"  {'slice':<20} {'examples':>8} {'FPR [95% Wilson]':>22} {'FNR':>7} {'AUC':>7}")
         rows = report.get("slice_metrics", {})
         for name in [OVERALL, *sorted(k for k in rows if k != OVERALL)]:
             row = rows.get(name)
@@ -321,12 +321,18 @@ def _operating_point_text(point: dict | None) -> str:
 
 
 def _metric_line(name: str, row: dict) -> str:
+    from components.certificate import eval_fpr
+
     def fmt(key):
         value = row.get(key)
         return f"{value:7.3f}" if isinstance(value, int | float) else f"{'-':>7}"
 
     count = int(row.get(COUNT_METRIC, 0))
-    return f"  {name:<20} {count:>8} {fmt(FPR_METRIC)} {fmt(FNR_METRIC)} {fmt(AUC_METRIC)}"
+    fpr = eval_fpr({name: row}).get(name)
+    shown = (
+        f"{fpr.value:.3f} [{fpr.interval[0]:.3f}, {fpr.interval[1]:.3f}]" if fpr and fpr.n else "-"
+    )
+    return f"  {name:<20} {count:>8} {shown:>22} {fmt(FNR_METRIC)} {fmt(AUC_METRIC)}"
 
 
 def new_run_id(pipeline_name: str) -> str:
