@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from components.certificate import SuiteBounds
 from contract import IDENTITY_GROUPS
 from trainer_modules.settings import TrainerSettings, TransformSettings
 
@@ -131,12 +132,13 @@ class GatePolicy:
     # The identity challenge suite (docs/certificate.md), judged at the served decision: each
     # group's FPR on the suite's non-toxic rows, each madlibs term's, and the flip rate under
     # identity swaps; and no group's FPR above the base model's beyond noise.
-    max_suite_group_fpr: float = 0.10
-    max_suite_term_fpr: float = 0.20
-    max_flip_rate: float = 0.05
-    min_suite_recall: float = 0.20
-    max_suite_fnr_gap: float = 0.15
-    no_harm: bool = True
+    # The defaults, and why, are SuiteBounds' (components/certificate.py, docs/certificate.md).
+    max_suite_group_fpr: float = SuiteBounds.max_group_fpr
+    max_suite_term_fpr: float = SuiteBounds.max_term_fpr
+    max_flip_rate: float = SuiteBounds.max_flip_rate
+    min_suite_recall: float = SuiteBounds.min_recall
+    max_suite_fnr_gap: float = SuiteBounds.max_fnr_gap
+    no_harm: bool = SuiteBounds.no_harm
 
     def __post_init__(self):
         unknown = set(self.groups) - set(IDENTITY_GROUPS)
@@ -160,15 +162,15 @@ class GatePolicy:
 
     def suite_bounds(self) -> dict:
         """The FairnessGate's bounds on the challenge suite (components.certificate)."""
-        return {
-            "max_group_fpr": self.max_suite_group_fpr,
-            "max_term_fpr": self.max_suite_term_fpr,
-            "max_flip_rate": self.max_flip_rate,
-            "min_recall": self.min_suite_recall,
-            "max_fnr_gap": self.max_suite_fnr_gap,
-            "min_rows": self.min_slice_size,
-            "no_harm": self.no_harm,
-        }
+        return SuiteBounds(
+            max_group_fpr=self.max_suite_group_fpr,
+            max_term_fpr=self.max_suite_term_fpr,
+            max_flip_rate=self.max_flip_rate,
+            min_recall=self.min_suite_recall,
+            max_fnr_gap=self.max_suite_fnr_gap,
+            min_rows=self.min_slice_size,
+            no_harm=self.no_harm,
+        ).to_json()
 
 
 @dataclass(frozen=True)
