@@ -24,6 +24,7 @@ def test_only_the_certificates_failures_are_dropped():
         failure("religion (eval)", "false_positive_rate rise over the base model")
     )
     assert is_certificate_failure(failure("disability", "identity group"))
+    assert is_certificate_failure(failure("texts with no known word (suite)", "flagged share"))
     # TFMA's eval checks stay: the old gate refused on them.
     assert not is_certificate_failure(failure("religion"))
     assert not is_certificate_failure(
