@@ -66,7 +66,7 @@ def test_a_model_that_flags_almost_nothing_is_refused(reruns):
     printed = run["printed"]
     assert run["code"] == 3, printed[-3000:]
     assert "Outcome: not blessed" in printed
-    assert "failed: true_positive_rate (recall) on overall = 0.0000 (bound >= 0.2)" in printed
+    assert "failed: true_positive_rate (recall) on overall = 0.0000, bound: >= 0.2" in printed
     assert run["serving_after"] == run["serving_before"]
 
 

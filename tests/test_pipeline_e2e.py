@@ -23,6 +23,7 @@ BEFORE_TRAINING = {
     "ExampleValidator",
     "DataCheck",
     "Transform",
+    "ChallengeExampleGen",
 }
 
 
