@@ -32,7 +32,7 @@ from contract import (
     identity_feature,
 )
 from trainer_modules import augmentation, embeddings, operating_point, postprocess
-from trainer_modules.early_stopping import BestEpoch, end_epoch
+from trainer_modules.early_stopping import BestEpoch
 from trainer_modules.export import export_serving_model
 from trainer_modules.preprocessing import PAD_ID
 from trainer_modules.settings import TrainerSettings
@@ -300,20 +300,22 @@ def _augmented(train, settings, tf_transform_output) -> tuple[tf.data.Dataset, d
 
 
 def _base_weights(base_model: str | None) -> FitFn:
-    """A fit step that loads the base candidate's trained weights instead of training, then
-    lets the callbacks score them once (the early-stopping record of a single epoch)."""
+    """A fit step that loads the base candidate's trained weights instead of training; the
+    operating point is then picked on their validation scores."""
     if not base_model:
         raise ValueError("reuse_base_weights needs the Trainer's base_model (the base candidate)")
 
     def load(model, train, settings, callbacks) -> dict:
         load_weights(model, base_model)
-        end_epoch(callbacks, 0)
         path = os.path.join(base_model, OPERATING_POINT_FILE)
         base_point = {}
         if tf.io.gfile.exists(path):
             with tf.io.gfile.GFile(path) as f:
                 base_point = json.load(f)
-        return {"weights_from": base_model, "base_best_epoch": base_point.get("best_epoch")}
+        # No epoch is trained here, so none is scored or printed as one.
+        epoch = base_point.get("best_epoch")
+        print(f"No training: the base model's weights (its best epoch: {epoch})", flush=True)
+        return {"weights_from": base_model, "base_best_epoch": epoch}
 
     return load
 
