@@ -188,17 +188,27 @@ def run_seed(data: Path, folder: Path, seed: int) -> dict:
     stamp = folder / "bench-run.json"
     first = json.loads(stamp.read_text()) if stamp.exists() else None
     if first is None or first.get("exit_code") not in (0, 3):
-        first = {"wall_s": wall, "exit_code": code}
+        first = {"wall_s": wall, "exit_code": code, "finished": _now()}
         stamp.write_text(json.dumps(first))
-    return {"wall_s": first["wall_s"], "this_wall_s": wall, "exit_code": code, "log": str(log)}
+    return {**recorded_seed(folder), "this_wall_s": wall, "exit_code": code}
+
+
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
 
 
 def recorded_seed(folder: Path) -> dict:
     """What run_seed recorded of a folder's first run, for --no-run."""
     stamp = folder / "bench-run.json"
     first = json.loads(stamp.read_text()) if stamp.exists() else {}
+    # Stamps written before `finished` was recorded: the file's own time.
+    finished = first.get("finished") or (
+        datetime.datetime.fromtimestamp(stamp.stat().st_mtime).isoformat(timespec="seconds")
+        if stamp.exists()
+        else None
+    )
     return {"wall_s": first.get("wall_s"), "exit_code": first.get("exit_code"),
-            "log": str(folder / "run.log")}  # fmt: skip
+            "finished": finished, "log": str(folder / "run.log")}  # fmt: skip
 
 
 def _stats(values: list) -> dict:
@@ -351,8 +361,7 @@ def main(argv=None) -> int:
     # The command that ran the pipelines; a --no-run read of them names itself apart.
     ran = [a for a in given if a != "--no-run"]
     command = " ".join(["nice -n 10 .venv/bin/python bench/certificate.py", *ran])
-    results: dict = {"command": command,
-                     "date": datetime.datetime.now().isoformat(timespec="seconds")}  # fmt: skip
+    results: dict = {"command": command, "date": _now()}
     if args.no_run:
         results["read_by"] = " ".join([".venv/bin/python bench/certificate.py", *given])
     if args.read_only is not None:
