@@ -18,6 +18,8 @@ from components.intervals import Rate, rise_beyond_noise
 from components.verdict import Failure, Verdict, figure
 from contract import AUC_METRIC, FP_METRIC, IDENTITY_GROUPS, OVERALL, TN_METRIC, TPR_METRIC
 
+# The metric of the gate's eval-only refusal when no group has rows to judge (components.gate).
+EVAL_NO_GROUP = "identity groups"
 # The suite's sources judged on group FPR, in the order they are reported.
 FPR_SOURCES = ("madlibs", "functional", "wiki")
 
@@ -201,6 +203,9 @@ def certify(
     judged = {g: ["eval"] for g, r in rates.items() if g != OVERALL and r.n >= min_slice_size}
     failures = list(verdict.failures)
     if result is not None:
+        # The eval's "no group to judge" refusal stands in for the suite where there is none;
+        # with the suite, a group judged nowhere is refused below instead.
+        failures = [f for f in failures if f.metric != EVAL_NO_GROUP]
         found, on_suite = judge_suite(result, bounds)
         failures += found
         for group, sources in on_suite.items():

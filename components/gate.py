@@ -18,7 +18,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components.bounds import bounds_from_eval_config
-from components.certificate import SuiteBounds, certify
+from components.certificate import EVAL_NO_GROUP, SuiteBounds, certify
 from components.challenge import ChallengeResult, read_result
 from components.serving import read_operating_point
 from components.verdict import Failure, Verdict
@@ -211,7 +211,7 @@ def judge(
         failures.append(
             Failure(
                 OVERALL,
-                "identity groups",
+                EVAL_NO_GROUP,
                 0,
                 f">= 1 group with {min_slice_size}+ non-toxic eval rows",
             )

@@ -165,3 +165,20 @@ def test_a_text_with_no_known_word_flagged_on_the_suite_fails_the_gate():
     assert [f.slice for f in failures] == ["texts with no known word (suite)"]
     rows["decision"] = np.array([False, False])
     assert certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())[0] == []
+
+
+def test_the_suite_judges_a_run_whose_eval_split_has_no_group_to_judge():
+    """The eval-only refusal ("no group with enough rows") gives way to the suite's judgement;
+    a group the suite cannot judge either still fails."""
+    no_group = Failure("overall", certificate.EVAL_NO_GROUP, 0, ">= 1 group with 30+ rows")
+    verdict = Verdict(blessed=False, failures=[no_group], slice_metrics=_eval_metrics(1, 5))
+    groups = [[g] for g in ("gender", "sexual_orientation", "religion", "race", "disability")]
+    rows = _rows([False] * 150, [False] * 150, [g for g in groups for _ in range(30)])
+    certificate.certify(verdict, SuiteBounds(), 30, challenge.suite_metrics(rows))
+    assert verdict.blessed and verdict.failures == []
+    without_disability = _rows(
+        [False] * 120, [False] * 120, [g for g in groups[:4] for _ in range(30)]
+    )
+    again = Verdict(blessed=False, failures=[no_group], slice_metrics=_eval_metrics(1, 5))
+    certificate.certify(again, SuiteBounds(), 30, challenge.suite_metrics(without_disability))
+    assert [f.slice for f in again.failures] == ["disability"]
