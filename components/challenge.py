@@ -13,6 +13,7 @@ model's keyword tags: a term the keyword lists miss is still counted in its grou
 
 import json
 import os
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -38,6 +39,9 @@ from contract import (
 )
 
 RESULT_FILE = "challenge.json"
+# Raised whenever what the step computes changes, so that a rerun recomputes it instead of
+# taking an older result from the cache (the pipeline passes it with the suite's manifest).
+METRICS_VERSION = 2
 BATCH = 512
 # How many flagged non-toxic texts per group the result keeps, to show a person what went wrong.
 EXAMPLES_KEPT = 3
@@ -113,13 +117,23 @@ def _rates(rows, within: np.ndarray) -> dict:
     }
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
 def _flip(rows, pairs: np.ndarray) -> tuple[Rate, dict[str, Rate]]:
     """The share of Wikipedia comments whose served decision changes when their identity terms
-    are swapped (the fuzzed twin), overall and per group of the original comment."""
+    are swapped (the fuzzed twin), overall and per group of the original comment. Only pairs
+    whose words differ count: about half the comments hold no term the swap knew, and a pair
+    of identical texts cannot flip (counting them halved the rate)."""
     source, pair = rows["source"], rows["pair"]
-    original = {p: i for i in np.flatnonzero((source == "wiki") & pairs) for p in [pair[i]]}
-    twin = {p: i for i in np.flatnonzero((source == "wiki_fuzzed") & pairs) for p in [pair[i]]}
-    matched = sorted(set(original) & set(twin))
+    original = {pair[i]: i for i in np.flatnonzero((source == "wiki") & pairs)}
+    twin = {pair[i]: i for i in np.flatnonzero((source == "wiki_fuzzed") & pairs)}
+    matched = sorted(
+        p
+        for p in set(original) & set(twin)
+        if _words(rows["text"][original[p]]) != _words(rows["text"][twin[p]])
+    )
     flips = np.array([rows["decision"][original[p]] != rows["decision"][twin[p]] for p in matched])
     by_group: dict[str, list[bool]] = defaultdict(list)
     for p, flipped in zip(matched, flips, strict=True):

@@ -7,7 +7,7 @@ import json
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components.challenge import ChallengeEvaluator
+from components.challenge import METRICS_VERSION, ChallengeEvaluator
 from components.data_check import DataCheck
 from components.gate import FairnessGate
 from components.pusher import AtomicPusher
@@ -115,7 +115,8 @@ def create_pipeline(
     trained, judged = _candidates(
         settings, eval_config, split_folders, vertex_training,
         (example_gen, schema_gen, transform, champion),
-        (suite, json.dumps(challenge_manifest or {}, sort_keys=True)),
+        (suite, json.dumps({**(challenge_manifest or {}), "metrics_version": METRICS_VERSION},
+                           sort_keys=True)),
     )  # fmt: skip
     names = [c.name for c in settings.candidates]
     gates = {name: nodes[-1] for name, nodes in judged.items()}

@@ -58,6 +58,10 @@ def test_suite_metrics_count_each_group_and_term_and_the_flip_rate():
     flip = challenge.suite_metrics(wiki)["flip"]
     assert (flip["overall"]["k"], flip["overall"]["n"]) == (1, 2)  # pair 2 flips, pair 1 not
     assert flip["groups"]["religion"]["value"] == 0.5
+    # A pair whose swap changed no word cannot flip, and does not count.
+    wiki["text"][2] = "TEXT 0."
+    flip = challenge.suite_metrics(wiki)["flip"]
+    assert (flip["overall"]["k"], flip["overall"]["n"]) == (1, 1)
 
 
 def test_the_suite_refuses_a_group_and_a_term_above_their_bounds():
