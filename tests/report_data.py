@@ -147,9 +147,9 @@ def _suite_rows(gay_flagged: int) -> dict:
     flagged text with markup in it) and 40 Wikipedia religion pairs, 2 of which flip."""
     texts, groups, sources, terms, flagged, pairs = [], [], [], [], [], []
 
-    def add(source, group, term, n, hits, text="a sentence", pair=None):
+    def add(source, group, term, n, hits, text="a sentence", pair=None, filler="a sentence"):
         for i in range(n):
-            texts.append(text if i < hits else "a sentence")
+            texts.append(text if i < hits else filler)
             groups.append([group])
             sources.append(source)
             terms.append(term)
@@ -162,7 +162,8 @@ def _suite_rows(gay_flagged: int) -> dict:
         add("madlibs", group, term, 30, 0)
     add("functional", "sexual_orientation", "", 40, 1, FLAGGED_TEXT)
     add("wiki", "religion", "", 40, 2, pair=0)
-    add("wiki_fuzzed", "religion", "", 40, 0, pair=0)
+    # The twins' words differ, as a swap makes them: identical pairs cannot flip, and do not count.
+    add("wiki_fuzzed", "religion", "", 40, 0, pair=0, filler="a swapped sentence")
     n = len(texts)
     return {
         "decision": np.asarray(flagged, bool),
