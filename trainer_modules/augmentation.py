@@ -17,9 +17,9 @@ import hashlib
 
 import tensorflow as tf
 
-from contract import IDENTITY_COLUMNS, TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from contract import IDENTITY_FEATURES as TAGS
-from trainer_modules.preprocessing import PAD_ID
+from contract import TEXT_KEY, TOKENS_KEY, VOCAB_NAME
+from trainer_modules.export import empty_identity_columns, known_token_mask
 
 TEXT_COLUMN, LABEL_COLUMN = "comment", "is_toxic"
 
@@ -59,31 +59,20 @@ def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -
     """
     layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
-    oov = len(tf_transform_output.vocabulary_by_name(VOCAB_NAME)) + 1
+    vocabulary_size = tf_transform_output.vocabulary_size_by_name(VOCAB_NAME)
     parts: dict[str, list] = {k: [] for k in (TOKENS_KEY, *TAGS)}
     for start in range(0, len(texts), batch):
         chunk = tf.constant(texts[start : start + batch])[:, tf.newaxis]
-        raw = {TEXT_KEY: chunk, **_no_identity_columns(raw_spec, tf.shape(chunk)[0])}
+        # The sentences carry no annotation: only the keyword tags mark their groups.
+        raw = {TEXT_KEY: chunk, **empty_identity_columns(raw_spec, tf.shape(chunk)[0])}
         out = layer(raw)
-        tokens = tf.where(out[TOKENS_KEY] == oov, tf.zeros_like(out[TOKENS_KEY]), out[TOKENS_KEY])
-        known = tf.reduce_any(tokens != PAD_ID, axis=1)
+        words = known_token_mask(out[TOKENS_KEY], vocabulary_size)
+        tokens = tf.where(words, out[TOKENS_KEY], tf.zeros_like(out[TOKENS_KEY]))
+        known = tf.reduce_any(words, axis=1)
         parts[TOKENS_KEY].append(tf.boolean_mask(tokens, known))
         for key in TAGS:
             parts[key].append(tf.boolean_mask(tf.reshape(out[key], [-1]), known))
     return {k: tf.concat(v, axis=0) for k, v in parts.items()}
-
-
-def _no_identity_columns(raw_spec, batch) -> dict:
-    # The sentences carry no annotation: only the keyword tags mark their groups.
-    return {
-        column: tf.SparseTensor(
-            indices=tf.zeros([0, 2], tf.int64),
-            values=tf.constant([], tf.string),
-            dense_shape=tf.stack([tf.cast(batch, tf.int64), 0]),
-        )
-        for column in IDENTITY_COLUMNS
-        if column in raw_spec
-    }
 
 
 def augment(train: tf.data.Dataset, rows: dict, batch_size: int, seed: int) -> tf.data.Dataset:

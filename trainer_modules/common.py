@@ -228,7 +228,8 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     point = choose_operating_point(best.scores(), val_labels, val_groups, settings)
     # A post-processed candidate trains no epoch: its best epoch is its base model's.
     point.best_epoch = extra.get("base_best_epoch", best.best_epoch)
-    epochs_run = 0 if settings.reuse_base_weights else len(best.history)
+    # Empty for a post-processed candidate: it scores no epoch.
+    epochs_run = len(best.history)
     # Before export: export attaches Transform's layer, whose get_weights raises.
     save_weights(model, fn_args.serving_model_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, point.threshold,
@@ -242,7 +243,7 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
         "validation_examples": int(len(val_labels)),
         "epochs": epochs_run,
         "best_epoch": point.best_epoch,
-        "validation_auc_by_epoch": best.history if epochs_run else [],
+        "validation_auc_by_epoch": best.history,
         "train_seconds": seconds,
         "examples_per_second": examples * epochs_run / seconds if seconds else None,
         "seconds_per_step": seconds * settings.batch_size / (examples * epochs_run)

@@ -56,14 +56,19 @@ def example_thresholds(transformed: dict, base, group_thresholds) -> tf.Tensor:
     return tf.where(highest > 0.0, highest, base)
 
 
-def known_token_counts(tokens: tf.Tensor, vocabulary_size) -> tf.Tensor:
-    """[batch, 1] int64: how many of each row's token ids are words of the vocabulary.
+def known_token_mask(tokens: tf.Tensor, vocabulary_size) -> tf.Tensor:
+    """True where a token id is a word of the vocabulary.
 
     Transform shifts its ids by one: 0 pads, 1..vocabulary_size are the words and
-    vocabulary_size + 1 is the out-of-vocabulary bucket. Counted here, in the export graph, so
-    that Transform's outputs (and every cached Transform) stay as they are.
+    vocabulary_size + 1 is the out-of-vocabulary bucket. Read here, after Transform, so that
+    Transform's outputs (and every cached Transform) stay as they are.
     """
-    known = tf.logical_and(tokens > PAD_ID, tokens <= tf.cast(vocabulary_size, tokens.dtype))
+    return tf.logical_and(tokens > PAD_ID, tokens <= tf.cast(vocabulary_size, tokens.dtype))
+
+
+def known_token_counts(tokens: tf.Tensor, vocabulary_size) -> tf.Tensor:
+    """[batch, 1] int64: how many of each row's token ids are words of the vocabulary."""
+    known = known_token_mask(tokens, vocabulary_size)
     return tf.reduce_sum(tf.cast(known, tf.int64), axis=1, keepdims=True)
 
 
@@ -85,14 +90,14 @@ def _attach_serving_state(model, tf_transform_output, threshold, group_threshold
     model.logits_view = tf.keras.Model(model.inputs, model.get_layer("logits").output)
 
 
-def _empty_identity_columns(raw_spec, batch) -> dict[str, tf.SparseTensor]:
+def empty_identity_columns(raw_spec, batch) -> dict[str, tf.SparseTensor]:
     """Raw text carries no annotated identity columns: empty ones, so that only the keyword
     tags mark groups."""
     return {
         column: tf.SparseTensor(
             indices=tf.zeros([0, 2], tf.int64),
             values=tf.constant([], tf.string),
-            dense_shape=tf.stack([batch, 0]),
+            dense_shape=tf.stack([tf.cast(batch, tf.int64), 0]),
         )
         for column in IDENTITY_COLUMNS
         if column in raw_spec
@@ -150,7 +155,7 @@ def export_serving_model(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_KEY)])
     def score_text(texts):
-        features = _empty_identity_columns(raw_spec, tf.shape(texts, out_type=tf.int64)[0])
+        features = empty_identity_columns(raw_spec, tf.shape(texts, out_type=tf.int64)[0])
         return score({TEXT_KEY: tf.reshape(texts, [-1, 1]), **features})
 
     model.save(
