@@ -262,8 +262,11 @@ def _write_checked(out_path: str, examples, check: Callable[[], None]) -> None:
     from ingest.tfrecords import write_examples
 
     folder = os.path.dirname(os.path.abspath(out_path))
-    made = _missing_folders(folder)
-    os.makedirs(folder, exist_ok=True)
+    made = missing_folders(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise DatasetImportError(_unwritable_output(out_path, folder, error)) from None
     scratch = tempfile.mkdtemp(prefix=".import-", dir=folder)
     try:
         tmp = os.path.join(scratch, "data.tfrecord")
@@ -278,7 +281,22 @@ def _write_checked(out_path: str, examples, check: Callable[[], None]) -> None:
                 os.rmdir(created)
 
 
-def _missing_folders(folder: str) -> list[str]:
+def _unwritable_output(out_path: str, folder: str, error: OSError) -> str:
+    """Name the output path, what stands in the way, and the fix."""
+    blocker = folder
+    while blocker and not os.path.exists(blocker):
+        blocker = os.path.dirname(blocker)
+    if os.path.exists(blocker) and not os.path.isdir(blocker):
+        why = f"{blocker} is a file, not a folder"
+    else:
+        why = error.strerror or str(error)
+    return (
+        f"cannot write --output {out_path}: cannot create its folder {folder} ({why}); "
+        "choose an --output path in a folder you can write to"
+    )
+
+
+def missing_folders(folder: str) -> list[str]:
     """The folders, deepest first, that os.makedirs(folder) would create."""
     missing = []
     while folder and not os.path.exists(folder):

@@ -62,6 +62,8 @@ __all__ = [
 
 FORMATS = ("civil_comments", "wiki", "generic")
 LABEL_RULES = ("any", "all")
+# Delimiters a header read with the wrong one shows inside a single field.
+LIKELY_DELIMITERS = (";", "\t", "|", ",")
 
 WIKI_TEXT_COLUMN = "comment"
 WIKI_LABEL_COLUMNS = ("is_toxic", "toxic")
@@ -170,8 +172,20 @@ def import_generic(
 
 def _missing_column(path: str, header: list[str], column: str, role: str) -> DatasetImportError:
     return DatasetImportError(
-        f"{path}: missing {role} column {column!r}; columns found: {', '.join(map(short, header))}"
+        f"{path}: missing {role} column {column!r}; columns found: "
+        f"{', '.join(map(short, header))}{_delimiter_hint(header, column)}"
     )
+
+
+def _delimiter_hint(header: list[str], column: str) -> str:
+    """A header field that holds the wanted column beside a likely delimiter was read with the
+    wrong delimiter: say which one to pass."""
+    for field in header:
+        for delimiter in LIKELY_DELIMITERS:
+            if delimiter in field and column in field.split(delimiter):
+                shown = "tab" if delimiter == "\t" else repr(delimiter)
+                return f"; the header looks {shown}-separated: rerun with --delimiter {shown}"
+    return ""
 
 
 def _require(path: str, header: list[str], column: str, role: str) -> int:

@@ -32,11 +32,14 @@ def open_fraction(text: str) -> float:
 
 def identity_groups(text: str) -> tuple[str, ...]:
     groups = tuple(g.strip() for g in text.split(",") if g.strip())
-    unknown = sorted(set(groups) - set(IDENTITY_GROUPS))
-    if unknown or not groups:
+    choices = ", ".join(IDENTITY_GROUPS)
+    if not groups:
         raise argparse.ArgumentTypeError(
-            f"unknown group(s) {unknown}; choose from {', '.join(IDENTITY_GROUPS)}"
+            f"the list is empty ({text!r}); name one or more of {choices}, comma-separated"
         )
+    unknown = sorted(set(groups) - set(IDENTITY_GROUPS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown group(s) {unknown}; choose from {choices}")
     return groups
 
 

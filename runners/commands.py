@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -374,22 +375,19 @@ def workers_use_this_environment():
         dependency_utils.make_beam_dependency_flags = infer
 
 
-def run(args) -> int:
-    set_verbosity(getattr(args, "verbose", False))
-    check_output_folder(args.output)
+def prepare_run(args):
+    """Everything checked and built before the pipeline runs: (pipeline, settings, ML Metadata
+    connection). Any mistake found here stops the command before a component runs."""
     from pipeline.pipeline import create_pipeline
-    from runners import progress
 
     settings = settings_from_args(args)
     output = os.path.abspath(args.output)
     args.output = output
-    os.makedirs(output, exist_ok=True)
     connection = metadata_connection(args, output)
     data_root, split_folders = resolve_data(args)
     challenge_root, manifest = prepare_challenge_suite(output, args.suite_madlibs_stride)
     name = config.PIPELINE_NAME
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(output, "serving"))
-
     built = create_pipeline(
         pipeline_name=name,
         pipeline_root=os.path.join(output, "pipelines", name),
@@ -405,6 +403,26 @@ def run(args) -> int:
         challenge_root=challenge_root,
         challenge_manifest=manifest,
     )
+    return built, settings, connection
+
+
+def run(args) -> int:
+    set_verbosity(getattr(args, "verbose", False))
+    from ingest.import_rows import missing_folders
+
+    made = missing_folders(os.path.abspath(args.output))
+    check_output_folder(args.output)
+    try:
+        built, settings, connection = prepare_run(args)
+    except BaseException:
+        # Stopped before the pipeline started: leave no folder this command made for it.
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        raise
+    from runners import progress
+
+    output = args.output
+    name = config.PIPELINE_NAME
     names = ", ".join(c.name for c in settings.candidates)
     print(f"Running pipeline {name} (candidates: {names}) ...", flush=True)
     start = time.monotonic()

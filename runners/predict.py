@@ -13,6 +13,10 @@ from runners import cli
 from runners.commands import PROJECT_ROOT, HelpFormatter, add_verbose_argument
 
 
+STDIN_PROMPT = "reading texts from stdin, one per line; Ctrl-D to end"
+USAGE = "usage: local_runner.py predict TEXT [TEXT ...], or --file FILE with one text per line"
+
+
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = HelpFormatter
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score")
@@ -44,6 +48,16 @@ def predict(args) -> int:
                 return 1
         elif args.file == "-" or not args.texts:
             stream = sys.stdin.buffer
+            if sys.stdin.isatty():
+                print(STDIN_PROMPT, file=sys.stderr, flush=True)
+        # Read before the model loads: an empty input is a usage error, not zero results.
+        first = stream.readline() if stream is not None else b""
+        if not first and not args.texts:
+            source = "--file " + os.path.abspath(args.file) if args.file and args.file != "-" else "stdin"
+            print(f"error: no text to score: {source} is empty; {USAGE}", file=sys.stderr)
+            return 1
+        if first:
+            stream = itertools.chain([first], stream)
         from components import serving
 
         serving_dir = os.path.abspath(args.serving_dir or os.path.join(args.output, "serving"))

@@ -11,6 +11,7 @@ the push is untouched. docs/reliability.md lists the corpus.
 import math
 import re
 import struct
+import subprocess
 
 import pytest
 import tensorflow as tf
@@ -161,6 +162,45 @@ def test_importer_names_a_missing_column(tmp_path):
     ):
         import_civil_comments(str(csv), str(tmp_path / "out.tfrecord"))
     assert not (tmp_path / "out.tfrecord").exists()
+
+
+def import_cli(*argv) -> tuple[int, str]:
+    """`local_runner.py import --format generic ...`: exit status and the last stderr line."""
+    done = subprocess.run(
+        runs.runner_command("import", "--format", "generic", "--text-column", "text",
+                            "--label-columns", "label", *argv),
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return done.returncode, (done.stderr.strip().splitlines() or [""])[-1]
+
+
+def test_importer_suggests_the_delimiter_a_header_shows(tmp_path):
+    semi = tmp_path / "semi.csv"
+    semi.write_text("text;label\nhello;0\nyou idiot;1\n")
+    out = tmp_path / "out.tfrecord"
+    code, line = import_cli("--input", str(semi), "--output", str(out))
+    assert (code, line) == (
+        1,
+        f"error: {semi}: missing text column 'text'; columns found: 'text;label'; the header "
+        "looks ';'-separated: rerun with --delimiter ';'",
+    )
+    assert import_cli("--input", str(semi), "--output", str(out), "--delimiter", ";")[0] == 0
+    assert len(list(read_examples(str(out)))) == 2
+
+
+def test_importer_output_under_a_file_names_the_output_and_the_fix(tmp_path):
+    good_csv = tmp_path / "good.csv"
+    good_csv.write_text("text,label\nhello,0\n")
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "sub" / "out.tfrecord"
+    code, line = import_cli("--input", str(good_csv), "--output", str(out))
+    assert (code, line) == (
+        1,
+        f"error: cannot write --output {out}: cannot create its folder {out.parent} "
+        f"({tmp_path / 'afile'} is a file, not a folder); choose an --output path in a folder "
+        "you can write to",
+    )
+    assert (tmp_path / "afile").read_text() == ""
 
 
 def test_importer_skips_labels_outside_0_1_with_line_numbers(tmp_path):

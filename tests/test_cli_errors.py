@@ -129,6 +129,32 @@ def test_bad_flags_are_rejected_with_usage_errors(capsys):
     assert "martians" in capsys.readouterr().err
 
 
+def test_an_empty_group_list_is_called_empty(capsys):
+    with pytest.raises(SystemExit) as error:
+        local_runner.main(["run", "--gate-groups", " , "])
+    assert error.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "local_runner.py run: error: argument --gate-groups: the list is empty (' , '); name one "
+        "or more of gender, sexual_orientation, religion, race, disability, comma-separated"
+    )
+
+
+def test_a_run_stopped_before_it_starts_leaves_no_folder_behind(tmp_path):
+    output = tmp_path / "new" / "outputs"
+    message = run_error(["--output", str(output), "--data", str(tmp_path / "none")])
+    assert message == f"error: --data folder not found: {tmp_path / 'none'}"
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(SystemExit, match="learning_rate must be a finite number"):
+        local_runner.main(["run", "--output", str(output), "--learning-rate", "nan"])
+    assert not (tmp_path / "new").exists()
+    # A folder that was there before stays, with what it held.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    run_error(["--output", str(kept), "--data", str(tmp_path / "none")])
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+
+
 def test_missing_data_folder_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="--data folder not found"):
         local_runner.main(["run", "--output", str(tmp_path), "--data", str(tmp_path / "none")])

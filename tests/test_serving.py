@@ -133,3 +133,24 @@ def test_cli_missing_serving_dir_or_model_is_a_clear_error(tmp_path, capsys):
     assert code == 1 and f"error: no complete pushed model in {tmp_path / 'empty'}" in err
     code, _, err = predict(["--output", str(tmp_path), "x"], capsys)
     assert code == 1 and str(tmp_path / "serving") in err
+
+
+def test_cli_no_text_is_a_usage_error_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    missing = ["--serving-dir", str(tmp_path / "nowhere")]
+    code, records, err = predict(missing, capsys, stdin=b"", monkeypatch=monkeypatch)
+    assert (code, records) == (1, [])
+    assert "error: no text to score: stdin is empty; usage: local_runner.py predict TEXT" in err
+    assert "serving folder" not in err  # refused before looking for a model
+    (tmp_path / "empty.txt").write_bytes(b"")
+    code, _, err = predict([*missing, "--file", str(tmp_path / "empty.txt")], capsys)
+    assert code == 1 and f"--file {tmp_path / 'empty.txt'} is empty" in err
+
+
+def test_cli_says_it_reads_stdin_at_a_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"hello\n")))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    code = local_runner.main(["predict", "--serving-dir", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert err.startswith("reading texts from stdin, one per line; Ctrl-D to end\n")
+    # The line was read, so the run went on to look for a model.
+    assert code == 1 and "serving folder not found" in err
