@@ -12,7 +12,6 @@ from pipeline import set_verbosity
 from runners import cli
 from runners.commands import PROJECT_ROOT, HelpFormatter, add_verbose_argument
 
-
 STDIN_PROMPT = "reading texts from stdin, one per line; Ctrl-D to end"
 USAGE = "usage: local_runner.py predict TEXT [TEXT ...], or --file FILE with one text per line"
 
@@ -53,7 +52,11 @@ def predict(args) -> int:
         # Read before the model loads: an empty input is a usage error, not zero results.
         first = stream.readline() if stream is not None else b""
         if not first and not args.texts:
-            source = "--file " + os.path.abspath(args.file) if args.file and args.file != "-" else "stdin"
+            source = (
+                "--file " + os.path.abspath(args.file)
+                if args.file and args.file != "-"
+                else "stdin"
+            )
             print(f"error: no text to score: {source} is empty; {USAGE}", file=sys.stderr)
             return 1
         if first:
