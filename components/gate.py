@@ -63,14 +63,18 @@ def _slice_name(slice_key_proto) -> str:
     return ", ".join(parts) or OVERALL
 
 
-def _bound_text(threshold_proto) -> str:
+def _bound_text(threshold_proto, flip: bool = False) -> str:
+    """The bound as text; `flip` states it for the negated value (a lower bound L on x is an
+    upper bound -L on -x)."""
     if threshold_proto.HasField("value_threshold"):
         v = threshold_proto.value_threshold
         parts = []
         if v.HasField("lower_bound"):
-            parts.append(f">= {v.lower_bound.value:g}")
+            low = v.lower_bound.value
+            parts.append(f"<= {-low:g}" if flip else f">= {low:g}")
         if v.HasField("upper_bound"):
-            parts.append(f"<= {v.upper_bound.value:g}")
+            high = v.upper_bound.value
+            parts.append(f">= {-high:g}" if flip else f"<= {high:g}")
         return " and ".join(parts)
     c = threshold_proto.change_threshold
     direction = "at most" if c.direction == 1 else "at least"
@@ -84,7 +88,8 @@ def _failure_slice(validation_for_slice) -> tuple[str, set[str]]:
         base = _slice_name(cross.baseline_slice_key)
         comparison = _slice_name(cross.comparison_slice_key)
         groups = {comparison} if comparison != OVERALL else set()
-        return f"{base} minus {comparison}", groups
+        # Every cross slice is overall against one group: named by the group, read as a gap.
+        return (comparison if base == OVERALL else f"{base} minus {comparison}"), groups
     name = _slice_name(validation_for_slice.slice_key)
     return name, ({name} if name != OVERALL else set())
 
@@ -107,7 +112,7 @@ def _metric_label(metric_key_proto, cross: bool) -> str:
     if metric_key_proto.is_diff:
         name += " (change vs. baseline model)"
     if cross:
-        name += " (overall - group)"
+        name += " gap (group - overall)"
     return name
 
 
@@ -229,9 +234,7 @@ def _missing_cross_slices(validation_result, computed_cross_groups, skipped) -> 
             group = comparison.feature_values.get(IDENTITY_GROUP_KEY)
             if group is None or (group not in computed_cross_groups and group not in skipped):
                 missing.append(
-                    Failure(
-                        f"overall minus {group}", "cross slice", None, "present", "no eval data"
-                    )
+                    Failure(group, "gap (group - overall)", None, "present", "no eval data")
                 )
     return missing
 
@@ -243,11 +246,17 @@ def _failure(failure, slice_name: str, cross: bool) -> Failure:
     message = failure.message.strip()
     if value is None and not message and bias_auc_of_metric(failure.metric_key.name):
         message = "no value: its rows lack toxic or non-toxic examples"
+    bound = _bound_text(failure.metric_threshold)
+    if cross:
+        # TFMA checks overall - group >= -gap; people read group - overall <= gap, as the
+        # tables print it.
+        value = -value if value is not None else None
+        bound = _bound_text(failure.metric_threshold, flip=True)
     return Failure(
         slice=slice_name,
         metric=_metric_label(failure.metric_key, cross),
         value=value,
-        bound=_bound_text(failure.metric_threshold),
+        bound=bound,
         message=message,
     )
 

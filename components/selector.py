@@ -219,7 +219,8 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_int_custom_property("blessed", int(decision.winner is not None))
         blessing.set_string_custom_property("candidate", decision.winner or "")
         fileio.makedirs(blessing.uri)
-        print(decision.describe())
+        # One line: the table is in selection.txt and in the run summary, printed once there.
+        print(decision.describe().splitlines()[-1])
 
 
 def write_decision(decision: Decision, directory: str) -> None:

@@ -94,7 +94,7 @@ def gate_report(failures=(), skipped=None) -> dict:
 
 BASELINE_FAILURES = [
     ("religion", "false_positive_rate", 0.31, "<= 0.2"),
-    ("overall minus religion", "false_positive_rate (overall - group)", -0.21, ">= -0.05"),
+    ("religion", "false_positive_rate gap (group - overall)", 0.21, "<= 0.05"),
 ]
 
 

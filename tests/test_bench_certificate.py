@@ -28,7 +28,7 @@ def test_only_the_certificates_failures_are_dropped():
     # TFMA's eval checks stay: the old gate refused on them.
     assert not is_certificate_failure(failure("religion"))
     assert not is_certificate_failure(
-        failure("overall minus religion", "false_positive_rate (overall - group)")
+        failure("religion", "false_positive_rate gap (group - overall)")
     )
 
 
@@ -53,7 +53,7 @@ def test_the_old_rule_blesses_past_the_suite_and_ranks_by_the_eval_gap():
     rows[2]["max_group_fpr_gap"] = 0.03
     assert old_rule_winner(verdicts, rows) == "tfco"
     # Nobody blessed under the old rule either: nothing pushed.
-    verdicts["tfco"].failures = [failure("overall minus race", "gap")]
+    verdicts["tfco"].failures = [failure("race", "gap")]
     verdicts["post"].failures.append(failure("race"))
     assert old_rule_winner(verdicts, rows) is None
 

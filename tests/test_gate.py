@@ -101,10 +101,14 @@ def test_group_fpr_gap_above_bound_is_not_blessed():
     assert not tfma_result.validation_ok
     assert not verdict.blessed
     [failure] = verdict.failures
-    assert failure.slice == "overall minus religion"
-    assert failure.value == pytest.approx(-0.15)
-    assert failure.bound == ">= -0.1"
-    assert "religion" in verdict.describe() and "-0.15" in verdict.describe()
+    assert failure.slice == "religion"
+    assert failure.metric == "false_positive_rate gap (group - overall)"
+    # Stated as the tables print it: the group above overall is a positive gap.
+    assert failure.value == pytest.approx(0.15)
+    assert failure.bound == "<= 0.1"
+    assert "false_positive_rate gap (group - overall) on religion = 0.1500, bound: <= 0.1" in (
+        verdict.describe()
+    )
 
 
 def test_gap_exactly_within_sign_convention_is_blessed():
@@ -120,7 +124,7 @@ def test_group_fpr_above_cap_and_low_auc_are_each_reported():
     described = {(f.slice, f.metric, f.bound) for f in verdict.failures}
     assert ("overall", "auc", ">= 0.75") in described
     assert ("race", "false_positive_rate", "<= 0.25") in described
-    assert ("overall minus race", "false_positive_rate (overall - group)", ">= -0.1") in described
+    assert ("race", "false_positive_rate gap (group - overall)", "<= 0.1") in described
 
 
 def test_group_too_small_to_judge_is_skipped_not_failed():
@@ -180,9 +184,9 @@ def test_a_group_fnr_far_above_overall_is_refused():
     groups["race"]["miss_rate"] = 0.70  # overall 0.40: the group's recall bought its FPR
     _, verdict = validate(OVERALL, groups)
     [failure] = verdict.failures
-    assert failure.slice == "overall minus race"
-    assert failure.metric == "false_negative_rate (overall - group)"
-    assert failure.value == pytest.approx(-0.30) and failure.bound == ">= -0.15"
+    assert failure.slice == "race"
+    assert failure.metric == "false_negative_rate gap (group - overall)"
+    assert failure.value == pytest.approx(0.30) and failure.bound == "<= 0.15"
 
 
 def test_min_slice_size_counts_non_toxic_rows_for_fpr():
@@ -195,7 +199,7 @@ def test_min_slice_size_counts_non_toxic_rows_for_fpr():
     # Its FNR stands on 79 toxic rows and is still judged.
     groups["race"]["miss_rate"] = 0.9
     _, verdict = validate(OVERALL, groups)
-    assert [f.metric for f in verdict.failures] == ["false_negative_rate (overall - group)"]
+    assert [f.metric for f in verdict.failures] == ["false_negative_rate gap (group - overall)"]
 
 
 def test_min_slice_size_counts_toxic_rows_for_fnr():
@@ -209,4 +213,4 @@ def test_min_slice_size_counts_toxic_rows_for_fnr():
     groups["religion"]["fall_out"] = 0.5  # its FPR stands on 90 rows: judged
     _, verdict = validate(OVERALL, groups)
     assert not verdict.blessed
-    assert {f.metric for f in verdict.failures} >= {"false_positive_rate (overall - group)"}
+    assert {f.metric for f in verdict.failures} >= {"false_positive_rate gap (group - overall)"}

@@ -33,10 +33,10 @@ def gate_report(intervals: bool = False, message: str = "") -> dict:
         "blessed": False,
         "failures": [
             {
-                "slice": "overall minus religion",
-                "metric": "false_positive_rate (overall - group)",
-                "value": -0.07,
-                "bound": ">= -0.05",
+                "slice": "religion",
+                "metric": "false_positive_rate gap (group - overall)",
+                "value": 0.07,
+                "bound": "<= 0.05",
                 "message": message,
             }
         ],
@@ -156,7 +156,7 @@ def test_every_section_is_present_with_the_runs_figures():
     assert "**not blessed**" in gate
     for line in BOUNDS.lines():
         assert line in gate
-    assert "on overall minus religion = -0.0700, bound: >= -0.05" in gate
+    assert "gap (group - overall) on religion = 0.0700, bound: <= 0.05" in gate
 
 
 def test_without_tfma_intervals_wilson_intervals_come_from_the_counts_and_say_so():

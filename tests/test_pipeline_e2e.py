@@ -101,3 +101,12 @@ def test_pushed_model_serves_all_signatures(blessed_run):
     assert by_example == pytest.approx(scores, abs=1e-6)
     transformed = model.signatures["transform_features"](examples=serialized)
     assert transformed["identity_religion"].numpy().tolist() == [0, 1, 0, 0]
+
+
+def test_the_run_prints_one_candidates_table(blessed_run):
+    printed = blessed_run[1]["printed"]
+    headers = [line for line in printed.splitlines() if "suite gap [95%]" in line]
+    assert len(headers) == 1, headers
+    # The Selector's own log line is its decision, and the summary's table ends with it too.
+    decision = blessed_run[1]["outcome"].selection
+    assert printed.count(f"Selected: {decision['winner']}.") == 2

@@ -192,7 +192,7 @@ def test_when_none_passes_it_says_which_bound_each_missed(runs):
     assert (
         "  baseline missed:\n    - false_positive_rate on religion = 0.3100, bound: <= 0.2" in text
     )
-    assert "\n    - false_positive_rate (overall - group) on overall minus religion" in text
+    assert "\n    - false_positive_rate gap (group - overall) on religion = 0.2100" in text
     assert "  min_diff missed:\n    - auc on overall = 0.7000, bound: >= 0.75" in text
     assert "  tfco missed:\n    - auc on overall" in text
 
