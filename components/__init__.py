@@ -9,7 +9,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 _ARTIFACTS = {
     "GateReport": "components.gate",
     "SelectionReport": "components.selector",
-    "ChampionBlessing": "components.selector",
+    "ChampionBlessing": "components.gate",
     "ChallengeResult": "components.challenge",
 }
 

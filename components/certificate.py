@@ -227,6 +227,17 @@ def certify(
     return verdict
 
 
+def eval_figures(slice_metrics: dict, min_slice_size: int) -> dict:
+    """AUC, TPR and the judged gap of one model on eval, as the headline figures state them."""
+    rates = eval_fpr(slice_metrics)
+    overall = slice_metrics.get(OVERALL, {})
+    return {
+        "auc": _plain(overall.get(AUC_METRIC)),
+        "tpr": _plain(overall.get(TPR_METRIC)),
+        "eval_gap": largest_gap(rates, rates.get(OVERALL), min_slice_size),
+    }
+
+
 def figures(verdict: Verdict, rates: dict, result: dict | None, min_slice_size: int, base) -> dict:
     """The headline figures every reader shows: gaps with intervals, flip rate, AUC, TPR."""
     overall = verdict.slice_metrics.get(OVERALL, {})

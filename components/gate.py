@@ -7,6 +7,7 @@ metric on which slice failed, its value and its bound. It runs as a pipeline ste
 explanation exists on Kubeflow/Vertex runs too.
 """
 
+import datetime
 import json
 import math
 import os
@@ -18,10 +19,10 @@ from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components.bounds import bounds_from_eval_config
-from components.certificate import EVAL_NO_GROUP, SuiteBounds, certify
+from components.certificate import EVAL_NO_GROUP, SuiteBounds, certify, eval_figures
 from components.challenge import ChallengeResult, read_result
 from components.serving import read_operating_point
-from components.verdict import Failure, Verdict
+from components.verdict import CHAMPION, Failure, Verdict, champion_name
 from contract import (
     BIAS_SCORE_METRIC,
     BNSP_AUC,
@@ -41,6 +42,8 @@ from contract import (
     group_of_slice,
 )
 
+# The name TFX's Evaluator gives the model it compares with (our champion) in TFMA's results.
+TFMA_BASELINE = "baseline"
 REPORT_FILE = "gate_report.json"
 TEXT_FILE = "gate_report.txt"
 
@@ -51,6 +54,15 @@ class GateReport(Artifact):
     # Kubeflow v2 accepts only "<module>.<Class>" and its containers import the class by this
     # name (tensorflow/tfx#6102); `components` re-exports it.
     TYPE_NAME = "components.GateReport"
+
+
+class ChampionBlessing(tfx.types.standard_artifacts.ModelBlessing):
+    """Written by the Pusher for the model it pushed: the champion that later candidates are
+    judged against. Its own type, so the champion resolver never sees a candidate's blessing
+    (a ModelBlessing subclass, as Kubeflow V2's compiler requires: docs/kubeflow.md). It names
+    the push (`pushed_version`, `candidate`), which the gate's change checks cite."""
+
+    TYPE_NAME = "components.ChampionBlessing"
 
 
 def _slice_name(slice_key_proto) -> str:
@@ -78,7 +90,7 @@ def _bound_text(threshold_proto, flip: bool = False) -> str:
         return " and ".join(parts)
     c = threshold_proto.change_threshold
     direction = "at most" if c.direction == 1 else "at least"
-    return f"change vs. baseline model {direction} {c.absolute.value:+g}"
+    return f"change {direction} {c.absolute.value:+g}"
 
 
 def _failure_slice(validation_for_slice) -> tuple[str, set[str]]:
@@ -106,11 +118,12 @@ METRIC_LABELS = {
 }
 
 
-def _metric_label(metric_key_proto, cross: bool) -> str:
+def _metric_label(metric_key_proto, cross: bool, champion: str) -> str:
     bias = bias_auc_of_metric(metric_key_proto.name)
     name = METRIC_LABELS.get(bias[0] if bias else metric_key_proto.name, metric_key_proto.name)
     if metric_key_proto.is_diff:
-        name += " (change vs. baseline model)"
+        # TFMA's "baseline model" is the champion here, not the candidate named baseline.
+        name += f" (change vs. {champion})"
     if cross:
         name += " gap (group - overall)"
     return name
@@ -173,6 +186,7 @@ def judge(
     slice_counts: dict,
     min_slice_size: int,
     computed_cross_groups: set[str] = frozenset(),
+    champion: str = CHAMPION,
 ) -> Verdict:
     """Bless when every TFMA failure concerns a group too small (or absent) to judge on the
     metric that failed.
@@ -202,7 +216,7 @@ def judge(
                 name, where, involved = bias[0], bias[1], {bias[1]}
             if _rows_too_few(name, involved, small, absent):
                 continue
-            failures.append(_failure(failure, where, cross))
+            failures.append(_failure(failure, where, cross, champion))
     failures += _missing_cross_slices(validation_result, computed_cross_groups, skipped)
     judged = [
         g
@@ -239,7 +253,7 @@ def _missing_cross_slices(validation_result, computed_cross_groups, skipped) -> 
     return missing
 
 
-def _failure(failure, slice_name: str, cross: bool) -> Failure:
+def _failure(failure, slice_name: str, cross: bool, champion: str = CHAMPION) -> Failure:
     value = failure.metric_value.double_value.value if failure.HasField("metric_value") else None
     if value is not None and math.isnan(value):
         value = None
@@ -254,7 +268,7 @@ def _failure(failure, slice_name: str, cross: bool) -> Failure:
         bound = _bound_text(failure.metric_threshold, flip=True)
     return Failure(
         slice=slice_name,
-        metric=_metric_label(failure.metric_key, cross),
+        metric=_metric_label(failure.metric_key, cross, champion),
         value=value,
         bound=bound,
         message=message,
@@ -339,15 +353,24 @@ def row_counts(row: dict) -> dict[str, int]:
     return counts
 
 
-def gate_from_evaluation(evaluation_uri: str, min_slice_size: int) -> Verdict:
+def gate_from_evaluation(
+    evaluation_uri: str, min_slice_size: int, champion: dict | None = None
+) -> Verdict:
+    """The verdict on eval. `champion` (champion_push) names the model the change checks
+    compared with; its own figures on these eval rows are added to it."""
     import tensorflow_model_analysis as tfma
 
     eval_result = tfma.load_eval_result(evaluation_uri)
     slice_metrics, cross_metrics = load_eval_metrics(evaluation_uri, eval_result)
     counts = {name: row_counts(row) for name, row in slice_metrics.items()}
     verdict = judge(
-        tfma.load_validation_result(evaluation_uri), counts, min_slice_size, set(cross_metrics)
-    )
+        tfma.load_validation_result(evaluation_uri), counts, min_slice_size, set(cross_metrics),
+        champion=champion_name(champion) if champion else CHAMPION,
+    )  # fmt: skip
+    if champion is not None:
+        own = tfma.load_eval_result(evaluation_uri, model_name=TFMA_BASELINE)
+        metrics, _ = load_eval_metrics(evaluation_uri, own)
+        verdict.champion = {**champion, "figures": eval_figures(metrics, min_slice_size)}
     verdict.slice_metrics = slice_metrics
     verdict.slice_intervals = _slice_intervals(eval_result)
     verdict.bounds = asdict(bounds_from_eval_config(eval_result.config, min_slice_size))
@@ -367,6 +390,30 @@ def read_report(directory: str) -> dict:
         return json.load(f)
 
 
+def champion_push(champion: Artifact | None) -> dict | None:
+    """The champion's push as its ChampionBlessing records it (None when nothing was pushed
+    before this run); a push older than these properties is "unknown"."""
+    if champion is None:
+        return None
+
+    def text(key: str) -> str:
+        value = champion.get_string_custom_property(key)
+        return value or "unknown"
+
+    version = text("pushed_version")
+    pushed_at = (
+        datetime.datetime.fromtimestamp(int(version), datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if version.isdigit()
+        else "unknown"
+    )
+    return {
+        "version": version,
+        "candidate": text("candidate"),
+        "pushed_at": pushed_at,
+        "model_id": champion.get_int_custom_property("current_model_id"),
+    }
+
+
 @component
 def FairnessGate(
     evaluation: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelEvaluation],
@@ -381,8 +428,9 @@ def FairnessGate(
     min_slice_size: tfx.dsl.components.Parameter[int] = 30,
     suite_bounds: tfx.dsl.components.Parameter[str] = "{}",
     base_model: tfx.dsl.components.Parameter[str] = "",
+    champion: tfx.dsl.components.InputArtifact[ChampionBlessing] = None,
 ):
-    verdict = gate_from_evaluation(evaluation.uri, min_slice_size)
+    verdict = gate_from_evaluation(evaluation.uri, min_slice_size, champion_push(champion))
     verdict.operating_point = read_operating_point(path_utils.serving_model_path(model.uri))
     bounds = SuiteBounds(**json.loads(suite_bounds))
     verdict.bounds["suite"] = bounds.to_json()

@@ -28,9 +28,9 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from components.gate import GateReport
+from components.gate import ChampionBlessing, GateReport
 from components.model_card import model_card_files
-from components.selector import SOURCE_MODEL_ID, ChampionBlessing
+from components.selector import SOURCE_MODEL_ID
 from components.serving import COMPLETE_MARKER, read_operating_point, version_folders
 
 TMP_PREFIX = ".push-tmp-"
@@ -282,6 +282,9 @@ def AtomicPusher(
     source = model.get_int_custom_property(SOURCE_MODEL_ID)
     champion.set_int_custom_property("current_model_id", source or model.id)
     champion.set_string_custom_property("current_model", model.uri)
+    # Named in every later run's change checks: "vs. the champion (version V, candidate C)".
+    champion.set_string_custom_property("pushed_version", result.version)
+    champion.set_string_custom_property("candidate", model.get_string_custom_property("candidate"))
     fileio.makedirs(champion.uri)
     fileio.makedirs(pushed_model.uri)
     with fileio.open(os.path.join(pushed_model.uri, PUSH_RECORD), "w") as f:

@@ -26,7 +26,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
 from components.gate import GateReport, read_report, row_counts
-from components.verdict import Verdict
+from components.verdict import Verdict, champion_name
 from contract import AUC_METRIC, FNR_METRIC, FPR_METRIC, OVERALL, TPR_METRIC
 
 DECISION_FILE = "selection.json"
@@ -39,14 +39,6 @@ class SelectionReport(Artifact):
     """The Selector's decision: every candidate, blessed or not and why, and the winner."""
 
     TYPE_NAME = "components.SelectionReport"
-
-
-class ChampionBlessing(standard_artifacts.ModelBlessing):
-    """Written by the Pusher for the model it pushed: the champion that later candidates are
-    judged against. Its own type, so the champion resolver never sees a candidate's blessing
-    (a ModelBlessing subclass, as Kubeflow V2's compiler requires: docs/kubeflow.md)."""
-
-    TYPE_NAME = "components.ChampionBlessing"
 
 
 @dataclass
@@ -76,6 +68,8 @@ class Decision:
     candidates: list[CandidateRow]
     winner: str | None = None
     why: str = ""
+    # The champion every candidate was compared with (the gates' verdict records), or None.
+    champion: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -145,13 +139,17 @@ def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -
     )
 
 
-def select(rows: list[CandidateRow], rule: dict) -> Decision:
+def select(rows: list[CandidateRow], rule: dict, champion: dict | None = None) -> Decision:
     """The blessed candidate with the smallest `rule["primary"]` gap; those within
     `tie_margin` of it form one tier, won by the highest `rule["tiebreak"]`."""
-    decision = Decision(rule=rule, candidates=rows)
+    decision = Decision(rule=rule, candidates=rows, champion=champion)
     blessed = [r for r in rows if r.blessed]
     if not blessed:
-        decision.why = "No candidate was blessed: nothing is pushed and the champion stays."
+        decision.why = "No candidate was blessed: nothing is pushed" + (
+            f" and {champion_name(champion)} stays."
+            if champion
+            else "; there is no champion (nothing was pushed before)."
+        )
         return decision
     primary, tiebreak = rule["primary"], rule["tiebreak"]
 
@@ -187,14 +185,15 @@ class Executor(base_executor.BaseExecutor):
         min_slice_size = int(exec_properties["min_slice_size"])
         names = [k[len(REPORT_PREFIX) :] for k in sorted(input_dict) if k.startswith(REPORT_PREFIX)]
         blessings = {n: input_dict[BLESSING_PREFIX + n][0] for n in names}
-        rows = []
+        rows, champion = [], None
         for name in names:
             report = read_report(input_dict[REPORT_PREFIX + name][0].uri)
             blessed = blessings[name].get_int_custom_property("blessed") == 1
             rows.append(candidate_row(name, report, blessed, min_slice_size))
+            champion = champion or report.get("champion")
         order = json.loads(exec_properties["candidates"])
         rows.sort(key=lambda r: order.index(r.name))
-        decision = select(rows, rule)
+        decision = select(rows, rule, champion)
         write_decision(decision, output_dict["selection"][0].uri)
 
         model, blessing = output_dict["model"][0], output_dict["blessing"][0]

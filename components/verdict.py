@@ -13,6 +13,17 @@ from dataclasses import asdict, dataclass, field, fields
 
 from components.intervals import Rate
 
+# What the change checks compare with when the champion's push is not known.
+CHAMPION = "the champion"
+
+
+def champion_name(champion: dict) -> str:
+    """The champion as every reader names it: its push version, candidate and time."""
+    return (
+        f"the champion (version {champion['version']}, candidate {champion['candidate']}, "
+        f"pushed at {champion['pushed_at']})"
+    )
+
 
 @dataclass
 class Failure:
@@ -50,6 +61,9 @@ class Verdict:
     # Headline figures, each {"value", "interval"} or None: eval_gap, suite_gap, worst_gap,
     # flip_rate, auc, tpr, base_auc (a post-processed candidate's base model's AUC on eval).
     figures: dict[str, dict | None] = field(default_factory=dict)
+    # The model the change checks compared with (components.gate.champion_push) and its own
+    # figures on the same eval rows; None when nothing had been pushed before the run.
+    champion: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -78,6 +92,18 @@ class Verdict:
         lines += [f"not judged on eval: {g} ({why})" for g, why in self.not_judged().items()]
         return lines
 
+    def champion_line(self) -> str:
+        """The champion and its own figures on this run's eval rows, or that there is none."""
+        if not self.champion:
+            return "no champion: nothing was pushed before this run"
+        shown = []
+        for name, label in (("auc", "AUC"), ("tpr", "TPR"), ("eval_gap", "eval gap")):
+            value = (self.champion.get("figures", {}).get(name) or {}).get("value")
+            if value is not None:
+                shown.append(f"{label} {value:.3f}")
+        own = f": on this run's eval rows {', '.join(shown)}" if shown else ""
+        return f"{champion_name(self.champion)}{own}"
+
     def describe(self) -> str:
         lines = [f"Model {'blessed' if self.blessed else 'not blessed'} by the fairness gate."]
         if self.operating_point:
@@ -85,6 +111,8 @@ class Verdict:
                 f"Judged at its operating point: threshold {self.operating_point['threshold']:.4f}"
                 f" ({self.operating_point.get('source', '')})."
             )
+        if self.champion:
+            lines.append(f"Compared with {self.champion_line()}")
         for name in ("eval_gap", "suite_gap", "flip_rate"):
             if shown := self.figures.get(name):
                 lower, upper = shown["interval"]

@@ -9,9 +9,9 @@ from tfx.proto import example_gen_pb2
 
 from components.challenge import METRICS_VERSION, ChallengeEvaluator
 from components.data_check import DataCheck
-from components.gate import FairnessGate
+from components.gate import ChampionBlessing, FairnessGate
 from components.pusher import AtomicPusher
-from components.selector import ChampionBlessing, make_selector
+from components.selector import make_selector
 from contract import CHALLENGE_PATTERN, CHALLENGE_SPLIT
 from pipeline import config
 from pipeline.eval_config import build_eval_config
@@ -255,12 +255,14 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
         if candidate not in settings.candidates:
             trained_only += nodes
             continue
-        gate = _gate(candidate, evaluations, trainer, settings.gate).with_id(gate_id)
+        gate = _gate(
+            candidate, evaluations, trainer, settings.gate, champion.outputs["model_blessing"]
+        ).with_id(gate_id)
         judged[candidate.name] = (*nodes, gate)
     return trained_only, judged
 
 
-def _gate(candidate, evaluations, trainer, gate: config.GatePolicy):
+def _gate(candidate, evaluations, trainer, gate: config.GatePolicy, champion_blessing):
     """The FairnessGate of a candidate: TFMA's verdict on eval, the suite's checks, and the
     do-no-harm comparison with its base model's evaluations."""
     evaluator, on_suite = evaluations[candidate.name]
@@ -276,6 +278,7 @@ def _gate(candidate, evaluations, trainer, gate: config.GatePolicy):
         min_slice_size=gate.min_slice_size,
         suite_bounds=json.dumps(gate.suite_bounds(), sort_keys=True),
         base_model=candidate.base or "",
+        champion=champion_blessing,
         **{k: v for k, v in optional.items() if v is not None},
     )
 

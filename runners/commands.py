@@ -280,6 +280,9 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
             row = rows.get(name)
             if row is not None:
                 print(_metric_line(name, row))
+    from components.verdict import Verdict, champion_name
+
+    champion = Verdict.from_json(report).champion if report else None
     if outcome.selection:
         from components.selector import CandidateRow, Decision
 
@@ -291,6 +294,8 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
         )
         print("\nCandidates, each at its own operating point (eval split; gaps: group - overall):")
         print("\n".join("  " + line for line in decision.describe().splitlines()))
+    if report:
+        print(f"Change checks compared with {Verdict.from_json(report).champion_line()}")
     if outcome.reports:
         print(f"\nOutcome: {'blessed' if outcome.blessed else 'not blessed'}")
         for name, (folder, _) in outcome.reports.items():
@@ -304,8 +309,10 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
             else ""
         )
         print(f"Pushed model: {outcome.pushed_destination} ({outcome.winner}){again}")
+    elif champion:
+        print(f"No model pushed; {champion_name(champion)} stays.")
     else:
-        print("No model pushed; the champion stays.")
+        print("No model pushed; there is no champion yet (nothing was pushed before).")
     print(f"Wall time of the pipeline run (excluding data preparation): {seconds:.0f} s")
 
 

@@ -6,6 +6,7 @@ from tensorflow_model_analysis.evaluators import metrics_validator
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from components.gate import judge
+from components.verdict import champion_name
 from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
 
@@ -42,7 +43,9 @@ def _group(name):
 GROUP_DEFAULTS = {"auc": 0.8, "miss_rate": 0.4, "recall": 0.6}
 
 
-def validate(overall: dict, groups: dict[str, dict], policy=POLICY, change: dict | None = None):
+def validate(
+    overall: dict, groups: dict[str, dict], policy=POLICY, change: dict | None = None, **judged
+):
     """Validate as the Evaluator does: per slice and cross slice, then missing specs.
 
     Group dicts may give "negatives" and "positives" (the rows FPR and FNR stand on);
@@ -81,7 +84,7 @@ def validate(overall: dict, groups: dict[str, dict], policy=POLICY, change: dict
         counts[g] = {"examples": m["example_count"]}
         counts[g].update({k: m[k] for k in ("negatives", "positives") if k in m})
     cross_groups = {g for g, m in groups.items() if "fall_out" in m}
-    return result, judge(result, counts, policy.min_slice_size, cross_groups)
+    return result, judge(result, counts, policy.min_slice_size, cross_groups, **judged)
 
 
 OVERALL = {"example_count": 1000, "auc": 0.85, "fall_out": 0.05, "miss_rate": 0.4, "recall": 0.6}
@@ -173,8 +176,16 @@ def test_recall_loss_against_the_baseline_model_is_refused():
     groups = {g: {"example_count": 100, "fall_out": 0.05} for g in POLICY.groups}
     _, verdict = validate(OVERALL, groups, change={"recall": -0.25, "auc": 0.0, "fall_out": 0.0})
     [failure] = verdict.failures
-    assert failure.metric == "true_positive_rate (recall) (change vs. baseline model)"
-    assert failure.bound == "change vs. baseline model at least -0.1"
+    # TFMA's "baseline model" is our champion: named so, not as the candidate "baseline".
+    assert failure.metric == "true_positive_rate (recall) (change vs. the champion)"
+    assert failure.bound == "change at least -0.1"
+    push = {"version": "1796660660", "candidate": "tfco", "pushed_at": "2026-12-07 16:24 UTC"}
+    _, named = validate(OVERALL, groups, change={"recall": -0.25, "auc": 0.0, "fall_out": 0.0},
+                        champion=champion_name(push))  # fmt: skip
+    assert named.failures[0].describe() == (
+        "true_positive_rate (recall) (change vs. the champion (version 1796660660, candidate "
+        "tfco, pushed at 2026-12-07 16:24 UTC)) on overall = -0.2500, bound: change at least -0.1"
+    )
     _, kept = validate(OVERALL, groups, change={"recall": -0.05, "auc": 0.0, "fall_out": 0.0})
     assert kept.blessed, kept.describe()
 

@@ -20,12 +20,19 @@ def rerun(pushed_run, output, *extra: str) -> int:
                               *runs.PUSHED, *extra])  # fmt: skip
 
 
-def test_a_model_the_gate_rejects_is_not_pushed(reruns):
+def champion_of(pushed_run) -> str:
+    """The champion as the change checks and the summary name it: pushed_run's push."""
+    [version] = runs.versions(pushed_run["serving"])
+    return f"the champion (version {version}, candidate {pushed_run['outcome'].winner}, pushed at "
+
+
+def test_a_model_the_gate_rejects_is_not_pushed(pushed_run, reruns):
     # Without --require-blessing a refusal is an outcome, not a failure: exit code 0.
     run = reruns["drop"]
     printed = run["printed"]
     assert run["code"] == 0, printed[-3000:]
-    assert "Outcome: not blessed" in printed and "No model pushed; the champion stays." in printed
+    assert "Outcome: not blessed" in printed
+    assert f"No model pushed; {champion_of(pushed_run)}" in printed
     states = run["states"]
     assert states["Trainer.min_diff"] == [runs.CACHED]
     judged = ("Evaluator.min_diff", "FairnessGate.min_diff", "Selector", "Pusher")
@@ -70,15 +77,22 @@ def test_a_model_that_flags_almost_nothing_is_refused(reruns):
     assert run["serving_after"] == run["serving_before"]
 
 
-def test_a_candidate_worse_than_the_champion_beyond_the_change_bounds_is_refused(reruns):
+def test_a_candidate_worse_than_the_champion_beyond_the_change_bounds_is_refused(
+    pushed_run, reruns
+):
     # With no recall floor, the same model flagging nothing (its Trainer cached) is refused
     # only by comparison with the champion (the model pushed_run pushed): its recall fell by
     # more than 0.01.
     run = reruns["drop"]
     printed = run["printed"]
     assert run["code"] == 0, printed[-3000:]
-    assert "failed: true_positive_rate (recall) (change vs. baseline model) on overall" in printed
-    assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
+    champion = champion_of(pushed_run)
+    assert f"failed: true_positive_rate (recall) (change vs. {champion}" in printed
+    assert "bound: change at least -0.01" in printed
+    assert f"No candidate was blessed: nothing is pushed and {champion}" in printed
+    # The summary names the champion with its own figures on this run's eval rows.
+    assert f"Change checks compared with {champion}" in printed
+    assert "on this run's eval rows AUC " in printed
     assert run["serving_after"] == run["serving_before"]
 
 
@@ -86,8 +100,8 @@ def test_with_no_candidate_blessed_nothing_is_pushed_and_the_champion_stays(push
     run = reruns["recall"]
     printed = run["printed"]
     assert run["code"] == 3
-    assert "No candidate was blessed: nothing is pushed and the champion stays." in printed
-    assert "No model pushed; the champion stays." in printed
+    assert f"No candidate was blessed: nothing is pushed and {champion_of(pushed_run)}" in printed
+    assert f"No model pushed; {champion_of(pushed_run)}" in printed
     assert run["serving_after"] == run["serving_before"]
     outcome, first = run["outcome"], pushed_run["outcome"]
     assert set(outcome.reports) == {"baseline", "min_diff"}

@@ -273,8 +273,7 @@ def pusher_artifacts(model_dir, tmp_path, report_dir=None):
     """The AtomicPusher's artifacts: a blessed model in TFX's Format-Serving layout."""
     from tfx.types import standard_artifacts
 
-    from components.gate import GateReport
-    from components.selector import ChampionBlessing
+    from components.gate import ChampionBlessing, GateReport
 
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model-artifact")

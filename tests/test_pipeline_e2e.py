@@ -110,3 +110,5 @@ def test_the_run_prints_one_candidates_table(blessed_run):
     # The Selector's own log line is its decision, and the summary's table ends with it too.
     decision = blessed_run[1]["outcome"].selection
     assert printed.count(f"Selected: {decision['winner']}.") == 2
+    # Nothing was pushed before this run: it says so rather than citing a champion.
+    assert "Change checks compared with no champion: nothing was pushed before this run" in printed

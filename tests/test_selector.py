@@ -36,7 +36,17 @@ def test_gaps_within_the_tie_margin_are_decided_by_auc():
 def test_with_no_blessed_candidate_there_is_no_winner():
     decision = select([row("a", False, 0.0, 0.9)], RULE)
     assert decision.winner is None
-    assert "nothing is pushed and the champion stays" in decision.describe()
+    # With nothing pushed before, no champion "stays".
+    assert decision.describe().endswith(
+        "No candidate was blessed: nothing is pushed; there is no champion (nothing was pushed "
+        "before)."
+    )
+    push = {"version": "17", "candidate": "tfco", "pushed_at": "1970-01-01 00:00 UTC"}
+    kept = select([row("a", False, 0.0, 0.9)], RULE, champion=push)
+    assert kept.why == (
+        "No candidate was blessed: nothing is pushed and the champion (version 17, candidate "
+        "tfco, pushed at 1970-01-01 00:00 UTC) stays."
+    )
 
 
 def gate_report(fpr_by_group, negatives_by_group, blessed=True):
