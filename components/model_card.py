@@ -12,17 +12,13 @@ judgements. The functions take plain dicts, so tests call them with constructed 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import math
 import os
-from pathlib import Path
-
-import jinja2
 
 from components.bounds import GateBounds
 from components.certificate import FPR_SOURCES, SuiteBounds
 from components.intervals import wilson
+from components.model_card_render import fmt, number, render
 from components.verdict import Verdict
 from contract import (
     AUC_METRIC,
@@ -32,8 +28,6 @@ from contract import (
     FP_METRIC,
     FPR_METRIC,
     IDENTITY_KEYWORDS,
-    MODEL_CARD_HTML,
-    MODEL_CARD_MD,
     OPERATING_POINT_FILE,
     OVERALL,
     TN_METRIC,
@@ -42,7 +36,6 @@ from contract import (
     TRAINER_RECORD_FILE,
 )
 
-TEMPLATES = Path(__file__).parent / "templates"
 TFMA_NOTE = (
     "Intervals: TFMA's 95% confidence intervals (the Evaluator ran with "
     "--confidence-intervals; TFMA's default jackknife method)."
@@ -63,16 +56,8 @@ TRAINER_TEXT = {
 SHARED_REMEDIATION_SETTINGS = ("target_groups", "target_group_min_rows")
 
 
-def _number(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _count(row: dict, key: str) -> int | None:
-    value = _number(row.get(key))
+    value = number(row.get(key))
     return None if value is None else int(round(value))
 
 
@@ -81,7 +66,7 @@ def _rate(row: dict, intervals: dict, metric: str, errors: str, correct: str) ->
     from the counts)."""
     wrong, right = _count(row, errors), _count(row, correct)
     rows = None if wrong is None or right is None else wrong + right
-    value = _number(row.get(metric))
+    value = number(row.get(metric))
     if value is None and rows:
         value = wrong / rows
     rate = {"value": value, "errors": wrong, "rows": rows, "lower": None, "upper": None}
@@ -149,9 +134,9 @@ def _performance(gate: dict, verdict: Verdict | None) -> dict:
     auc_interval = intervals.get(OVERALL, {}).get(AUC_METRIC)
     return {
         "overall": overall_rates,
-        "auc": _number(overall.get(AUC_METRIC)),
+        "auc": number(overall.get(AUC_METRIC)),
         "auc_interval": auc_interval,
-        "tpr": _number(overall.get(TPR_METRIC)),
+        "tpr": number(overall.get(TPR_METRIC)),
         "groups": groups,
         "interval_note": note,
         "mixed_mark": mark,
@@ -174,6 +159,20 @@ def _remediation(trainer: dict, point: dict) -> dict:
         "groups": list(trainer.get("remediated_groups") or []),
         "postprocess": postprocess,
     }
+
+
+def _threshold_rows(point: dict) -> list[tuple[str, float, str]]:
+    """(group, threshold, how it was set) per group; records older than the Trainer's notes
+    say only whether the group was fitted."""
+    notes, fitted = point.get("threshold_notes") or {}, point.get("fitted_groups") or []
+    older = {
+        True: "fitted on validation",
+        False: "the base threshold (too few non-toxic validation rows for its own)",
+    }
+    return [
+        (g, t, notes.get(g) or older[g in fitted])
+        for g, t in sorted((point.get("group_thresholds") or {}).items())
+    ]
 
 
 def _setting(value) -> str:
@@ -223,10 +222,10 @@ FIGURES = (
 def _figure_text(figure: dict) -> str:
     """ "+0.070 [+0.031, +0.121] (religion)": a gap is signed, a rate shows its k of n."""
     gap = "group" in figure
-    text = _fmt(figure.get("value"), signed=gap)
+    text = fmt(figure.get("value"), signed=gap)
     if figure.get("interval"):
         lower, upper = figure["interval"]
-        text += f" [{_fmt(lower, signed=gap)}, {_fmt(upper, signed=gap)}]"
+        text += f" [{fmt(lower, signed=gap)}, {fmt(upper, signed=gap)}]"
     if figure.get("group"):
         text += f" ({figure['group']})"
     if figure.get("n"):
@@ -332,18 +331,21 @@ def card_context(
     data_location: str = "",
     model_source: str = "",
     model_id: int | None = None,
+    candidate: str = "",
 ) -> dict:
     """Everything the templates show, from the gate report and the Trainer's two files."""
     gate, point, trainer = gate_report or {}, operating_point or {}, trainer_record or {}
     verdict = Verdict.from_json(gate_report) if gate_report is not None else None
     remediation = _remediation(trainer, point)
     return {
-        "title": f"Toxicity classifier ({remediation['trainer']})",
+        "title": f"Toxicity classifier ({candidate or remediation['trainer']})",
+        "candidate": candidate or remediation["trainer"],
+        "postprocess_note": verdict.postprocess_note() if verdict else "",
         "model_source": model_source,
         "model_id": model_id,
         "data": _data(trainer, gate, data_location),
         "point": point,
-        "group_thresholds": sorted((point.get("group_thresholds") or {}).items()),
+        "group_thresholds": _threshold_rows(point),
         "remediation": remediation,
         "performance": _performance(gate, verdict),
         "gate": _gate(gate_report, verdict),
@@ -358,65 +360,6 @@ def card_context(
             )
             if value is None
         ],
-    }
-
-
-def _fmt(value, digits: int = 3, signed: bool = False) -> str:
-    number = _number(value)
-    if number is None:
-        return "-"
-    return f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
-
-
-def _rate_text(rate: dict, mark: str = "") -> str:
-    """ "0.050 [0.031, 0.080]", the interval's mark after Wilson intervals in a mixed card."""
-    text = _fmt(rate["value"])
-    if rate["lower"] is not None and rate["upper"] is not None:
-        text += f" [{_fmt(rate['lower'])}, {_fmt(rate['upper'])}]"
-        if mark and rate["method"] == "wilson":
-            text += mark
-    return text
-
-
-def _counts_text(rate: dict) -> str:
-    if rate["rows"] is None:
-        return "-"
-    return f"{rate['errors']} of {rate['rows']}"
-
-
-def _suite_rate(rate: dict | None) -> str:
-    """A suite rate (components.intervals.Rate JSON) with the interval the record holds."""
-    if not rate or not rate.get("n"):
-        return "no rows"
-    lower, upper = rate["interval"]
-    return f"{_fmt(rate['value'])} [{_fmt(lower)}, {_fmt(upper)}]"
-
-
-def _suite_counts(rate: dict | None) -> str:
-    return f"{rate['k']} of {rate['n']}" if rate and rate.get("n") else "-"
-
-
-@functools.cache
-def _environment(autoescape: bool) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=autoescape,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(
-        fmt=_fmt, rate=_rate_text, counts=_counts_text, srate=_suite_rate, scounts=_suite_counts
-    )
-    return env
-
-
-def render(context: dict) -> dict[str, str]:
-    """The card's files by name: Markdown and HTML (HTML-escaped) from the same context."""
-    return {
-        MODEL_CARD_MD: _environment(False).get_template("model_card.md.j2").render(**context),
-        MODEL_CARD_HTML: _environment(True).get_template("model_card.html.j2").render(**context),
     }
 
 
@@ -435,6 +378,7 @@ def model_card_files(
     *,
     data_location: str = "",
     model_id: int | None = None,
+    candidate: str = "",
 ) -> dict[str, str]:
     """The card of the model in `model_dir`, judged in the gate report in `gate_report_dir`
     (None: the card says there was none)."""
@@ -448,5 +392,6 @@ def model_card_files(
         data_location=data_location,
         model_source=model_dir,
         model_id=model_id,
+        candidate=candidate,
     )
     return render(context)

@@ -245,6 +245,10 @@ def AtomicPusher(
     data_location: tfx.dsl.components.Parameter[str] = "",
 ):
     model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    # One id everywhere (card, push marker, champion): the Trainer's model, of which the
+    # Selector's is a copy.
+    model_id = model.get_int_custom_property(SOURCE_MODEL_ID) or model.id
+    candidate = model.get_string_custom_property("candidate")
     blessed = is_blessed(model_blessing, model)
     # Rendered before anything is written: a card that fails fails the push, serving untouched.
     card = (
@@ -252,8 +256,8 @@ def AtomicPusher(
             model_dir,
             gate_report.uri if gate_report is not None else None,
             data_location=data_location,
-            # The Trainer's model, of which the Selector's is a copy.
-            model_id=model.get_int_custom_property(SOURCE_MODEL_ID) or model.id,
+            model_id=model_id,
+            candidate=candidate,
         )
         if blessed
         else None
@@ -264,8 +268,8 @@ def AtomicPusher(
         blessed=blessed,
         files=card,
         details={
-            "model_id": model.id,
-            "candidate": model.get_string_custom_property("candidate"),
+            "model_id": model_id,
+            "candidate": candidate,
             "blessing": model_blessing.uri,
             # The decision threshold travels with the push, for servers that read only this.
             "operating_point": read_operating_point(model_dir),
@@ -279,12 +283,11 @@ def AtomicPusher(
     # The champion resolver (LatestBlessedModelStrategy) reads these: the model pushed last is
     # the one every later candidate is judged against.
     champion.set_int_custom_property("blessed", int(result.pushed))
-    source = model.get_int_custom_property(SOURCE_MODEL_ID)
-    champion.set_int_custom_property("current_model_id", source or model.id)
+    champion.set_int_custom_property("current_model_id", model_id)
     champion.set_string_custom_property("current_model", model.uri)
     # Named in every later run's change checks: "vs. the champion (version V, candidate C)".
     champion.set_string_custom_property("pushed_version", result.version)
-    champion.set_string_custom_property("candidate", model.get_string_custom_property("candidate"))
+    champion.set_string_custom_property("candidate", candidate)
     fileio.makedirs(champion.uri)
     fileio.makedirs(pushed_model.uri)
     with fileio.open(os.path.join(pushed_model.uri, PUSH_RECORD), "w") as f:

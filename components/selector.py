@@ -60,6 +60,8 @@ class CandidateRow:
     worst_gap: float | None = None
     flip_rate: dict | None = None
     base_auc: float | None = None
+    # Said under the row: e.g. a post-processed candidate with no threshold of its own.
+    note: str = ""
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Decision:
                 f"{_fmt(row.auc)} {_fmt(row.base_auc, 8)} {_fmt(row.tpr)} "
                 f"{_gap(row.eval_gap):>22} {_gap(row.suite_gap):>22} {_fmt(flips)}"
             )
+            lines += [f"    note: {row.note}"] if row.note else []
             lines += [f"    {reason}" for reason in row.reasons]
         lines.append(f"Selected: {self.winner}. {self.why}" if self.winner else self.why)
         return "\n".join(lines)
@@ -136,6 +139,7 @@ def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -
         worst_gap=_value(figures.get("worst_gap")),
         flip_rate=figures.get("flip_rate"),
         base_auc=_value(figures.get("base_auc")),
+        note=verdict.postprocess_note(),
     )
 
 

@@ -92,6 +92,18 @@ class Verdict:
         lines += [f"not judged on eval: {g} ({why})" for g, why in self.not_judged().items()]
         return lines
 
+    def postprocess_note(self) -> str:
+        """For a post-processed candidate whose thresholds all stayed at its base model's: that
+        its decisions are its base model's. Empty otherwise."""
+        point = self.operating_point or {}
+        if point.get("postprocess", "none") == "none" or point.get("base_threshold") is None:
+            return ""
+        base = point["base_threshold"]
+        moved = [g for g, t in (point.get("group_thresholds") or {}).items() if t > base]
+        if moved or point["threshold"] > base:
+            return ""
+        return "no group got a threshold of its own: its decisions are its base model's"
+
     def champion_line(self) -> str:
         """The champion and its own figures on this run's eval rows, or that there is none."""
         if not self.champion:

@@ -305,13 +305,23 @@ def test_the_pusher_writes_the_card_from_the_gate_report_and_the_model_folder(mo
     (report / "gate_report.json").write_text(json.dumps(gate_report()))
     serving = tmp_path / "serving"
     args = pusher_artifacts(model_dir, tmp_path, report)
+    # The Selector's copy (id 7) of the Trainer's model (id 3), selected as candidate min_diff.
+    args["model"].set_int_custom_property("source_model_id", 3)
+    args["model"].set_string_custom_property("candidate", "min_diff")
     AtomicPusher.test_call(**args, serving_dir=str(serving), data_location="/data/in")
     [version] = os.listdir(serving)
     md = (serving / version / MODEL_CARD_MD).read_text()
-    assert "`/data/in`" in md and "Model artifact id: 7" in md
+    assert "`/data/in`" in md and "Model artifact id: 3" in md
+    assert md.startswith("# Model card: Toxicity classifier (min_diff)\n")
     assert row_of(md, "religion")[3] == "12 of 100" and "Decision threshold: 0.3125" in md
     assert (serving / version / MODEL_CARD_HTML).exists()
-    assert (serving / version / COMPLETE_MARKER).exists()
+    # One id: the push marker and the champion name the model the card names.
+    marker = json.loads((serving / version / COMPLETE_MARKER).read_text())
+    assert (marker["model_id"], marker["candidate"]) == (3, "min_diff")
+    champion = args["champion"]
+    assert champion.get_int_custom_property("current_model_id") == 3
+    assert champion.get_string_custom_property("pushed_version") == version
+    assert champion.get_string_custom_property("candidate") == "min_diff"
 
 
 def test_a_card_that_cannot_be_rendered_fails_the_push_with_serving_untouched(
@@ -444,3 +454,31 @@ def test_a_post_processed_card_shows_fitted_groups_the_base_threshold_and_base_a
     assert "use the decision threshold above (0.3500)" in op
     assert "Base model's AUC on eval" in files[MODEL_CARD_MD] and ": 0.861" in files[MODEL_CARD_MD]
     assert "how it was set</th>" in files[MODEL_CARD_HTML]
+
+
+def test_the_card_names_the_candidate_and_a_post_processed_one_that_moved_nothing():
+    from tests.report_data import recorded_gate
+
+    # Every threshold at the base model's: the "post-processed" model is its base model.
+    point = {**POINT, "postprocess": "group_thresholds", "threshold": 0.3125,
+             "group_thresholds": {"religion": 0.3125}, "base_threshold": 0.3125,
+             "fitted_groups": [],
+             "threshold_notes": {"religion": "12 non-toxic validation rows, fewer than "
+                                 "postprocess_min_rows 30: keeps the base threshold"}}  # fmt: skip
+    record = {**recorded_gate(), "operating_point": point}
+    baseline = {**MIN_DIFF, "trainer": "baseline"}
+    files = render(record, point=point, trainer=baseline, candidate="baseline_group_thresholds")
+    md = files[MODEL_CARD_MD]
+    assert md.startswith("# Model card: Toxicity classifier (baseline_group_thresholds)\n")
+    assert "- Candidate: `baseline_group_thresholds` (trainer `baseline`, post-processing " \
+        "group_thresholds)" in md  # fmt: skip
+    op = section(md, "Operating point")
+    assert row_of(op, "religion")[2] == (
+        "12 non-toxic validation rows, fewer than postprocess_min_rows 30: keeps the base threshold"
+    )
+    note = "no group got a threshold of its own: its decisions are its base model's"
+    assert f"**Note: {note}.**" in op
+    assert f"<strong>Note: {escape(note)}.</strong>" in files[MODEL_CARD_HTML]
+    # One religion threshold above the base: no note.
+    point["group_thresholds"] = {"religion": 0.5}
+    assert "**Note:" not in render(record, point=point, trainer=baseline)[MODEL_CARD_MD]

@@ -120,3 +120,34 @@ def test_a_post_processed_candidate_gets_its_base_weights_and_keeps_its_own_thre
         np.testing.assert_array_equal(mine, theirs)
     # A TF checkpoint's deferred restore would have set this back to the base's 0.3.
     assert candidate.decision_threshold.numpy() == pytest.approx(0.7)
+
+
+def test_each_threshold_says_why_it_is_what_it_is():
+    rng = np.random.default_rng(3)
+    labels = np.zeros(400)
+    scores = rng.uniform(size=400)
+    tags = {
+        # 200 non-toxic rows scored high: their FPR at the base threshold is above target.
+        "religion": np.arange(400) < 200,
+        # 10 rows: too few for a threshold of their own.
+        "disability": np.arange(400) >= 390,
+    }
+    scores[:200] += 0.5
+    base = threshold_at_fpr(scores, labels, 0.05)
+    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base)
+    notes = postprocess.threshold_notes(tags, labels, 30, own, base, rest)
+    assert own["religion"] > base and own["disability"] == base
+    assert notes == {
+        "disability": "10 non-toxic validation rows, fewer than postprocess_min_rows 30: "
+        "keeps the base threshold",
+        "religion": "its own threshold, at the target FPR on 200 non-toxic rows",
+        "untagged": "keeps the base threshold",
+    }
+    # A group with rows enough whose FPR at the base threshold is already within target.
+    tags["religion"] = np.arange(400) >= 200
+    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base)
+    notes = postprocess.threshold_notes(tags, labels, 30, own, base, rest)
+    assert own["religion"] == base
+    assert notes["religion"] == (
+        "at the base threshold its FPR on 200 non-toxic rows is within target"
+    )

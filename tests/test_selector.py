@@ -149,3 +149,20 @@ def test_the_executor_blesses_nothing_when_every_candidate_is_refused(tmp_path):
     assert outputs["blessing"][0].get_int_custom_property("blessed") == 0
     assert os.listdir(out / "model") == []
     assert os.listdir(out / "report") == []
+
+
+def test_a_post_processed_candidate_that_moved_no_threshold_is_marked_in_the_table():
+    from components.selector import candidate_row
+    from components.verdict import Verdict
+
+    point = {"threshold": 0.3, "postprocess": "group_thresholds", "base_threshold": 0.3,
+             "group_thresholds": {"religion": 0.3, "race": 0.3}}  # fmt: skip
+    report = Verdict(blessed=True, operating_point=point).to_json()
+    row = candidate_row("baseline_group_thresholds", report, True, 30)
+    table = select([row], RULE).describe()
+    assert "\n    note: no group got a threshold of its own: its decisions are its base " \
+        "model's\n" in table  # fmt: skip
+    point["group_thresholds"]["race"] = 0.4
+    moved = candidate_row("baseline_group_thresholds", Verdict(True, operating_point=point)
+                          .to_json(), True, 30)  # fmt: skip
+    assert moved.note == "" and "note:" not in select([moved], RULE).describe()

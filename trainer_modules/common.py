@@ -187,6 +187,13 @@ def choose_operating_point(scores, labels, groups, settings) -> operating_point.
         point.fitted_groups = postprocess.fitted_groups(
             groups, labels, settings.postprocess_min_rows
         )
+        point.threshold_notes = postprocess.threshold_notes(
+            groups, labels, settings.postprocess_min_rows, own, base, rest
+        )
+        print(f"Group thresholds (base model's threshold {base:.4f}):", flush=True)
+        for name, note in point.threshold_notes.items():
+            value = rest if name == "untagged" else own[name]
+            print(f"  {name:<20} {value:.4f}  {note}", flush=True)
         flagged = postprocess.decisions(scores, groups, rest, own)
         negative = np.asarray(labels) < 0.5
         point.validation_fpr = float(flagged[negative].mean())

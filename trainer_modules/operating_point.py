@@ -99,6 +99,8 @@ class OperatingPoint:
     # The groups with enough validation rows for a threshold of their own; the others keep
     # base_threshold.
     fitted_groups: list[str] | None = None
+    # Per group and for "untagged": why its threshold is what it is (postprocess.threshold_notes).
+    threshold_notes: dict[str, str] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -51,6 +51,29 @@ def fit_group_thresholds(
     return max(float(base), threshold_at_fpr(scores[untagged], labels[untagged], target_fpr)), own
 
 
+def threshold_notes(
+    tags: dict, labels, min_rows: int, own: dict[str, float], base: float, rest: float
+) -> dict[str, str]:
+    """Per group (and for the untagged rows), why its threshold is what it is."""
+    negative = np.asarray(labels).reshape(-1) < 0.5
+    notes = {}
+    for group, mask in sorted(tags.items()):
+        n = int((np.asarray(mask, dtype=bool) & negative).sum())
+        if n < min_rows:
+            notes[group] = (
+                f"{n} non-toxic validation rows, fewer than postprocess_min_rows {min_rows}: "
+                "keeps the base threshold"
+            )
+        elif own[group] > base:
+            notes[group] = f"its own threshold, at the target FPR on {n} non-toxic rows"
+        else:
+            notes[group] = f"at the base threshold its FPR on {n} non-toxic rows is within target"
+    notes["untagged"] = (
+        "its own threshold, at the target FPR" if rest > base else "keeps the base threshold"
+    )
+    return notes
+
+
 def fitted_groups(tags: dict, labels, min_rows: int) -> list[str]:
     """The groups with enough non-toxic rows to get a threshold of their own."""
     negative = np.asarray(labels).reshape(-1) < 0.5
