@@ -17,7 +17,7 @@ from report.html import now, render_html
 from report.matching import match_thresholds, score_eval_split
 from report.results import RunResult
 from report.robustness import swap_rows
-from report.runs import find_evaluations, load_run
+from report.runs import find_evaluations, load_run, newest_run
 from report.selection import candidates_table, order, recommendation, recorded
 
 HTML_FILE = "fairness_report.html"
@@ -44,7 +44,7 @@ def copy_model_cards(runs: list[RunResult], folder: Path) -> dict[str, str]:
     return copies
 
 
-def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
+def write_report(runs: list[RunResult], directory: str | os.PathLike, covers: str = "") -> Path:
     """Writes the HTML, the PNG charts and a JSON summary; returns the HTML path."""
     if not runs:
         raise ValueError("no runs to report")
@@ -60,10 +60,11 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike) -> Path:
         (folder / name).unlink(missing_ok=True)
     cards = copy_model_cards(runs, folder)
     page = folder / HTML_FILE
-    page.write_text(render_html(runs, specs, generated, pngs, cards), encoding="utf-8")
+    page.write_text(render_html(runs, specs, generated, pngs, cards, covers), encoding="utf-8")
     shared = recorded(runs)
     summary = {
         "generated": generated,
+        "covers": covers,
         # The Selector's recorded decision, not a ranking of the report's own.
         "order": [r.name for r in order(runs)],
         "selection": {
@@ -98,19 +99,54 @@ def build_runs(connection, candidates=None, match: bool = True, run_id=None) -> 
     return runs
 
 
-def report_command(connection, candidates, directory, match: bool = True, stream=None, run_id=None):
-    """`local_runner.py report`: writes the report and prints the table of candidates and the
-    Selector's recorded decision. Returns the runs found (empty when no candidate has an evaluation)."""
-    stream = stream or sys.stdout
+def scope(runs: list[RunResult], mixed: bool) -> str:
+    """The one run the report covers and its data; or, mixing runs, each model's run."""
+    if not mixed:
+        run = runs[0]
+        return (f"Run {run.run_id}: {run.eval_rows} eval rows of {run.examples_uri or '-'}"
+                f" (pipeline {run.pipeline})")  # fmt: skip
+    models = "; ".join(f"{r.name}: run {r.run_id}, {r.eval_rows} eval rows" for r in runs)
+    return f"Mixed runs (--mix-runs), each model with its own run and eval rows: {models}"
+
+
+def reported_runs(connection, candidates=None, match=True, run_id=None, mix_runs=False):
+    """(the models a report shows, the run id it covers or None, whether runs are mixed): one
+    run (`run_id`, else the newest) unless `mix_runs`, which takes each candidate's newest
+    evaluation from whichever run made it and labels each model with its run."""
+    if run_id is None and not mix_runs:
+        run_id = newest_run(connection)
+        if run_id is None:
+            return [], None, False
     runs = build_runs(connection, candidates, match, run_id)
+    mixed = mix_runs and len({r.run_id for r in runs}) > 1
+    for run in runs:
+        run.label = (
+            f"{run.name} [run {run.run_id}, {run.eval_rows} eval rows]" if mixed else run.name
+        )
+    return runs, run_id, mixed
+
+
+def report_command(
+    connection, candidates, directory, match: bool = True, stream=None, run_id=None,
+    mix_runs: bool = False,
+):  # fmt: skip
+    """`local_runner.py report`: writes the report (see reported_runs) and prints the table of
+    candidates and the Selector's recorded decision. Returns the runs found (empty when no
+    candidate has an evaluation)."""
+    stream = stream or sys.stdout
+    runs, run_id, mixed = reported_runs(connection, candidates, match, run_id, mix_runs)
     found = {r.name for r in runs}
     for name in candidates or ():
         if name not in found:
-            print(f"No evaluation of candidate {name} ({config.PIPELINE_NAME}) found.", file=stream)
+            where = f" in run {run_id}" if run_id else ""
+            print(f"No evaluation of candidate {name} ({config.PIPELINE_NAME}){where} found.",
+                  file=stream)  # fmt: skip
     if not runs and not candidates:
-        print(f"No evaluation of any candidate ({config.PIPELINE_NAME}) found.", file=stream)
+        where = f"in run {run_id}; pass --run-id for another run" if run_id else "in any run"
+        print(f"No evaluation of any candidate ({config.PIPELINE_NAME}) {where}.", file=stream)
     if runs:
-        page = write_report(runs, directory)
-        print("", candidates_table(runs), "", recommendation(runs), "", sep="\n", file=stream)
+        page = write_report(runs, directory, scope(runs, mixed))
+        print(scope(runs, mixed), "", candidates_table(runs), "", recommendation(runs), "",
+              sep="\n", file=stream)  # fmt: skip
         print(f"Report: {page}", file=stream, flush=True)
     return runs

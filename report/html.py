@@ -162,6 +162,7 @@ def render_html(
     generated: str = "",
     pngs: dict[str, bytes] | None = None,
     model_cards: dict[str, str] | None = None,
+    covers: str = "",
 ) -> str:
     """The page; `charts` are the specs by file name, `pngs` their PNGs for the fallbacks,
     `model_cards` each pushed model's card (a file beside the page) by run name."""
@@ -178,6 +179,7 @@ def render_html(
     return _template().render(
         names=", ".join(r.name for r in runs),
         generated=generated,
+        covers=covers,
         bounds=runs[0].bounds,
         ci=any(r.bounds.confidence_intervals for r in runs),
         recommendation=selection.recommendation(runs).splitlines(),

@@ -8,21 +8,24 @@ import html
 import os
 
 from report.charts import chart_specs
-from report.command import build_runs
+from report.command import reported_runs, scope
 from report.html import now, render_html
 
 
-def notebook_report(output, candidates=None, metadata: str | None = None, match=True):
-    """The HTML report of the latest evaluations of `candidates` (default: all) under
-    `output`, for display."""
+def notebook_report(
+    output, candidates=None, metadata: str | None = None, match=True, run_id=None, mix_runs=False
+):
+    """The HTML report of one run under `output` (`run_id`, else the newest; see
+    report.command.reported_runs), of `candidates` (default: all), for display."""
     from IPython.display import HTML
 
-    runs = build_runs(metadata or os.path.join(output, "metadata.sqlite"), candidates, match)
+    connection = metadata or os.path.join(output, "metadata.sqlite")
+    runs, _, mixed = reported_runs(connection, candidates, match, run_id, mix_runs)
     if not runs:
         raise LookupError(
             f"no evaluations of {list(candidates or ['any candidate'])} under {output}"
         )
-    page = render_html(runs, chart_specs(runs), now())
+    page = render_html(runs, chart_specs(runs), now(), covers=scope(runs, mixed))
     # In a <div>: IPython warns about HTML that starts with an iframe (it means src= frames).
     return HTML(
         f'<div><iframe srcdoc="{html.escape(page, quote=True)}" '

@@ -55,6 +55,15 @@ class RunResult:
     # gate report, and its folder; None when no Selector read it.
     selection: dict | None = None
     selection_dir: str = ""
+    # The pipeline run of this evaluation, as `run` printed it.
+    run_id: str = ""
+    # How tables name the model: its name, with its run and eval rows when runs are mixed.
+    label: str = ""
+
+    @property
+    def eval_rows(self) -> int | None:
+        value = self.metric(OVERALL, COUNT).value
+        return None if value is None else int(value)
 
     def metric(self, slice_name: str, key: str) -> Value:
         return self.slices.get(slice_name, {}).get(key, Value(None))
@@ -178,6 +187,8 @@ class RunResult:
         return {
             "name": self.name,
             "pipeline": self.pipeline,
+            "run_id": self.run_id,
+            "eval_rows": self.eval_rows,
             "blessed": self.blessed,
             "auc": self.metric(OVERALL, AUC).value,
             "bias_score": self.metric(OVERALL, BIAS_SCORE_METRIC).value,

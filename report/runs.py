@@ -40,6 +40,8 @@ class EvaluationRef:
     # The folder of selection.json of the Selector that read the gate report (of the run asked
     # for, else the newest); empty when no Selector read it.
     selection_dir: str = ""
+    # The run of this evaluation (a cached Evaluator belongs to the run that reused it).
+    run_id: str = ""
 
 
 def _checked(connection):
@@ -82,6 +84,7 @@ def latest_evaluation(
             execution_id=execution.id,
             evaluation_uri=evaluations[0].uri,
             finished_ms=execution.last_update_time_since_epoch,
+            run_id=reader.run_of(execution.id),
         )
         if inputs.get("examples"):
             examples = inputs["examples"][0]
@@ -143,9 +146,16 @@ def _attach_model_card(reader: Reader, ref: EvaluationRef, report_id: int) -> No
                         return
 
 
+def newest_run(connection) -> str | None:
+    """The pipeline's newest run, the one a report covers by default."""
+    with Reader(_checked(connection)) as reader:
+        return reader.latest_run_id(config.PIPELINE_NAME)
+
+
 def find_evaluations(connection, candidates=None, run_id=None) -> dict[str, EvaluationRef]:
-    """Each candidate's evaluation, of the run `run_id` or else the latest of each; by default
-    every candidate that run (or any run) evaluated. Candidates never evaluated are left out."""
+    """Each candidate's evaluation, of the run `run_id`, or else (mixing runs) the latest of
+    each; by default every candidate that run (or any run) evaluated. Candidates never
+    evaluated are left out."""
     with Reader(_checked(connection)) as reader:
         names = list(candidates or reader.candidates(config.PIPELINE_NAME, run_id))
     refs = {}
@@ -183,6 +193,7 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
         evaluated_at=_timestamp(ref.finished_ms),
         selection=selection,
         selection_dir=ref.selection_dir if selection is not None else "",
+        run_id=ref.run_id,
     )
 
 

@@ -146,7 +146,7 @@ def candidates_table(runs: list[RunResult]) -> str:
     for run in order(runs):
         s = run.summary()
         rows.append(
-            [run.name, selector_word(run, shared), GATE_WORDS[s["blessed"]],
+            [run.label or run.name, selector_word(run, shared), GATE_WORDS[s["blessed"]],
              fmt(run.metric(OVERALL, AUC).value), fmt(run.metric(OVERALL, FPR).value),
              fmt(run.metric(OVERALL, FNR).value),
              _worst(s["worst_group_fpr"], s["worst_group"]),

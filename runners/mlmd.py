@@ -128,6 +128,14 @@ class Reader:
             return None
         return max(runs.values(), key=lambda c: (c.create_time_since_epoch, c.id)).name
 
+    def run_of(self, execution_id: int) -> str:
+        """The run an execution belongs to ("" when none is recorded)."""
+        run_type = _context_type_id(self.store, RUN_CONTEXT)
+        for context in self.store.get_contexts_by_execution(execution_id):
+            if context.type_id == run_type:
+                return context.name
+        return ""
+
     def node_executions(
         self, pipeline_name: str, node: str, run_id: str | None = None, finished: bool = True
     ) -> list:

@@ -28,7 +28,13 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "candidate of the run)",
     )
     parser.add_argument(
-        "--run-id", help="the run to report, as `run` printed it (default: the latest of each)"
+        "--run-id", help="the run to report, as `run` printed it (default: the newest run)"
+    )
+    parser.add_argument(
+        "--mix-runs",
+        action="store_true",
+        help="each candidate's newest evaluation from whichever run made it, each labelled "
+        "with its run and eval rows (default: one run only)",
     )
     parser.add_argument("--report-dir", help="where the report goes (default: OUTPUT/report)")
     parser.add_argument(
@@ -52,5 +58,6 @@ def report(args) -> int:
         args.report_dir or os.path.join(output, "report"),
         match=not args.no_threshold_matching,
         run_id=args.run_id,
+        mix_runs=args.mix_runs,
     )
     return 0 if runs else 1

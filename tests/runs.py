@@ -146,7 +146,7 @@ def run_pipeline(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def report(output: Path, names: list[str], folder: Path) -> dict:
+def report(output: Path, names: list[str], folder: Path, *extra: str) -> dict:
     """`local_runner.py report` on `names` into `folder`, and the runs the report was written
     from (each name's newest evaluation now; later runs on `output` would change them)."""
     import pytest
@@ -165,7 +165,7 @@ def report(output: Path, names: list[str], folder: Path) -> dict:
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         patch.setattr(command, "report_command", recording)
         code = local_runner.main(["report", "--candidates", ",".join(names), "--output",
-                                  str(output), "--report-dir", str(folder)])  # fmt: skip
+                                  str(output), "--report-dir", str(folder), *extra])  # fmt: skip
     [runs] = written
     return {"code": code, "printed": out.getvalue(), "folder": folder, "runs": runs}
 

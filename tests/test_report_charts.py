@@ -176,11 +176,11 @@ def test_page_draws_its_charts_offline_in_headless_chromium(runs, tmp_path):
 
 
 def test_notebook_report_is_the_page_in_an_iframe(runs, monkeypatch):
-    monkeypatch.setattr(notebook, "build_runs", lambda *args: runs)
+    monkeypatch.setattr(notebook, "reported_runs", lambda *args: (runs, "run-1", False))
     view = notebook.notebook_report("/nowhere", ["baseline", "min_diff", "tfco"])
     assert view.data.startswith('<div><iframe srcdoc="&lt;!doctype html&gt;')
     assert "Fairness report" in view.data and "vegaEmbed" in view.data
-    monkeypatch.setattr(notebook, "build_runs", lambda *args: [])
+    monkeypatch.setattr(notebook, "reported_runs", lambda *args: ([], None, False))
     with pytest.raises(LookupError):
         notebook.notebook_report("/nowhere")
 

@@ -87,6 +87,13 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared,
     assert "tfco: a decision among " in summary["recommendation"]
     assert "min_diff: a decision among min_diff (selected: none)" in summary["recommendation"]
     reference, min_diff = reruns["report"]["runs"]
+    # Asked to mix runs, it says so and labels each model with its run and eval rows.
+    assert reference.run_id != min_diff.run_id
+    rows = {r.name: r.eval_rows for r in (reference, min_diff)}
+    assert summary["covers"].startswith("Mixed runs (--mix-runs), each model with its own run")
+    for run in (reference, min_diff):
+        label = f"{run.name} [run {run.run_id}, {rows[run.name]} eval rows]"
+        assert label in reruns["report"]["printed"] and escape(label) in page
     # Each evaluation reads back the bounds it was judged by: MinDiff's, against the champion,
     # a recall-drop bound; TFCO's, in the first run with no champion, no change bound at all.
     assert min_diff.bounds.min_slice_size == 10
@@ -141,5 +148,29 @@ def test_report_opens_in_headless_chromium_without_console_errors(compared, tmp_
 @pytest.mark.e2e
 def test_notebook_report_shows_the_html_report(compared):
     out, _ = compared
-    html_view = notebook.notebook_report(str(out), ["tfco", "min_diff"], match=False)
+    html_view = notebook.notebook_report(str(out), ["tfco", "min_diff"], match=False,
+                                         mix_runs=True)  # fmt: skip
     assert "srcdoc=" in html_view.data and "Fairness report" in html_view.data
+
+
+@pytest.mark.e2e
+def test_the_report_covers_one_run_by_default(reruns, tmp_path):
+    # The newest run on reruns' output is `cached` (baseline and MinDiff); TFCO was evaluated
+    # only in an earlier run and stays out unless runs are mixed on purpose.
+    out = reruns["output"]
+    newest = reruns["cached"]["outcome"].run_id
+    done = runs.report(out, ["baseline", "min_diff"], tmp_path / "one")
+    assert done["code"] == 0
+    assert {r.run_id for r in done["runs"]} == {newest}
+    summary = json.loads((tmp_path / "one" / command.JSON_FILE).read_text())
+    assert [r["name"] for r in summary["runs"]] == ["baseline", "min_diff"]
+    assert summary["covers"].startswith(f"Run {newest}: ")
+    assert f"\nRun {newest}: " in "\n" + done["printed"]
+    # Its recommendation is that run's Selector's decision, which judged both.
+    assert summary["selection"]["decision"]["candidates"][0]["name"] in {"baseline", "min_diff"}
+    absent = runs.report(out, ["tfco"], tmp_path / "absent")
+    assert absent["code"] == 1 and absent["runs"] == []
+    assert (
+        f"No evaluation of candidate tfco (fair-toxicity) in run {newest} found."
+        in (absent["printed"])
+    )
