@@ -115,7 +115,20 @@ def _paddings(size: tuple[int, int], labels: dict, models: dict) -> tuple[float,
     return outer, min(1.0, max(0.0, (band / 60 - len(models)) / 2))
 
 
-def _bars(x, x_offset, y, models: dict[str, str], tips) -> alt.Chart:
+# Legend entries wrap into as many columns as fit the chart's width: one row of entries wider
+# than the chart is cut off in the PNG. A label's width is estimated from its length.
+LABEL_PX_PER_CHAR = 7
+SYMBOL_PX = 40
+
+
+def legend(title: str, labels: list[str], width: int, orient: str, **style) -> alt.Legend:
+    widest = max((len(label) for label in labels), default=1) * LABEL_PX_PER_CHAR + SYMBOL_PX
+    columns = max(1, min(len(labels), (width - 20) // widest))
+    return alt.Legend(title=title, orient=orient, columns=columns, labelLimit=width - 60,
+                      **style)  # fmt: skip
+
+
+def _bars(x, x_offset, y, models: dict[str, str], tips, width: int) -> alt.Chart:
     """One bar per model and group, pale where the gate did not judge the group; clicking a
     model in the legend highlights its bars."""
     chosen = alt.selection_point(fields=["model"], bind="legend")
@@ -132,7 +145,7 @@ def _bars(x, x_offset, y, models: dict[str, str], tips) -> alt.Chart:
                 sort=list(models),
                 scale=alt.Scale(domain=list(models), range=list(models.values())),
                 # Full colour in the legend whatever the bars' opacity.
-                legend=alt.Legend(title="model", orient="top", labelLimit=400, symbolOpacity=1),
+                legend=legend("model", list(models), width, "top", symbolOpacity=1),
             ),
             opacity=alt.condition(chosen, judged, alt.value(0.12)),
             tooltip=[
@@ -152,16 +165,11 @@ def _bars(x, x_offset, y, models: dict[str, str], tips) -> alt.Chart:
     )
 
 
-def _rule_lines(rules: list[Rule], y) -> alt.Chart:
+def _rule_lines(rules: list[Rule], y, width: int) -> alt.Chart:
     names = [r.label for r in rules]
-    legend = alt.Legend(
-        title="bounds",
-        orient="top",
-        symbolType="stroke",
-        symbolStrokeWidth=3,
-        symbolDash=[6, 3],
-        labelLimit=400,
-    )
+    # Below the plot: beside the models' legend one row would not fit.
+    lines = legend("bounds", names, width, "bottom", symbolType="stroke", symbolStrokeWidth=3,
+                   symbolDash=[6, 3])  # fmt: skip
     # 3 px wide so that the line keeps its exact colour on some pixel row after antialiasing.
     return (
         alt.Chart(alt.Data(values=[{"y": r.y, "line": r.label} for r in rules]))
@@ -172,7 +180,7 @@ def _rule_lines(rules: list[Rule], y) -> alt.Chart:
                 "line:N",
                 sort=names,
                 scale=alt.Scale(domain=names, range=[r.color for r in rules]),
-                legend=legend,
+                legend=lines,
             ),
         )
     )
@@ -230,11 +238,11 @@ def bar_chart(
     def y(field: str) -> alt.Y:
         return alt.Y(field, title=y_title, scale=y_scale, axis=alt.Axis(format=".2f"))
 
-    layers = [_bars(x, x_offset, y, models, tips)]
-    if rules:
-        layers.append(_rule_lines(rules, y))
-    layers += _marks_on_bars(x, x_offset, y, y_scale)
     width, height = size
+    layers = [_bars(x, x_offset, y, models, tips, width)]
+    if rules:
+        layers.append(_rule_lines(rules, y, width))
+    layers += _marks_on_bars(x, x_offset, y, y_scale)
     # The bar rows sit once at the top of the spec; each layer but the rules reads them.
     return alt.layer(*layers, data=alt.Data(values=rows)).properties(
         title=title,
@@ -282,7 +290,7 @@ def _decision_rows(runs: list[RunResult], names: list[str], metric: str) -> list
 def _matched_rows(runs: list[RunResult], names: list[str], key: str) -> list[dict]:
     rows = []
     for run in runs:
-        model = f"{run.name} (t={run.matched.threshold:.3f})"
+        model = f"{run.name} (t={run.matched_score_threshold:.3f})"
         for c in names:
             rates = {k: Value(run.matched.rates.get(c, {}).get(k)) for k in ("fpr", "fnr")}
             rows.append(_row(run, model, c, rates[key], rates))
@@ -295,7 +303,7 @@ def _matched_charts(runs, names, labels, colors) -> dict[str, alt.LayerChart]:
     if not matched:
         return {}
     reference = matched[0].matched
-    models = {f"{r.name} (t={r.matched.threshold:.3f})": colors[r.name] for r in matched}
+    models = {f"{r.name} (t={r.matched_score_threshold:.3f})": colors[r.name] for r in matched}
     target = Rule(reference.target_fpr, BOUND_COLOR, "reference overall FPR")
     charts = {}
     for name, key, title, rules in [
@@ -382,6 +390,7 @@ def tradeoff_chart(runs: list[RunResult], colors: dict[str, str]) -> alt.Chart |
             color=alt.Color(
                 "model:N",
                 scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                legend=legend("model", list(colors), width, "top"),
             ),
             tooltip=[
                 "model:N",

@@ -9,6 +9,7 @@ worked out here from the slices, as the gate then did."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from components.verdict import Verdict
@@ -22,6 +23,15 @@ from contract import (
 )
 from report.bounds import GateBounds
 from report.values import AUC, COUNT, FNR, FPR, Value
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
 
 
 @dataclass
@@ -59,6 +69,19 @@ class RunResult:
     run_id: str = ""
     # How tables name the model: its name, with its run and eval rows when runs are mixed.
     label: str = ""
+
+    @property
+    def matched_score_threshold(self) -> float | None:
+        """The matched threshold on the probability scale `predict` shows (of the rows tagged
+        with no group, for post-processing). Matching works on the `evaluate` signature's
+        score, which crosses 0.5 at the model's operating threshold t: sigmoid(logit(p) -
+        logit(t)), so a matched m there is sigmoid(logit(m) + logit(t)) here."""
+        if self.matched is None:
+            return None
+        point = self.operating_point
+        if not point or point.get("threshold") is None:
+            return self.matched.threshold  # a model without an operating point: its own scale
+        return _sigmoid(_logit(self.matched.threshold) + _logit(point["threshold"]))
 
     @property
     def eval_rows(self) -> int | None:
@@ -200,7 +223,9 @@ class RunResult:
             "worst_fnr_group": worst_fnr_group,
             "largest_gap": gap,
             "largest_gap_group": group,
-            "matched_threshold": self.matched.threshold if self.matched else None,
+            "matched_threshold": self.matched_score_threshold,
+            # The same threshold on the `evaluate` signature's scale (0.5 = operating point).
+            "matched_threshold_evaluate": self.matched.threshold if self.matched else None,
             "matched_largest_gap": matched_gap,
             "matched_largest_gap_group": matched_group,
             "identity_swap_flip_rate": self.swaps["flip_rate"] if self.swaps else None,

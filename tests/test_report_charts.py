@@ -5,6 +5,7 @@ import base64
 import html.parser
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -224,3 +225,57 @@ def test_the_page_shows_the_gate_record_its_failures_intervals_and_suite(runs):
     assert "compared with the base model baseline" in page
     # The other two gate reports predate the record: no suite figures, said so.
     assert page.count("No challenge suite figures in this gate report") == 2
+
+
+def legend_boxes(node) -> list[tuple[float, float]]:
+    """(x, width) of every legend in a Vega scenegraph, x from the plot's origin."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("role") == "legend":
+            found += [(item.get("x", 0), item.get("width", 0)) for item in node.get("items", [])]
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return found
+    for child in children:
+        if isinstance(child, dict | list):
+            found += legend_boxes(child)
+    return found
+
+
+def test_no_legend_runs_off_the_chart_with_long_model_names(runs):
+    import vl_convert
+
+    # Long names: each model adds a bound line ("NAME: overall FPR + gap 0.05 = ...") and the
+    # matched charts add "(t=...)" to each name. A legend wider than the chart loses the
+    # entries past its edge in the PNG.
+    long = [f"{name}_group_thresholds_variant" for name in ("baseline", "min_diff", "tfco")]
+    for run, name in zip(runs, long, strict=True):
+        run.name = name
+    labels = np.array([0, 0, 0, 1], float)
+    matching.match_thresholds(runs, {r.name: scored([0.6, 0.4, 0.2, 0.9], labels) for r in runs})
+    for name, chart in charts.chart_specs(runs).items():
+        scene = vl_convert.vegalite_to_scenegraph(chart.to_dict())
+        boxes = legend_boxes(scene["scenegraph"])
+        assert boxes, name
+        right = max(x + width for x, width in boxes) + scene["origin"][0]
+        assert right <= charts.CHARTS[name][0], f"{name}: a legend ends at {right} px"
+
+
+def test_matched_thresholds_read_on_the_probability_scale_predict_shows(runs):
+    # The evaluate signature's score crosses 0.5 at the operating threshold: the reference
+    # model matched at its own point shows its own threshold, as predict would.
+    labels = np.array([0, 0, 0, 1], float)
+    matching.match_thresholds(runs, {r.name: scored([0.6, 0.4, 0.2, 0.9], labels) for r in runs})
+    reference = next(r for r in runs if r.name == "baseline")
+    reference.gate = {**(reference.gate or {}), "operating_point": {"threshold": 0.3561}}
+    assert reference.matched.threshold == 0.5
+    assert reference.matched_score_threshold == pytest.approx(0.3561)
+    assert reference.summary()["matched_threshold"] == pytest.approx(0.3561)
+    assert reference.summary()["matched_threshold_evaluate"] == 0.5
+    assert "0.356" in selection.candidates_table(runs)
+    # A matched 0.6 on the evaluate scale is logit(0.6) above the operating point.
+    reference.matched.threshold = 0.6
+    expected = 1 / (1 + math.exp(-(math.log(0.6 / 0.4) + math.log(0.3561 / 0.6439))))
+    assert reference.matched_score_threshold == pytest.approx(expected)
