@@ -277,6 +277,14 @@ def _add_training_arguments(parser, add, training) -> None:
     )
     add(
         t,
+        "--postprocess-min-rows",
+        type=positive_int,
+        default=training.postprocess_min_rows,
+        help="non-toxic validation rows a group needs for a threshold of its own "
+        "(*_group_thresholds candidates)",
+    )
+    add(
+        t,
         "--max-tokens",
         type=positive_int,
         default=config.TransformSettings.max_tokens,
@@ -360,6 +368,7 @@ def settings_from_args(
                 augment_path=_augment_path(args, augment_path),
                 target_groups=tuple(args.target_groups or ()),
                 target_group_min_rows=args.target_group_min_rows,
+                postprocess_min_rows=args.postprocess_min_rows,
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,
                 tfco_fpr_band=args.tfco_fpr_band,

@@ -225,3 +225,14 @@ def test_min_slice_size_counts_toxic_rows_for_fnr():
     _, verdict = validate(OVERALL, groups)
     assert not verdict.blessed
     assert {f.metric for f in verdict.failures} >= {"false_positive_rate gap (group - overall)"}
+
+
+@pytest.mark.parametrize("negatives, judged", [(29, False), (30, True)])
+def test_a_group_with_exactly_min_slice_size_non_toxic_rows_is_judged(negatives, judged):
+    # min_slice_size 30: 30 non-toxic rows are enough, 29 are not (n < min_slice_size).
+    groups = {g: {"example_count": 100, "fall_out": 0.05} for g in POLICY.groups}
+    groups["race"] = {"example_count": 100, "negatives": negatives, "positives": 100 - negatives,
+                      "fall_out": 0.5}  # fmt: skip
+    _, verdict = validate(OVERALL, groups)
+    assert verdict.blessed is not judged, verdict.describe()
+    assert ("race" in verdict.skipped) is not judged

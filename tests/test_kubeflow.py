@@ -331,3 +331,30 @@ def test_a_vertex_endpoint_swaps_the_pusher_behind_the_same_blessing(tmp_path):
     assert custom["ai_platform_vertex_region"] == "europe-west4"
     assert custom["ai_platform_serving_args"]["endpoint_name"] == "toxicity-endpoint"
     assert custom["ai_platform_serving_args"]["project_id"] == "fair-proj"
+
+
+def parsed(*extra: str):
+    flags = [f"--{k}={v}" for k, v in DEPLOY.items() if k != "gate-groups"]
+    return runner.parse_args(["compile", *flags, *extra])
+
+
+def test_the_deployment_flags_reach_where_they_act(monkeypatch):
+    from tfx.v1.extensions import google_cloud_ai_platform as gcai
+
+    import pipeline.pipeline
+
+    training = kubeflow_compile.vertex_training_config(parsed(
+        "--training-accelerator-type=NVIDIA_L4", "--training-accelerator-count=4"))  # fmt: skip
+    (pool,) = training[gcai.TRAINING_ARGS_KEY]["job_spec"]["worker_pool_specs"]
+    assert pool["machine_spec"]["accelerator_count"] == 4
+    push = kubeflow_compile.vertex_push_config(parsed(
+        "--vertex-endpoint=toxicity", "--serving-image=us-docker.pkg.dev/x/y:2",
+        "--serving-machine-type=n1-highcpu-8"))  # fmt: skip
+    assert push[gcai.VERTEX_CONTAINER_IMAGE_URI_KEY] == "us-docker.pkg.dev/x/y:2"
+    assert push[gcai.SERVING_ARGS_KEY]["machine_type"] == "n1-highcpu-8"
+    seen = {}
+    monkeypatch.setattr(pipeline.pipeline, "create_pipeline", lambda **kw: seen.update(kw))
+    kubeflow_compile.build_pipeline(parsed("--schema-path=/pipeline/other.pbtxt"))
+    assert (seen["split_folders"], seen["schema_path"]) == (True, "/pipeline/other.pbtxt")
+    kubeflow_compile.build_pipeline(parsed("--hash-split"))
+    assert seen["split_folders"] is False

@@ -151,3 +151,32 @@ def test_each_threshold_says_why_it_is_what_it_is():
     assert notes["religion"] == (
         "at the base threshold its FPR on 200 non-toxic rows is within target"
     )
+
+
+def test_the_trainers_operating_point_records_the_post_processed_decisions():
+    from trainer_modules.common import choose_operating_point
+    from trainer_modules.settings import TrainerSettings
+
+    scores, labels, tags = _validation(seed=2, n=6000)
+    negative = labels < 0.5
+    plain = choose_operating_point(scores, labels, tags, TrainerSettings(target_fpr=0.05))
+    assert plain.postprocess == "none" and plain.group_thresholds is None
+    assert plain.threshold == pytest.approx(_base(scores, labels))
+    settings = TrainerSettings(target_fpr=0.05, postprocess="group_thresholds",
+                               postprocess_min_rows=30)  # fmt: skip
+    point = choose_operating_point(scores, labels, tags, settings)
+    assert point.postprocess == "group_thresholds"
+    assert point.base_threshold == pytest.approx(plain.threshold)
+    rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, plain.threshold)
+    assert (point.threshold, point.group_thresholds) == (rest, own)
+    assert "disability" not in point.fitted_groups and "race" in point.fitted_groups
+    assert point.threshold_notes["disability"].endswith("keeps the base threshold")
+    # Its validation rates are those of the post-processed decisions, not of the base threshold.
+    flagged = postprocess.decisions(scores, tags, rest, own)
+    assert point.validation_fpr == pytest.approx(flagged[negative].mean())
+    assert point.validation_tpr == pytest.approx(flagged[~negative].mean())
+    assert point.validation_fpr < plain.validation_fpr
+    # An explicit decision threshold is the base the groups are fitted above.
+    fixed = choose_operating_point(scores, labels, tags, TrainerSettings(
+        target_fpr=0.05, postprocess="group_thresholds", decision_threshold=0.9))  # fmt: skip
+    assert fixed.base_threshold == 0.9 and min(fixed.group_thresholds.values()) >= 0.9

@@ -190,12 +190,14 @@ def test_the_tradeoff_chart_puts_each_model_at_its_gap_and_recall(runs):
     spec = charts.tradeoff_chart(runs, {r.name: "#000000" for r in runs}).to_dict()
     points = {row["model"]: row for row in spec["data"]["values"]}
     assert set(points) == {"baseline", "min_diff", "tfco"}
-    for run in runs:
-        group, gap = run.largest_gap()
-        assert points[run.name]["gap"] == pytest.approx(gap)
-        assert points[run.name]["group"] == group
-        assert points[run.name]["TPR"] == pytest.approx(1 - run.metric(OVERALL, "miss_rate").value)
-    assert points["baseline"]["gap"] > points["tfco"]["gap"]
+    # From tests/report_data.py's rates, by hand: gender (12 rows) is not judged, so the
+    # largest judged gap is religion's, 0.31 - 0.10 for the baseline and 0.13 - 0.09 for the
+    # fairer two; every model misses 30% of the toxic rows.
+    assert points["baseline"]["gap"] == pytest.approx(0.21)
+    for name in ("min_diff", "tfco"):
+        assert points[name]["gap"] == pytest.approx(0.04)
+    assert {p["group"] for p in points.values()} == {"religion"}
+    assert all(p["TPR"] == pytest.approx(0.7) for p in points.values())
 
 
 def test_the_page_shows_the_gate_record_its_failures_intervals_and_suite(runs):

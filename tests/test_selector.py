@@ -166,3 +166,18 @@ def test_a_post_processed_candidate_that_moved_no_threshold_is_marked_in_the_tab
     moved = candidate_row("baseline_group_thresholds", Verdict(True, operating_point=point)
                           .to_json(), True, 30)  # fmt: skip
     assert moved.note == "" and "note:" not in select([moved], RULE).describe()
+
+
+def test_the_selector_counts_a_groups_rows_as_the_gate_does():
+    from components.selector import candidate_row
+    from components.verdict import Verdict
+
+    # A slice with only its example count (no confusion counts): the gate judges its FPR on
+    # its examples (gate._rows), and so must the Selector's table.
+    slices = {"overall": {"example_count": 500, "fall_out": 0.05},
+              "religion": {"example_count": 40, "fall_out": 0.2}}  # fmt: skip
+    report = Verdict(blessed=True, slice_metrics=slices).to_json()
+    row = candidate_row("tfco", report, True, 30)
+    assert row.judged_groups == ["religion"]
+    assert row.max_group_fpr_gap == pytest.approx(0.15)
+    assert candidate_row("tfco", report, True, 41).judged_groups == []
