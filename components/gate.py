@@ -142,7 +142,7 @@ ROWS_OF_METRIC = {
 ROW_WORDS = {"negatives": "non-toxic", "positives": "toxic", "examples": ""}
 
 
-def _rows(count) -> dict[str, int]:
+def rows_by_kind(count) -> dict[str, int]:
     """{"examples", "negatives", "positives"} from a count dict, or an int for all three."""
     if isinstance(count, dict):
         examples = int(count.get("examples", 0))
@@ -156,7 +156,7 @@ def _too_small(slice_counts, min_slice_size: int) -> dict[str, dict[str, int]]:
     for group, count in slice_counts.items():
         if group == OVERALL:
             continue
-        rows = _rows(count)
+        rows = rows_by_kind(count)
         low = {kind: n for kind, n in rows.items() if n < min_slice_size}
         if low:
             small[group] = low

@@ -25,7 +25,7 @@ from tfx.types.artifact import Artifact
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
-from components.gate import GateReport, read_report, row_counts
+from components.gate import GateReport, read_report, row_counts, rows_by_kind
 from components.verdict import Verdict, champion_name
 from contract import AUC_METRIC, FNR_METRIC, FPR_METRIC, OVERALL, TPR_METRIC
 
@@ -121,9 +121,10 @@ def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -
     verdict = Verdict.from_json(report)
     rows = verdict.slice_metrics
     overall = rows.get(OVERALL, {})
-    counts = {g: row_counts(r) for g, r in rows.items() if g != OVERALL}
-    fpr_groups = sorted(g for g, c in counts.items() if c.get("negatives", 0) >= min_slice_size)
-    fnr_groups = sorted(g for g, c in counts.items() if c.get("positives", 0) >= min_slice_size)
+    # As the gate counts them: a slice without confusion counts stands on its examples.
+    counts = {g: rows_by_kind(row_counts(r)) for g, r in rows.items() if g != OVERALL}
+    fpr_groups = sorted(g for g, c in counts.items() if c["negatives"] >= min_slice_size)
+    fnr_groups = sorted(g for g, c in counts.items() if c["positives"] >= min_slice_size)
     figures = verdict.figures
     return CandidateRow(
         name=name,
