@@ -112,7 +112,7 @@ class GatePolicy:
     # Floor on overall recall (TPR) at the decision threshold: every FPR bound is met by a
     # model that flags nothing, so a fairness gate must refuse uselessness explicitly. 0.20
     # refuses the models that were once blessed (TPR 0.014 and 0.0 on the Gab Hate Corpus)
-    # and passes every baseline measured so far (0.30 or more); see docs/gate.md.
+    # and passes every baseline measured so far (0.30 or more); see docs/operating_point.md.
     min_tpr: float = 0.20
     # Against the resolved baseline model, when there is one.
     max_auc_drop: float = 0.02

@@ -1,4 +1,5 @@
-"""The local runner's commands: run, predict, report and compare (import lives in ingest).
+"""The local runner's `run` command and what the other commands share (predict and report
+have modules of their own; import lives in ingest).
 
 `local_runner.py` only parses and dispatches; this module does the work so that the
 benchmarks and tests call the same functions.

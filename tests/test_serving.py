@@ -7,10 +7,12 @@ import os
 import shutil
 import sys
 
+import numpy as np
 import pytest
 
 import local_runner
 from components import serving
+from contract import IDENTITY_GROUPS
 
 ODD_TEXTS = {
     "empty": "",
@@ -154,3 +156,50 @@ def test_cli_says_it_reads_stdin_at_a_terminal(tmp_path, capsys, monkeypatch):
     assert err.startswith("reading texts from stdin, one per line; Ctrl-D to end\n")
     # The line was read, so the run went on to look for a model.
     assert code == 1 and "serving folder not found" in err
+
+
+@pytest.mark.e2e
+def test_group_thresholds_decide_as_recorded_on_both_sides_of_each(pushed_run):
+    """The post-processed candidate of pushed_run (validation rows enough for thresholds of
+    its own, --postprocess-min-rows 3): on every text of its data, the served is_toxic, the
+    evaluate signature (the gate's score, 0.5 at the decision) and the recorded thresholds
+    agree row by row, with texts on both sides of each group's own threshold."""
+    import tensorflow as tf
+
+    from contract import EVAL_SIGNATURE, PREDICTION_KEY
+    from ingest.tfrecords import make_example, read_examples
+    from trainer_modules import postprocess
+
+    pipeline = pushed_run["output"] / "pipelines" / "fair-toxicity"
+    trainer = pipeline / "Trainer.baseline_group_thresholds"
+    [model_dir] = trainer.glob("model/*/Format-Serving")
+    point = serving.read_operating_point(str(model_dir))
+    base, own = point["base_threshold"], point["group_thresholds"]
+    moved = {g: t for g, t in own.items() if t > base}
+    assert moved, f"no group got a threshold of its own: {point['threshold_notes']}"
+    texts = sorted({
+        e.features.feature["comment_text"].bytes_list.value[0].decode("utf-8", "replace")
+        for e in read_examples(str(pushed_run["data"] / "*" / "*"))
+    })  # fmt: skip
+    scorer = serving.load_scorer(str(model_dir))
+    records = scorer(texts)
+    probability = np.array([r["toxicity"] for r in records])
+    tags = group_tags(scorer, IDENTITY_GROUPS, texts)
+    served = np.array([r["is_toxic"] for r in records])
+    known = np.array([r["known_tokens"] > 0 for r in records])
+    expected = postprocess.decisions(probability, tags, point["threshold"], own) & known
+    assert (served == expected).all()
+    examples = tf.constant([make_example(t, 0.0).SerializeToString() for t in texts])
+    evaluate = scorer.model.signatures[EVAL_SIGNATURE](examples=examples)
+    crossed = evaluate[PREDICTION_KEY].numpy().reshape(-1) > 0.5
+    assert (crossed[known] == served[known]).all()
+    for group, threshold in moved.items():
+        # Rows this group's threshold decides: tagged with it and with no higher one.
+        governs = tags[group] & ~np.any(
+            [tags[g] for g, t in own.items() if t > threshold], axis=0
+        ) & known  # fmt: skip
+        above = governs & (probability > threshold)
+        below = governs & (probability <= threshold) & (probability > base)
+        assert above.any() and below.any(), (group, threshold, int(governs.sum()))
+        # Between the base threshold and its own, the group's rows are not flagged.
+        assert not served[below].any() and served[above].all()

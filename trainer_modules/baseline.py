@@ -1,4 +1,5 @@
-"""Baseline trainer: the shared CNN with binary cross-entropy, no remediation."""
+"""Baseline trainer: the shared model (common.build_model) with binary cross-entropy, no
+remediation."""
 
 import tensorflow as tf
 from tfx import v1 as tfx

@@ -24,8 +24,6 @@ import numpy as np
 
 from trainer_modules.operating_point import threshold_at_fpr
 
-METHODS = ("none", "group_thresholds")
-
 
 def fit_group_thresholds(
     scores, labels, tags: dict[str, np.ndarray], target_fpr: float, min_rows: int, base: float
