@@ -69,16 +69,6 @@ class Reader:
             self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
         return self._artifact_types[artifact.type_id]
 
-    def artifacts_by_type(self, pipeline_name: str) -> dict[str, list]:
-        """A pipeline's artifacts by type name, oldest first (empty if it never ran)."""
-        context = self.store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
-        if context is None:
-            return {}
-        by_type: dict[str, list] = {}
-        for artifact in sorted(self.store.get_artifacts_by_context(context.id), key=lambda a: a.id):
-            by_type.setdefault(self.type_name(artifact), []).append(artifact)
-        return by_type
-
     def run_executions(self, run_id: str) -> dict[str, object]:
         """Node id -> the execution of that node in this run (cached ones included)."""
         context = self.store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
