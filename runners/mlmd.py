@@ -58,16 +58,10 @@ class Reader:
 
         self._handle = metadata.Metadata(self._connection)
         self.store = self._handle.__enter__().store
-        self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
         return self
 
     def __exit__(self, *exc) -> None:
         self._handle.__exit__(*exc)
-
-    def type_name(self, artifact) -> str:
-        if artifact.type_id not in self._artifact_types:
-            self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
-        return self._artifact_types[artifact.type_id]
 
     def run_executions(self, run_id: str) -> dict[str, object]:
         """Node id -> the execution of that node in this run (cached ones included)."""
