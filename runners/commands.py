@@ -283,7 +283,10 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
                 print(_metric_line(name, row))
     from components.verdict import Verdict, champion_name
 
-    champion = Verdict.from_json(report).champion if report else None
+    # Every candidate was compared with the same champion; the Selector recorded it.
+    champion = outcome.selection.get("champion") or next(
+        (r.get("champion") for _, r in outcome.reports.values() if r.get("champion")), None
+    )
     if outcome.selection:
         from components.selector import CandidateRow, Decision
 
@@ -295,9 +298,8 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
         )
         print("\nCandidates, each at its own operating point (eval split; gaps: group - overall):")
         print("\n".join("  " + line for line in decision.describe().splitlines()))
-    if report:
-        print(f"Change checks compared with {Verdict.from_json(report).champion_line()}")
     if outcome.reports:
+        print(f"Change checks compared with {Verdict(True, champion=champion).champion_line()}")
         print(f"\nOutcome: {'blessed' if outcome.blessed else 'not blessed'}")
         for name, (folder, _) in outcome.reports.items():
             print(f"Gate report of {name}: {folder}")
