@@ -145,9 +145,15 @@ def export_serving_model(
     def evaluate(serialized):
         transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
         logits = model.logits_view(transformed[TOKENS_KEY])
-        shifted = tf.sigmoid(logits - _logit(thresholds(transformed)))
+        cut = thresholds(transformed)
+        shifted = tf.sigmoid(logits - _logit(cut))
+        # A probability at its threshold can round to the other side of 0.5 once shifted: the
+        # served decision (probability > threshold) says which side it is on.
+        flagged = tf.greater(model(transformed[TOKENS_KEY]), cut)
+        above = tf.maximum(shifted, tf.math.nextafter(0.5, 1.0))
+        decided = tf.where(flagged, above, tf.minimum(shifted, 0.5))
         # Below 0.5 and below every Fairness Indicators threshold: served as not toxic at any.
-        return {PREDICTION_KEY: tf.where(known_tokens(transformed) > 0, shifted, 0.0)}
+        return {PREDICTION_KEY: tf.where(known_tokens(transformed) > 0, decided, 0.0)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(serialized):
