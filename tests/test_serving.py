@@ -12,7 +12,7 @@ import pytest
 
 import local_runner
 from components import serving
-from contract import IDENTITY_GROUPS
+from contract import IDENTITY_GROUPS, IDENTITY_KEYWORDS
 
 ODD_TEXTS = {
     "empty": "",
@@ -161,9 +161,10 @@ def test_cli_says_it_reads_stdin_at_a_terminal(tmp_path, capsys, monkeypatch):
 @pytest.mark.e2e
 def test_group_thresholds_decide_as_recorded_on_both_sides_of_each(pushed_run):
     """The post-processed candidate of pushed_run (validation rows enough for thresholds of
-    its own, --postprocess-min-rows 3): on every text of its data, the served is_toxic, the
-    evaluate signature (the gate's score, 0.5 at the decision) and the recorded thresholds
-    agree row by row, with texts on both sides of each group's own threshold."""
+    its own, --postprocess-min-rows 3): on every text of its data, and its likeliest toxic ones
+    with a group's word added, the served is_toxic, the evaluate signature (the gate's score,
+    0.5 at the decision) and the recorded thresholds agree row by row, with texts on both sides
+    of each group's own threshold (its validation rows include the one at it)."""
     import tensorflow as tf
 
     from contract import EVAL_SIGNATURE, PREDICTION_KEY
@@ -182,6 +183,9 @@ def test_group_thresholds_decide_as_recorded_on_both_sides_of_each(pushed_run):
         for e in read_examples(str(pushed_run["data"] / "*" / "*"))
     })  # fmt: skip
     scorer = serving.load_scorer(str(model_dir))
+    # The likeliest toxic texts again with each moved group's word: rows above its threshold.
+    top = [texts[i] for i in np.argsort([-r["toxicity"] for r in scorer(texts)])[:40]]
+    texts += [f"{t} {IDENTITY_KEYWORDS[g][0]}" for g in moved for t in top]
     records = scorer(texts)
     probability = np.array([r["toxicity"] for r in records])
     tags = group_tags(scorer, IDENTITY_GROUPS, texts)
