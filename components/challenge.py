@@ -19,6 +19,7 @@ from collections import defaultdict
 import numpy as np
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
@@ -195,14 +196,14 @@ def evaluate_suite(model_dir: str, files: list[str], manifest: dict | None = Non
 
 
 def write_result(result: dict, directory: str) -> None:
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, RESULT_FILE), "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
+    fileio.makedirs(directory)
+    with fileio.open(os.path.join(directory, RESULT_FILE), "w") as f:
+        f.write(json.dumps(result, indent=2, sort_keys=True))
 
 
 def read_result(directory: str) -> dict:
-    with open(os.path.join(directory, RESULT_FILE)) as f:
-        return json.load(f)
+    with fileio.open(os.path.join(directory, RESULT_FILE)) as f:
+        return json.loads(f.read())
 
 
 @component

@@ -9,6 +9,7 @@ import os
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -35,7 +36,7 @@ def read_split_anomalies(uri: str, split_names: list[str]) -> dict[str, anomalie
     out = {}
     for split in split_names:
         path = os.path.join(uri, f"Split-{split}", ANOMALIES_FILE)
-        with open(path, "rb") as f:
+        with fileio.open(path, "rb") as f:
             out[split] = anomalies_pb2.Anomalies.FromString(f.read())
     return out
 

@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
@@ -378,16 +379,16 @@ def gate_from_evaluation(
 
 
 def write_report(verdict: Verdict, directory: str) -> None:
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, REPORT_FILE), "w") as f:
-        json.dump(verdict.to_json(), f, indent=2, sort_keys=True)
-    with open(os.path.join(directory, TEXT_FILE), "w") as f:
+    fileio.makedirs(directory)
+    with fileio.open(os.path.join(directory, REPORT_FILE), "w") as f:
+        f.write(json.dumps(verdict.to_json(), indent=2, sort_keys=True))
+    with fileio.open(os.path.join(directory, TEXT_FILE), "w") as f:
         f.write(verdict.describe() + "\n")
 
 
 def read_report(directory: str) -> dict:
-    with open(os.path.join(directory, REPORT_FILE)) as f:
-        return json.load(f)
+    with fileio.open(os.path.join(directory, REPORT_FILE)) as f:
+        return json.loads(f.read())
 
 
 def champion_push(champion: Artifact | None) -> dict | None:
@@ -446,6 +447,8 @@ def FairnessGate(
     blessing.set_int_custom_property("blessed", int(verdict.blessed))
     blessing.set_int_custom_property("current_model_id", model.id)
     blessing.set_string_custom_property("current_model", model.uri)
-    os.makedirs(blessing.uri, exist_ok=True)
-    open(os.path.join(blessing.uri, "BLESSED" if verdict.blessed else "NOT_BLESSED"), "w").close()
+    fileio.makedirs(blessing.uri)
+    marker = os.path.join(blessing.uri, "BLESSED" if verdict.blessed else "NOT_BLESSED")
+    with fileio.open(marker, "w") as f:
+        f.write("")  # a write creates the file on every filesystem; an open alone may not
     print(verdict.describe())
