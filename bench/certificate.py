@@ -128,7 +128,7 @@ def run_timing(metadata: Path, run_id: str) -> dict:
     run that did the work), their span, and the challenge suite's nodes' sum."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from runners.mlmd import Reader, sqlite_connection
+    from pipeline.mlmd import Reader, sqlite_connection
 
     complete = metadata_store_pb2.Execution.COMPLETE
     chosen = {}
@@ -156,7 +156,7 @@ def run_timing(metadata: Path, run_id: str) -> dict:
 
 def read_run(folder: Path) -> dict:
     """Every candidate's figures, the pushed candidate (new and old rule) and the timing."""
-    from runners.mlmd import latest_outcome, sqlite_connection
+    from pipeline.mlmd import latest_outcome, sqlite_connection
 
     metadata = folder / "metadata.sqlite"
     outcome = latest_outcome(sqlite_connection(metadata, read_only=True), config.PIPELINE_NAME)

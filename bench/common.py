@@ -62,7 +62,7 @@ PREPARE = {"embedded": prepare_embedded, "ghc": prepare_ghc}
 
 def run_pipeline(data: Path, trainer: str, out: Path, args: list[str], tag: str) -> dict:
     """`local_runner.py run` in a subprocess; the trained model's folder and training stats."""
-    from runners.mlmd import Reader, latest_outcome
+    from pipeline.mlmd import Reader, latest_outcome
 
     log = out / f"{tag}.log"
     command = [sys.executable, str(ROOT / "local_runner.py"), "run", "--data", str(data),

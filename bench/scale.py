@@ -69,7 +69,7 @@ def run_and_watch(
 
 def component_seconds(metadata_path: Path) -> tuple[dict[str, float], float]:
     """Seconds per pipeline node, and from the first execution's start to the last one's end."""
-    from runners import mlmd
+    from pipeline import mlmd
 
     with mlmd.Reader(mlmd.sqlite_connection(metadata_path, read_only=True)) as reader:
         return reader.node_seconds()

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from contract import MODEL_CARD_HTML
 from pipeline import config
+from pipeline.mlmd import Reader
 from report.bounds import bounds_from_eval_config
 from report.results import RunResult
 from report.values import slice_rows
-from runners.mlmd import Reader
 
 
 @dataclass

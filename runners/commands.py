@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 
 from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, OVERALL
-from pipeline import config, set_verbosity
-from runners import cli, mlmd
+from pipeline import config, mlmd, set_verbosity
+from runners import cli
 from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

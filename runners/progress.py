@@ -111,7 +111,7 @@ class Progress:
 def _was_cached(connection_config, execution_info) -> bool:
     if connection_config is None or execution_info is None:
         return False
-    from runners import mlmd
+    from pipeline import mlmd
 
     with mlmd.Reader(connection_config) as reader:
         return reader.was_cached(execution_info.execution_id)
@@ -120,7 +120,7 @@ def _was_cached(connection_config, execution_info) -> bool:
 def interrupted_lines(connection_config, pipeline_name: str, run_id: str) -> list[str]:
     """One line per execution of an earlier run of this pipeline that never finished and
     that no run has redone since: what a killed run leaves in ML Metadata."""
-    from runners import mlmd
+    from pipeline import mlmd
 
     return [
         f"Interrupted earlier: {item.node} of run {item.run_id} never finished (ML Metadata "

@@ -37,7 +37,7 @@ def pushed_run(tmp_path_factory):
     characters, invalid UTF-8, control characters), so the runs also show that they flow
     through every step of every trainer. A test that reruns on its output works on a copy
     (runs.copy_output) with `data` as --data."""
-    from runners import mlmd
+    from pipeline import mlmd
     from tests import runs
 
     out = tmp_path_factory.mktemp("pushed-run")
@@ -85,7 +85,7 @@ def reruns(pushed_run, tmp_path_factory):
     need two runs), after which `report` compares TFCO (pushed_run's evaluation) with it;
     `cached`, recall's flags once more (every step from the cache, while the newest outcome
     is drop's). Each with the serving folder before and after, its states and its outcome."""
-    from runners import mlmd
+    from pipeline import mlmd
     from tests import runs
 
     out = runs.copy_output(pushed_run["output"], tmp_path_factory.mktemp("reruns") / "root")

@@ -115,7 +115,7 @@ def versions(serving) -> list[str]:
 def executions_by_run(metadata_path) -> dict[str, dict[str, list[int]]]:
     """Run id -> node id -> states of that node's executions in the run (read-only, so a test
     can poll while a pipeline process writes)."""
-    from runners import mlmd
+    from pipeline import mlmd
 
     with mlmd.Reader(mlmd.sqlite_connection(metadata_path, read_only=True)) as reader:
         return reader.states_by_run()

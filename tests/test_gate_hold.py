@@ -7,8 +7,8 @@ import pytest
 import tensorflow_model_analysis as tfma
 
 import local_runner
+from pipeline import mlmd
 from pipeline import pipeline as pipeline_module
-from runners import mlmd
 from tests import runs
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 from tfx.orchestration.portable import launcher
 
-from runners import mlmd, progress
+from pipeline import mlmd
+from runners import progress
 
 PIPELINE = "fair-toxicity"
 

@@ -24,8 +24,9 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 import local_runner
+from pipeline import mlmd
 from pipeline.pipeline import component_ids
-from runners import commands, mlmd
+from runners import commands
 from tests import runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,9 @@ from tfx.orchestration import metadata
 
 import local_runner
 from components.gate import GateReport
+from pipeline import mlmd
 from pipeline.pipeline import component_ids
-from runners import commands, mlmd
+from runners import commands
 from tests import runs
 
 NODES = set(component_ids(["baseline"]))
