@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -29,11 +30,20 @@ from contract import (  # noqa: E402
 )
 from ingest.shared_data import shared_data_dir  # noqa: E402
 from pipeline import config  # noqa: E402
-from report.robustness import mean_sd  # noqa: E402,F401  (the report's, used by the benchmarks)
 from trainer_modules import operating_point as op  # noqa: E402
 
 MIN_NEGATIVES = 30
 TARGET_FPR = 0.05
+
+
+def mean_sd(values) -> str:
+    """ "mean ± sd" of the values present over seeds ("-" when none)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def prepare_embedded(out: Path) -> Path:

@@ -17,7 +17,7 @@ import markupsafe
 
 from components.certificate import FPR_SOURCES
 from contract import BIAS_AUC_KINDS, BIAS_SCORE_METRIC, EXACT_AUC_METRIC, OVERALL
-from report import robustness, selection
+from report import selection
 from report.charts import MATCHED_CHARTS, categories, vega_script
 from report.results import RunResult
 from report.values import ACCURACY, AUC, COUNT, FI_FNR, FI_FPR, FNR, FPR, Value, fmt
@@ -186,7 +186,6 @@ def render_html(
         summary=_summary_rows(runs),
         reference=next((r.matched for r in runs if r.matched), None),
         charts=figures,
-        robustness=robustness.summary(),
         swaps=[r.swaps for r in runs if r.swaps],
         sections=[
             {
