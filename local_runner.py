@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
             "run", help="train the candidates, judge each, push the best blessed (LocalDagRunner)"
         )
     )
-    from ingest.importers import add_import_arguments, run_import
+    from runners.imports import add_import_arguments, run_import
 
     add_import_arguments(sub.add_parser("import", help="convert a CSV/TSV dataset to TFRecords"))
     add_predict_arguments(

@@ -11,12 +11,11 @@ import pytest
 from ingest import shared_data
 from ingest.importers import (
     DatasetImportError,
-    add_import_arguments,
     import_generic,
     import_wiki_toxicity,
-    run_import,
 )
 from ingest.tfrecords import read_examples
+from runners.imports import add_import_arguments, run_import
 
 
 def _texts(out: Path) -> list[str]:

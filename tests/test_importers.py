@@ -6,14 +6,13 @@ import pytest
 from ingest.importers import (
     DatasetImportError,
     ImportReport,
-    add_import_arguments,
     import_civil_comments,
     import_generic,
     import_wiki_toxicity,
-    run_import,
 )
 from ingest.shared_data import ENV_VAR, shared_data_dir
 from ingest.tfrecords import read_examples
+from runners.imports import add_import_arguments, run_import
 
 # These files skip rows on purpose; the default share of 1% would refuse them.
 ANY_LOSS = {"max_skipped_share": 1.0}
