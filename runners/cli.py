@@ -332,6 +332,14 @@ def _add_remediation_arguments(parser, add, training) -> None:
         default=training.tfco_fpr_band,
         help="TFCO holds the overall training FPR within --target-fpr +- this",
     )
+    add(
+        r,
+        "--tfco-constraint-holdout",
+        type=fraction,
+        default=training.tfco_constraint_holdout,
+        help="share of training rows held out as TFCO's constraint set: the multipliers move on "
+        "the constraints there, the model trains on the rest (0: none)",
+    )
 
 
 AUGMENTATION_NONE, AUGMENTATION_DEBIASING, AUGMENTATION_AUTO = "none", "debiasing", "auto"
@@ -360,6 +368,7 @@ def settings_from_args(
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,
                 tfco_fpr_band=args.tfco_fpr_band,
+                tfco_constraint_holdout=args.tfco_constraint_holdout,
                 clp_weight=args.clp_weight,
                 clp_pairs=args.clp_pairs,
                 clp_oov=args.clp_oov,

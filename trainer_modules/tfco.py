@@ -55,6 +55,46 @@ def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
     )
 
 
+def held_out_rows(tokens: tf.Tensor, fraction: float) -> tf.Tensor:
+    """[rows] booleans: the rows in the held-out constraint set, a hash split on the token ids
+    (so a comment is on the same side in every epoch and in both streams); none at 0."""
+    if not fraction:
+        return tf.zeros([tf.shape(tokens)[0]], tf.bool)
+    text = tf.strings.reduce_join(tf.strings.as_string(tokens), axis=1, separator=" ")
+    buckets = 10_000
+    return tf.strings.to_hash_bucket_fast(text, buckets) < int(round(fraction * buckets))
+
+
+def held_out_problem(tfco, fitted, held):
+    """The problem whose multipliers see the held-out rows (Cotter et al. 2019, "Training
+    Well-Generalizing Classifiers for Fairness Metrics and Other Data-Dependent Constraints"):
+    TFCO's Lagrangian differentiates the objective and the proxy constraints for the model and
+    the constraints for the multipliers, so those come from `held`, the rest from `fitted`."""
+
+    class HeldOut(tfco.ConstrainedMinimizationProblem):
+        @property
+        def num_constraints(self):
+            return fitted.num_constraints
+
+        def objective(self):
+            return fitted.objective()
+
+        def constraints(self):
+            return held.constraints()
+
+        def proxy_constraints(self):
+            return fitted.proxy_constraints()
+
+        @property
+        def variables(self):
+            return fitted.variables + held.variables
+
+        def update_ops(self):
+            return fitted.update_ops() + held.update_ops()
+
+    return HeldOut()
+
+
 class ConstrainedProblem:
     """The rate problem over the rows of one forward pass: the batch, then group negatives.
 
@@ -79,38 +119,21 @@ class ConstrainedProblem:
             dtype=tf.float32,
             name="tfco_threshold",
         )
-        self.logits = self.labels = self.is_main = self.tags = None
+        self.logits = self.labels = self.is_main = self.tags = self.held = None
 
-        scores = tfco.rate_context(
-            lambda: self.logits - tf.stop_gradient(self.threshold), lambda: self.labels
-        )
-        # The sigmoid penalty acts on scores near the threshold, where a group's FPR is decided.
-        near = tfco.SoftmaxLoss()
-        overall_fpr = tfco.false_positive_rate(scores.subset(self._main), penalty_loss=near)
         if settings.tfco_objective == "cross_entropy":
             objective = tfco.wrap_rate(self._cross_entropy)
         else:
-            objective = tfco.error_rate(scores.subset(self._main))
-        constraints, self.names = [], []
-        if not fixed:
-            placement = tfco.rate_context(
-                lambda: tf.stop_gradient(self.logits) - self.threshold, lambda: self.labels
-            )
-            # The hinge pulls the threshold back from anywhere, even beyond every score.
-            placed_fpr = tfco.false_positive_rate(
-                placement.subset(self._main), penalty_loss=tfco.HingeLoss()
-            )
-            low = settings.target_fpr - settings.tfco_fpr_band
-            high = settings.target_fpr + settings.tfco_fpr_band
-            constraints += [placed_fpr >= low, placed_fpr <= high]
-            self.names += [f"overall FPR >= {low:g}", f"overall FPR <= {high:g}"]
-        for i, group in enumerate(self.groups):
-            group_fpr = tfco.false_positive_rate(
-                scores.subset(lambda i=i: self.tags[:, i]), penalty_loss=near
-            )
-            constraints.append(group_fpr <= overall_fpr + settings.tfco_epsilon)
-            self.names.append(f"FPR({group}) <= overall FPR + {settings.tfco_epsilon:g}")
+            objective = tfco.error_rate(self._scores().subset(self._fitted_main))
+        constraints = self._constraints(self._fitted_main, self._fitted_group)
         self.problem = tfco.RateMinimizationProblem(objective, constraints)
+        if settings.tfco_constraint_holdout:
+            # Cotter et al. 2019: the same constraints on the held-out rows, whose zero-one
+            # rates move the multipliers; the model still descends the surrogate on the rest.
+            held = tfco.RateMinimizationProblem(
+                objective, self._constraints(self._held_main, self._held_group)
+            )
+            self.problem = held_out_problem(tfco, self.problem, held)
         # The plain Lagrangian: unlike the proxy-Lagrangian's weights, its multipliers do not
         # scale the objective down while a constraint is violated, and read as they are.
         self.loss_fn, self.update_ops, self.multipliers = tfco.create_lagrangian_loss(self.problem)
@@ -118,12 +141,58 @@ class ConstrainedProblem:
         self.steps = tf.Variable(0.0, trainable=False)
         self.build_optimizers()
 
-    def _main(self):
-        return self.is_main
+    def _scores(self):
+        tfco = import_tfco()
+        return tfco.rate_context(
+            lambda: self.logits - tf.stop_gradient(self.threshold), lambda: self.labels
+        )
+
+    def _constraints(self, main, group) -> list:
+        """The band and the group constraints over the main rows `main()` and the group rows
+        `group(i)`; sets `self.names`."""
+        tfco = import_tfco()
+        settings, scores = self.settings, self._scores()
+        # The sigmoid penalty acts on scores near the threshold, where a group's FPR is decided.
+        near = tfco.SoftmaxLoss()
+        overall_fpr = tfco.false_positive_rate(scores.subset(main), penalty_loss=near)
+        constraints, self.names = [], []
+        if not settings.decision_threshold:
+            placement = tfco.rate_context(
+                lambda: tf.stop_gradient(self.logits) - self.threshold, lambda: self.labels
+            )
+            # The hinge pulls the threshold back from anywhere, even beyond every score.
+            placed_fpr = tfco.false_positive_rate(
+                placement.subset(main), penalty_loss=tfco.HingeLoss()
+            )
+            low = settings.target_fpr - settings.tfco_fpr_band
+            high = settings.target_fpr + settings.tfco_fpr_band
+            constraints += [placed_fpr >= low, placed_fpr <= high]
+            self.names += [f"overall FPR >= {low:g}", f"overall FPR <= {high:g}"]
+        for i, name in enumerate(self.groups):
+            group_fpr = tfco.false_positive_rate(
+                scores.subset(lambda i=i: group(i)), penalty_loss=near
+            )
+            constraints.append(group_fpr <= overall_fpr + settings.tfco_epsilon)
+            self.names.append(f"FPR({name}) <= overall FPR + {settings.tfco_epsilon:g}")
+        return constraints
+
+    # The rows the model fits (all of them without a held-out constraint set), and the
+    # held-out rows whose constraint values move the multipliers.
+    def _fitted_main(self):
+        return tf.logical_and(self.is_main, tf.logical_not(self.held))
+
+    def _fitted_group(self, i):
+        return tf.logical_and(self.tags[:, i], tf.logical_not(self.held))
+
+    def _held_main(self):
+        return tf.logical_and(self.is_main, self.held)
+
+    def _held_group(self, i):
+        return tf.logical_and(self.tags[:, i], self.held)
 
     def _cross_entropy(self):
-        logits = tf.boolean_mask(self.logits, self.is_main)
-        labels = tf.boolean_mask(self.labels, self.is_main)
+        logits = tf.boolean_mask(self.logits, self._fitted_main())
+        labels = tf.boolean_mask(self.labels, self._fitted_main())
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
 
     def build_optimizers(self) -> None:
@@ -148,8 +217,10 @@ class ConstrainedProblem:
             [tf.ones([main_rows], tf.bool), tf.zeros([group_rows], tf.bool)], 0
         )
         self.tags = tf.concat([tags, group_tags], 0)
+        rows = tf.concat([tokens, group_tokens], 0)
+        self.held = held_out_rows(rows, self.settings.tfco_constraint_holdout)
         with tf.GradientTape() as tape:
-            logits = self.logits_model(tf.concat([tokens, group_tokens], 0), training=True)
+            logits = self.logits_model(rows, training=True)
             self.logits = tf.reshape(logits, [-1])
             with tf.control_dependencies(self.update_ops()):
                 loss = self.loss_fn()
