@@ -123,6 +123,7 @@ def test_default_target_groups_are_the_groups_with_enough_non_toxic_training_row
         ("target_groups", ("martians",), r"unknown target group\(s\) \['martians'\]"),
         ("target_group_min_rows", 0, "target_group_min_rows must be at least 1"),
         ("tfco_threshold_learning_rate", 0.0, "tfco_threshold_learning_rate must be a finite"),
+        ("tfco_constraint_holdout", 1.0, r"tfco_constraint_holdout must be in \[0, 1\)"),
     ],
 )
 def test_bad_remediation_settings_are_refused(field, value, message):
@@ -279,6 +280,31 @@ def test_tfco_at_an_explicit_decision_threshold_keeps_it_and_has_no_band():
     tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
     assert problem.names == ["FPR(religion) <= overall FPR + 0.01"]
     assert problem.epoch_summary()["threshold"] == pytest.approx(0.3)
+
+
+def test_tfco_held_out_rows_are_a_stable_hash_share_of_the_rows():
+    tokens = tf.constant(np.random.default_rng(0).integers(1, syn.VOCAB, (3000, syn.MAX_TOKENS)))
+    assert not tfco.held_out_rows(tokens, 0.0).numpy().any()
+    held = tfco.held_out_rows(tokens, 1 / 3).numpy()
+    assert 0.3 < held.mean() < 0.37
+    # A row's side depends on its tokens alone, not on the batch it comes in.
+    assert (tfco.held_out_rows(tokens[::-1], 1 / 3).numpy() == held[::-1]).all()
+
+
+def test_tfco_with_a_held_out_constraint_set_moves_the_multipliers_by_the_held_out_rates():
+    summaries = {}
+    for holdout in (0.0, 0.5):
+        tf.keras.utils.set_random_seed(0)
+        _, problem, batch = _small_problem(tfco_constraint_holdout=holdout)
+        tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
+        summaries[holdout] = summary = problem.epoch_summary()
+    # The same model and rows: the constraint values differ only by the rows they are read on.
+    assert summaries[0.0]["constraints"] != summaries[0.5]["constraints"]
+    # One SGD step from zero: each multiplier is the learning rate times its constraint value on
+    # the held-out rows (projected to >= 0), the value the summary records.
+    rate = problem.settings.tfco_multiplier_learning_rate
+    expected = [max(0.0, rate * value) for value in summary["constraints"]]
+    assert summary["multipliers"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_tfco_import_binds_its_optimizer_base_to_the_legacy_one():
