@@ -36,7 +36,9 @@ def record(folder: Path, name: str, into: Path | None = None) -> dict:
     model = common.trained_model(outputs["model"][0].uri, outputs["model_run"][0].uri)
     run = read_run(folder)
     result = {"name": name, "run_id": outcome.run_id, **model, "gate": run}
-    (into or folder).joinpath(f"{name}.model.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (into or folder).joinpath(f"{name}.model.json").write_text(
+        json.dumps(result, indent=2, default=str) + "\n"
+    )
     return result
 
 

@@ -7,7 +7,7 @@ from tensorflow_model_remediation import min_diff as library
 
 from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
-from trainer_modules import baseline, common, min_diff, tfco, tfco_compat
+from trainer_modules import augmentation, baseline, common, min_diff, tfco, tfco_compat
 from trainer_modules.settings import SettingsError
 
 
@@ -249,9 +249,9 @@ def _small_problem(**overrides):
     features, labels = syn.make_examples(256, seed=2)
     train = syn.dataset(features, labels, 64)
     problem = tfco.ConstrainedProblem(model, settings, ("religion",))
-    tokens, label, tags = next(iter(tfco.main_stream(train, ("religion",))))
+    main = next(iter(tfco.main_stream(train, ("religion",))))
     negatives = next(iter(tfco.group_stream(train.unbatch(), ("religion",), 16, seed=0)))
-    return model, problem, (tokens, label, tags, *negatives)
+    return model, problem, (*main, *negatives)
 
 
 def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys):
@@ -305,6 +305,22 @@ def test_tfco_with_a_held_out_constraint_set_moves_the_multipliers_by_the_held_o
     rate = problem.settings.tfco_multiplier_learning_rate
     expected = [max(0.0, rate * value) for value in summary["constraints"]]
     assert summary["multipliers"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_tfco_can_read_its_rates_on_the_real_rows_only():
+    features, labels, examples = _unbatched()
+    group = ("sexual_orientation",)
+    # Augmentation rows: token 7 only, all tagged with the group (and non-toxic, as every one).
+    rows = {k: tf.ones([5], tf.int64) for k in features if k != TOKENS_KEY}
+    rows[TOKENS_KEY] = tf.fill([5, syn.MAX_TOKENS], tf.constant(7, tf.int64))
+    mixed = augmentation.augment(examples.batch(8), rows, batch_size=64, seed=0)
+    tokens, _, _, real = next(iter(tfco.main_stream(mixed, group)))
+    assert (real.numpy() == (tokens.numpy()[:, 0] != 7)).all() and (~real.numpy()).sum() == 5
+    for real_only in (False, True):
+        stream = tfco.group_stream(mixed.unbatch(), group, 200, seed=0, real_only=real_only)
+        drawn = next(iter(stream))[0].numpy()[:, 0]
+        assert (drawn == 7).any() != real_only
+    assert bool(tf.reduce_all(tfco.real_rows({TOKENS_KEY: tokens})))  # without augmentation
 
 
 def test_tfco_import_binds_its_optimizer_base_to_the_legacy_one():

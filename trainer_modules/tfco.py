@@ -21,28 +21,42 @@ from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
 from trainer_modules import common
+from trainer_modules.augmentation import AUGMENTED_KEY
 from trainer_modules.early_stopping import end_epoch
 from trainer_modules.tfco_compat import import_tfco
 
 
+def real_rows(features: dict) -> tf.Tensor:
+    """[rows] booleans: the rows that are not identity augmentation (all without it)."""
+    if AUGMENTED_KEY not in features:
+        return tf.ones_like(features[TOKENS_KEY][:, 0], tf.bool)
+    return tf.logical_not(tf.reshape(features[AUGMENTED_KEY], [-1]))
+
+
 def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
-    """The training batches as (tokens, labels, group tags)."""
+    """The training batches as (tokens, labels, group tags, real rows)."""
     return train.map(
         lambda f, y: (
             f[TOKENS_KEY],
             tf.cast(tf.reshape(y, [-1]), tf.float32),
             common.group_tags(f, groups),
+            real_rows(f),
         )
     )
 
 
-def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
+def group_stream(
+    examples: tf.data.Dataset, groups, batch_size: int, seed: int, real_only: bool = False
+):
     """Endless batches of (tokens, group tags) of the non-toxic examples tagged with any of
-    `groups`, from unbatched examples; cached, since they are a small part of the data."""
+    `groups` (`real_only`: not augmentation rows), from unbatched examples; cached, since they
+    are a small part of the data."""
     groups = tuple(groups)
 
     def wanted(features, label):
         in_groups = tf.reduce_any(common.group_tags(features, groups))
+        if real_only and AUGMENTED_KEY in features:
+            in_groups = tf.logical_and(in_groups, tf.logical_not(features[AUGMENTED_KEY]))
         return tf.logical_and(tf.reshape(label, []) < 0.5, in_groups)
 
     return (
@@ -119,7 +133,7 @@ class ConstrainedProblem:
             dtype=tf.float32,
             name="tfco_threshold",
         )
-        self.logits = self.labels = self.is_main = self.tags = self.held = None
+        self.logits = self.labels = self.is_main = self.tags = self.held = self.counted = None
 
         if settings.tfco_objective == "cross_entropy":
             objective = tfco.wrap_rate(self._cross_entropy)
@@ -176,23 +190,29 @@ class ConstrainedProblem:
             self.names.append(f"FPR({name}) <= overall FPR + {settings.tfco_epsilon:g}")
         return constraints
 
-    # The rows the model fits (all of them without a held-out constraint set), and the
-    # held-out rows whose constraint values move the multipliers.
+    # The constraints' rows: those the model fits (all of them without a held-out constraint
+    # set), and the held-out rows whose constraint values move the multipliers; of either, only
+    # the `counted` ones (with tfco_constraint_rows "real": no augmentation row).
     def _fitted_main(self):
-        return tf.logical_and(self.is_main, tf.logical_not(self.held))
+        return self._counted(self.is_main, tf.logical_not(self.held))
 
     def _fitted_group(self, i):
-        return tf.logical_and(self.tags[:, i], tf.logical_not(self.held))
+        return self._counted(self.tags[:, i], tf.logical_not(self.held))
 
     def _held_main(self):
-        return tf.logical_and(self.is_main, self.held)
+        return self._counted(self.is_main, self.held)
 
     def _held_group(self, i):
-        return tf.logical_and(self.tags[:, i], self.held)
+        return self._counted(self.tags[:, i], self.held)
+
+    def _counted(self, rows, side):
+        return tf.logical_and(tf.logical_and(rows, side), self.counted)
 
     def _cross_entropy(self):
-        logits = tf.boolean_mask(self.logits, self._fitted_main())
-        labels = tf.boolean_mask(self.labels, self._fitted_main())
+        # Every main row the model fits, augmentation included: it is there to be learned.
+        fitted = tf.logical_and(self.is_main, tf.logical_not(self.held))
+        logits = tf.boolean_mask(self.logits, fitted)
+        labels = tf.boolean_mask(self.labels, fitted)
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
 
     def build_optimizers(self) -> None:
@@ -208,7 +228,7 @@ class ConstrainedProblem:
         for optimizer, variables in self.optimizers:
             optimizer._create_all_weights([v for v in variables if v.trainable])
 
-    def step(self, tokens, labels, tags, group_tokens, group_tags) -> None:
+    def step(self, tokens, labels, tags, real, group_tokens, group_tags) -> None:
         """One update of the model, the multipliers and the threshold. Returns None: returning
         an op fails to trace (docs/design.md)."""
         main_rows, group_rows = tf.shape(tokens)[0], tf.shape(group_tokens)[0]
@@ -217,6 +237,9 @@ class ConstrainedProblem:
             [tf.ones([main_rows], tf.bool), tf.zeros([group_rows], tf.bool)], 0
         )
         self.tags = tf.concat([tags, group_tags], 0)
+        if self.settings.tfco_constraint_rows != "real":
+            real = tf.ones_like(real)
+        self.counted = tf.concat([real, tf.ones([group_rows], tf.bool)], 0)
         rows = tf.concat([tokens, group_tokens], 0)
         self.held = held_out_rows(rows, self.settings.tfco_constraint_holdout)
         with tf.GradientTape() as tape:
@@ -255,7 +278,8 @@ class Stepper:
         self.problem = problem
         tokens = tf.TensorSpec([None, max_tokens], tf.int64)
         tags = tf.TensorSpec([None, len(problem.groups)], tf.bool)
-        signature = [tokens, tf.TensorSpec([None], tf.float32), tags, tokens, tags]
+        rows = tf.TensorSpec([None], tf.bool)
+        signature = [tokens, tf.TensorSpec([None], tf.float32), tags, rows, tokens, tags]
         self.step = tf.function(problem.step, input_signature=signature)
         self.traced = False
 
@@ -277,12 +301,15 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     groups = common.remediated_groups(train, settings)
     problem = ConstrainedProblem(model, settings, groups)
     step = Stepper(problem, int(model.input_shape[1]))
-    negatives = group_stream(train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed)
+    real_only = settings.tfco_constraint_rows == "real"
+    negatives = group_stream(
+        train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed, real_only
+    )
     batches = tf.data.Dataset.zip((main_stream(train, groups), negatives)).prefetch(2)
     history = []
     for epoch in range(settings.epochs):
-        for (tokens, labels, tags), (group_tokens, group_tags) in batches:
-            step(tokens, labels, tags, group_tokens, group_tags)
+        for main, (group_tokens, group_tags) in batches:
+            step(*main, group_tokens, group_tags)
         history.append(problem.epoch_summary())
         print(f"TFCO epoch {epoch + 1}/{settings.epochs}: {history[-1]}", flush=True)
         if end_epoch(callbacks, epoch):
