@@ -6,7 +6,7 @@ import dataclasses
 
 from contract import IDENTITY_GROUPS
 from pipeline import config
-from trainer_modules.settings import CLP_OOV, CLP_PAIRS
+from trainer_modules.settings import CLP_OOV, CLP_PAIRS, TFCO_CONSTRAINT_ROWS
 
 
 def positive_int(text: str) -> int:
@@ -343,6 +343,21 @@ def _add_remediation_arguments(parser, add, training) -> None:
         default=training.tfco_fpr_band,
         help="TFCO holds the overall training FPR within --target-fpr +- this",
     )
+    add(
+        r,
+        "--tfco-constraint-holdout",
+        type=fraction,
+        default=training.tfco_constraint_holdout,
+        help="share of training rows held out as TFCO's constraint set: the multipliers move on "
+        "the constraints there, the model trains on the rest (0: none)",
+    )
+    add(
+        r,
+        "--tfco-constraint-rows",
+        choices=TFCO_CONSTRAINT_ROWS,
+        default=training.tfco_constraint_rows,
+        help="rows TFCO's rates are read on: all training rows, or real ones (no augmentation)",
+    )
 
 
 AUGMENTATION_NONE, AUGMENTATION_DEBIASING, AUGMENTATION_AUTO = "none", "debiasing", "auto"
@@ -372,6 +387,8 @@ def settings_from_args(
                 min_diff_weight=args.min_diff_weight,
                 tfco_epsilon=args.tfco_epsilon,
                 tfco_fpr_band=args.tfco_fpr_band,
+                tfco_constraint_holdout=args.tfco_constraint_holdout,
+                tfco_constraint_rows=args.tfco_constraint_rows,
                 clp_weight=args.clp_weight,
                 clp_pairs=args.clp_pairs,
                 clp_oov=args.clp_oov,

@@ -38,6 +38,10 @@ def test_augment_mixes_labelled_non_toxic_rows_into_the_batches():
     assert len(first) == n + 3
     # The augmentation rows (token 7) are the non-toxic ones, the others keep their label.
     assert set(labels[first == 7]) == {0.0} and set(labels[first == 1]) == {1.0}
+    # Each row says whether it is augmentation: TFCO can keep its rates to the real rows.
+    for features, _ in mixed.take(2):
+        first = features[TOKENS_KEY].numpy()[:, 0]
+        assert (features[augmentation.AUGMENTED_KEY].numpy() == (first == 7)).all()
 
 
 def test_the_debiasing_sentences_share_no_text_with_the_challenge_suite():

@@ -7,7 +7,7 @@ from tensorflow_model_remediation import min_diff as library
 
 from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
-from trainer_modules import baseline, common, min_diff, tfco, tfco_compat
+from trainer_modules import augmentation, baseline, common, min_diff, tfco, tfco_compat
 from trainer_modules.settings import SettingsError
 
 
@@ -123,6 +123,7 @@ def test_default_target_groups_are_the_groups_with_enough_non_toxic_training_row
         ("target_groups", ("martians",), r"unknown target group\(s\) \['martians'\]"),
         ("target_group_min_rows", 0, "target_group_min_rows must be at least 1"),
         ("tfco_threshold_learning_rate", 0.0, "tfco_threshold_learning_rate must be a finite"),
+        ("tfco_constraint_holdout", 1.0, r"tfco_constraint_holdout must be in \[0, 1\)"),
     ],
 )
 def test_bad_remediation_settings_are_refused(field, value, message):
@@ -248,9 +249,9 @@ def _small_problem(**overrides):
     features, labels = syn.make_examples(256, seed=2)
     train = syn.dataset(features, labels, 64)
     problem = tfco.ConstrainedProblem(model, settings, ("religion",))
-    tokens, label, tags = next(iter(tfco.main_stream(train, ("religion",))))
+    main = next(iter(tfco.main_stream(train, ("religion",))))
     negatives = next(iter(tfco.group_stream(train.unbatch(), ("religion",), 16, seed=0)))
-    return model, problem, (tokens, label, tags, *negatives)
+    return model, problem, (*main, *negatives)
 
 
 def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys):
@@ -279,6 +280,47 @@ def test_tfco_at_an_explicit_decision_threshold_keeps_it_and_has_no_band():
     tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
     assert problem.names == ["FPR(religion) <= overall FPR + 0.01"]
     assert problem.epoch_summary()["threshold"] == pytest.approx(0.3)
+
+
+def test_tfco_held_out_rows_are_a_stable_hash_share_of_the_rows():
+    tokens = tf.constant(np.random.default_rng(0).integers(1, syn.VOCAB, (3000, syn.MAX_TOKENS)))
+    assert not tfco.held_out_rows(tokens, 0.0).numpy().any()
+    held = tfco.held_out_rows(tokens, 1 / 3).numpy()
+    assert 0.3 < held.mean() < 0.37
+    # A row's side depends on its tokens alone, not on the batch it comes in.
+    assert (tfco.held_out_rows(tokens[::-1], 1 / 3).numpy() == held[::-1]).all()
+
+
+def test_tfco_with_a_held_out_constraint_set_moves_the_multipliers_by_the_held_out_rates():
+    summaries = {}
+    for holdout in (0.0, 0.5):
+        tf.keras.utils.set_random_seed(0)
+        _, problem, batch = _small_problem(tfco_constraint_holdout=holdout)
+        tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
+        summaries[holdout] = summary = problem.epoch_summary()
+    # The same model and rows: the constraint values differ only by the rows they are read on.
+    assert summaries[0.0]["constraints"] != summaries[0.5]["constraints"]
+    # One SGD step from zero: each multiplier is the learning rate times its constraint value on
+    # the held-out rows (projected to >= 0), the value the summary records.
+    rate = problem.settings.tfco_multiplier_learning_rate
+    expected = [max(0.0, rate * value) for value in summary["constraints"]]
+    assert summary["multipliers"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_tfco_can_read_its_rates_on_the_real_rows_only():
+    features, labels, examples = _unbatched()
+    group = ("sexual_orientation",)
+    # Augmentation rows: token 7 only, all tagged with the group (and non-toxic, as every one).
+    rows = {k: tf.ones([5], tf.int64) for k in features if k != TOKENS_KEY}
+    rows[TOKENS_KEY] = tf.fill([5, syn.MAX_TOKENS], tf.constant(7, tf.int64))
+    mixed = augmentation.augment(examples.batch(8), rows, batch_size=64, seed=0)
+    tokens, _, _, real = next(iter(tfco.main_stream(mixed, group)))
+    assert (real.numpy() == (tokens.numpy()[:, 0] != 7)).all() and (~real.numpy()).sum() == 5
+    for real_only in (False, True):
+        stream = tfco.group_stream(mixed.unbatch(), group, 200, seed=0, real_only=real_only)
+        drawn = next(iter(stream))[0].numpy()[:, 0]
+        assert (drawn == 7).any() != real_only
+    assert bool(tf.reduce_all(tfco.real_rows({TOKENS_KEY: tokens})))  # without augmentation
 
 
 def test_tfco_import_binds_its_optimizer_base_to_the_legacy_one():

@@ -22,6 +22,9 @@ from contract import TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from trainer_modules.export import empty_identity_columns, known_token_mask
 
 TEXT_COLUMN, LABEL_COLUMN = "comment", "is_toxic"
+# A feature of the augmented training batches: True on the augmentation rows. TFCO can keep its
+# constraints to the real rows, the distribution the gate judges; the others ignore it.
+AUGMENTED_KEY = "augmented"
 
 
 def read_non_toxic_texts(path: str) -> list[str]:
@@ -93,5 +96,7 @@ def augment(train: tf.data.Dataset, rows: dict, batch_size: int, seed: int) -> t
             tf.zeros(label_shape, label_spec.dtype),
         )
     )
-    mixed = train.unbatch().concatenate(extra)
+    real = train.unbatch().map(lambda f, y: ({**f, AUGMENTED_KEY: tf.constant(False)}, y))
+    extra = extra.map(lambda f, y: ({**f, AUGMENTED_KEY: tf.constant(True)}, y))
+    mixed = real.concatenate(extra)
     return mixed.shuffle(50_000, seed=seed, reshuffle_each_iteration=True).batch(batch_size)

@@ -15,6 +15,7 @@ from contract import IDENTITY_GROUPS
 
 MIN_DIFF_KERNELS = ("gaussian", "laplacian")
 TFCO_OBJECTIVES = ("cross_entropy", "error_rate")
+TFCO_CONSTRAINT_ROWS = ("all", "real")
 CLP_PAIRS = ("all", "non_toxic")
 CLP_OOV = ("swap", "skip")
 MAX_VOCAB_SIZE = 1_000_000
@@ -117,6 +118,17 @@ class TrainerSettings:
     # own optimizers: at the model's rate they would need thousands of steps to matter.
     tfco_multiplier_learning_rate: float = 0.1
     tfco_threshold_learning_rate: float = 0.5
+    # The share of training rows (a hash split on their tokens) held out as TFCO's constraint
+    # set (Cotter et al. 2019): the multipliers move on the constraint values there, the model
+    # trains on the rest, so a constraint binds until it holds on rows the model never fit.
+    # 0: every row trains the model and moves the multipliers (the constraints held on training
+    # rows and overfit them: docs/benchmarks.md).
+    tfco_constraint_holdout: float = 0.0
+    # The rows TFCO's rates are read on: "all" training rows, or only the "real" ones, not the
+    # identity augmentation's (on GHC most of gender's non-toxic training rows are those
+    # Wikipedia sentences, easy to score low, while the gate judges real posts). The model
+    # still fits the augmentation rows.
+    tfco_constraint_rows: str = "all"
     # Counterfactual Logit Pairing (trainer_modules/clp.py): weight of the pairwise squared
     # logit difference between comments that mention identity terms and their swapped
     # counterfactuals, and how many such pairs each step adds. The three defaults were picked
@@ -156,6 +168,15 @@ class TrainerSettings:
             0 <= self.tfco_fpr_band < min(self.target_fpr, 1 - self.target_fpr),
             f"tfco_fpr_band must be >= 0 and below target_fpr ({self.target_fpr}) and "
             f"1 - target_fpr, got {self.tfco_fpr_band}",
+        )
+        _check(
+            0 <= self.tfco_constraint_holdout < 1,
+            f"tfco_constraint_holdout must be in [0, 1), got {self.tfco_constraint_holdout}",
+        )
+        _check(
+            self.tfco_constraint_rows in TFCO_CONSTRAINT_ROWS,
+            f"tfco_constraint_rows must be one of {TFCO_CONSTRAINT_ROWS}, "
+            f"got {self.tfco_constraint_rows!r}",
         )
         _positive_finite("tfco_multiplier_learning_rate", self.tfco_multiplier_learning_rate)
         _positive_finite("tfco_threshold_learning_rate", self.tfco_threshold_learning_rate)

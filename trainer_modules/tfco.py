@@ -21,28 +21,42 @@ from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
 from trainer_modules import common
+from trainer_modules.augmentation import AUGMENTED_KEY
 from trainer_modules.early_stopping import end_epoch
 from trainer_modules.tfco_compat import import_tfco
 
 
+def real_rows(features: dict) -> tf.Tensor:
+    """[rows] booleans: the rows that are not identity augmentation (all without it)."""
+    if AUGMENTED_KEY not in features:
+        return tf.ones_like(features[TOKENS_KEY][:, 0], tf.bool)
+    return tf.logical_not(tf.reshape(features[AUGMENTED_KEY], [-1]))
+
+
 def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
-    """The training batches as (tokens, labels, group tags)."""
+    """The training batches as (tokens, labels, group tags, real rows)."""
     return train.map(
         lambda f, y: (
             f[TOKENS_KEY],
             tf.cast(tf.reshape(y, [-1]), tf.float32),
             common.group_tags(f, groups),
+            real_rows(f),
         )
     )
 
 
-def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
+def group_stream(
+    examples: tf.data.Dataset, groups, batch_size: int, seed: int, real_only: bool = False
+):
     """Endless batches of (tokens, group tags) of the non-toxic examples tagged with any of
-    `groups`, from unbatched examples; cached, since they are a small part of the data."""
+    `groups` (`real_only`: not augmentation rows), from unbatched examples; cached, since they
+    are a small part of the data."""
     groups = tuple(groups)
 
     def wanted(features, label):
         in_groups = tf.reduce_any(common.group_tags(features, groups))
+        if real_only and AUGMENTED_KEY in features:
+            in_groups = tf.logical_and(in_groups, tf.logical_not(features[AUGMENTED_KEY]))
         return tf.logical_and(tf.reshape(label, []) < 0.5, in_groups)
 
     return (
@@ -53,6 +67,46 @@ def group_stream(examples: tf.data.Dataset, groups, batch_size: int, seed: int):
         .repeat()
         .batch(batch_size, drop_remainder=True)
     )
+
+
+def held_out_rows(tokens: tf.Tensor, fraction: float) -> tf.Tensor:
+    """[rows] booleans: the rows in the held-out constraint set, a hash split on the token ids
+    (so a comment is on the same side in every epoch and in both streams); none at 0."""
+    if not fraction:
+        return tf.zeros([tf.shape(tokens)[0]], tf.bool)
+    text = tf.strings.reduce_join(tf.strings.as_string(tokens), axis=1, separator=" ")
+    buckets = 10_000
+    return tf.strings.to_hash_bucket_fast(text, buckets) < int(round(fraction * buckets))
+
+
+def held_out_problem(tfco, fitted, held):
+    """The problem whose multipliers see the held-out rows (Cotter et al. 2019, "Training
+    Well-Generalizing Classifiers for Fairness Metrics and Other Data-Dependent Constraints"):
+    TFCO's Lagrangian differentiates the objective and the proxy constraints for the model and
+    the constraints for the multipliers, so those come from `held`, the rest from `fitted`."""
+
+    class HeldOut(tfco.ConstrainedMinimizationProblem):
+        @property
+        def num_constraints(self):
+            return fitted.num_constraints
+
+        def objective(self):
+            return fitted.objective()
+
+        def constraints(self):
+            return held.constraints()
+
+        def proxy_constraints(self):
+            return fitted.proxy_constraints()
+
+        @property
+        def variables(self):
+            return fitted.variables + held.variables
+
+        def update_ops(self):
+            return fitted.update_ops() + held.update_ops()
+
+    return HeldOut()
 
 
 class ConstrainedProblem:
@@ -79,38 +133,21 @@ class ConstrainedProblem:
             dtype=tf.float32,
             name="tfco_threshold",
         )
-        self.logits = self.labels = self.is_main = self.tags = None
+        self.logits = self.labels = self.is_main = self.tags = self.held = self.counted = None
 
-        scores = tfco.rate_context(
-            lambda: self.logits - tf.stop_gradient(self.threshold), lambda: self.labels
-        )
-        # The sigmoid penalty acts on scores near the threshold, where a group's FPR is decided.
-        near = tfco.SoftmaxLoss()
-        overall_fpr = tfco.false_positive_rate(scores.subset(self._main), penalty_loss=near)
         if settings.tfco_objective == "cross_entropy":
             objective = tfco.wrap_rate(self._cross_entropy)
         else:
-            objective = tfco.error_rate(scores.subset(self._main))
-        constraints, self.names = [], []
-        if not fixed:
-            placement = tfco.rate_context(
-                lambda: tf.stop_gradient(self.logits) - self.threshold, lambda: self.labels
-            )
-            # The hinge pulls the threshold back from anywhere, even beyond every score.
-            placed_fpr = tfco.false_positive_rate(
-                placement.subset(self._main), penalty_loss=tfco.HingeLoss()
-            )
-            low = settings.target_fpr - settings.tfco_fpr_band
-            high = settings.target_fpr + settings.tfco_fpr_band
-            constraints += [placed_fpr >= low, placed_fpr <= high]
-            self.names += [f"overall FPR >= {low:g}", f"overall FPR <= {high:g}"]
-        for i, group in enumerate(self.groups):
-            group_fpr = tfco.false_positive_rate(
-                scores.subset(lambda i=i: self.tags[:, i]), penalty_loss=near
-            )
-            constraints.append(group_fpr <= overall_fpr + settings.tfco_epsilon)
-            self.names.append(f"FPR({group}) <= overall FPR + {settings.tfco_epsilon:g}")
+            objective = tfco.error_rate(self._scores().subset(self._fitted_main))
+        constraints = self._constraints(self._fitted_main, self._fitted_group)
         self.problem = tfco.RateMinimizationProblem(objective, constraints)
+        if settings.tfco_constraint_holdout:
+            # Cotter et al. 2019: the same constraints on the held-out rows, whose zero-one
+            # rates move the multipliers; the model still descends the surrogate on the rest.
+            held = tfco.RateMinimizationProblem(
+                objective, self._constraints(self._held_main, self._held_group)
+            )
+            self.problem = held_out_problem(tfco, self.problem, held)
         # The plain Lagrangian: unlike the proxy-Lagrangian's weights, its multipliers do not
         # scale the objective down while a constraint is violated, and read as they are.
         self.loss_fn, self.update_ops, self.multipliers = tfco.create_lagrangian_loss(self.problem)
@@ -118,12 +155,64 @@ class ConstrainedProblem:
         self.steps = tf.Variable(0.0, trainable=False)
         self.build_optimizers()
 
-    def _main(self):
-        return self.is_main
+    def _scores(self):
+        tfco = import_tfco()
+        return tfco.rate_context(
+            lambda: self.logits - tf.stop_gradient(self.threshold), lambda: self.labels
+        )
+
+    def _constraints(self, main, group) -> list:
+        """The band and the group constraints over the main rows `main()` and the group rows
+        `group(i)`; sets `self.names`."""
+        tfco = import_tfco()
+        settings, scores = self.settings, self._scores()
+        # The sigmoid penalty acts on scores near the threshold, where a group's FPR is decided.
+        near = tfco.SoftmaxLoss()
+        overall_fpr = tfco.false_positive_rate(scores.subset(main), penalty_loss=near)
+        constraints, self.names = [], []
+        if not settings.decision_threshold:
+            placement = tfco.rate_context(
+                lambda: tf.stop_gradient(self.logits) - self.threshold, lambda: self.labels
+            )
+            # The hinge pulls the threshold back from anywhere, even beyond every score.
+            placed_fpr = tfco.false_positive_rate(
+                placement.subset(main), penalty_loss=tfco.HingeLoss()
+            )
+            low = settings.target_fpr - settings.tfco_fpr_band
+            high = settings.target_fpr + settings.tfco_fpr_band
+            constraints += [placed_fpr >= low, placed_fpr <= high]
+            self.names += [f"overall FPR >= {low:g}", f"overall FPR <= {high:g}"]
+        for i, name in enumerate(self.groups):
+            group_fpr = tfco.false_positive_rate(
+                scores.subset(lambda i=i: group(i)), penalty_loss=near
+            )
+            constraints.append(group_fpr <= overall_fpr + settings.tfco_epsilon)
+            self.names.append(f"FPR({name}) <= overall FPR + {settings.tfco_epsilon:g}")
+        return constraints
+
+    # The constraints' rows: those the model fits (all of them without a held-out constraint
+    # set), and the held-out rows whose constraint values move the multipliers; of either, only
+    # the `counted` ones (with tfco_constraint_rows "real": no augmentation row).
+    def _fitted_main(self):
+        return self._counted(self.is_main, tf.logical_not(self.held))
+
+    def _fitted_group(self, i):
+        return self._counted(self.tags[:, i], tf.logical_not(self.held))
+
+    def _held_main(self):
+        return self._counted(self.is_main, self.held)
+
+    def _held_group(self, i):
+        return self._counted(self.tags[:, i], self.held)
+
+    def _counted(self, rows, side):
+        return tf.logical_and(tf.logical_and(rows, side), self.counted)
 
     def _cross_entropy(self):
-        logits = tf.boolean_mask(self.logits, self.is_main)
-        labels = tf.boolean_mask(self.labels, self.is_main)
+        # Every main row the model fits, augmentation included: it is there to be learned.
+        fitted = tf.logical_and(self.is_main, tf.logical_not(self.held))
+        logits = tf.boolean_mask(self.logits, fitted)
+        labels = tf.boolean_mask(self.labels, fitted)
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
 
     def build_optimizers(self) -> None:
@@ -139,7 +228,7 @@ class ConstrainedProblem:
         for optimizer, variables in self.optimizers:
             optimizer._create_all_weights([v for v in variables if v.trainable])
 
-    def step(self, tokens, labels, tags, group_tokens, group_tags) -> None:
+    def step(self, tokens, labels, tags, real, group_tokens, group_tags) -> None:
         """One update of the model, the multipliers and the threshold. Returns None: returning
         an op fails to trace (docs/design.md)."""
         main_rows, group_rows = tf.shape(tokens)[0], tf.shape(group_tokens)[0]
@@ -148,8 +237,13 @@ class ConstrainedProblem:
             [tf.ones([main_rows], tf.bool), tf.zeros([group_rows], tf.bool)], 0
         )
         self.tags = tf.concat([tags, group_tags], 0)
+        if self.settings.tfco_constraint_rows != "real":
+            real = tf.ones_like(real)
+        self.counted = tf.concat([real, tf.ones([group_rows], tf.bool)], 0)
+        rows = tf.concat([tokens, group_tokens], 0)
+        self.held = held_out_rows(rows, self.settings.tfco_constraint_holdout)
         with tf.GradientTape() as tape:
-            logits = self.logits_model(tf.concat([tokens, group_tokens], 0), training=True)
+            logits = self.logits_model(rows, training=True)
             self.logits = tf.reshape(logits, [-1])
             with tf.control_dependencies(self.update_ops()):
                 loss = self.loss_fn()
@@ -184,7 +278,8 @@ class Stepper:
         self.problem = problem
         tokens = tf.TensorSpec([None, max_tokens], tf.int64)
         tags = tf.TensorSpec([None, len(problem.groups)], tf.bool)
-        signature = [tokens, tf.TensorSpec([None], tf.float32), tags, tokens, tags]
+        rows = tf.TensorSpec([None], tf.bool)
+        signature = [tokens, tf.TensorSpec([None], tf.float32), tags, rows, tokens, tags]
         self.step = tf.function(problem.step, input_signature=signature)
         self.traced = False
 
@@ -206,12 +301,15 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     groups = common.remediated_groups(train, settings)
     problem = ConstrainedProblem(model, settings, groups)
     step = Stepper(problem, int(model.input_shape[1]))
-    negatives = group_stream(train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed)
+    real_only = settings.tfco_constraint_rows == "real"
+    negatives = group_stream(
+        train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed, real_only
+    )
     batches = tf.data.Dataset.zip((main_stream(train, groups), negatives)).prefetch(2)
     history = []
     for epoch in range(settings.epochs):
-        for (tokens, labels, tags), (group_tokens, group_tags) in batches:
-            step(tokens, labels, tags, group_tokens, group_tags)
+        for main, (group_tokens, group_tags) in batches:
+            step(*main, group_tokens, group_tags)
         history.append(problem.epoch_summary())
         print(f"TFCO epoch {epoch + 1}/{settings.epochs}: {history[-1]}", flush=True)
         if end_epoch(callbacks, epoch):
