@@ -46,6 +46,8 @@ SETTINGS_FLAGS = {
     "--min-diff-weight": ("training.min_diff_weight", "0.77", 0.77),
     "--tfco-epsilon": ("training.tfco_epsilon", "0.033", 0.033),
     "--tfco-fpr-band": ("training.tfco_fpr_band", "0.0123", 0.0123),
+    "--tfco-constraint-holdout": ("training.tfco_constraint_holdout", "0.25", 0.25),
+    "--tfco-constraint-rows": ("training.tfco_constraint_rows", "real", "real"),
     "--clp-weight": ("training.clp_weight", "0.66", 0.66),
     "--clp-pairs": ("training.clp_pairs", "all", "all"),
     "--clp-oov": ("training.clp_oov", "swap", "swap"),
