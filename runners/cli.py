@@ -3,6 +3,7 @@ Settings they make, so the local and Kubeflow runners take the same names and de
 
 import argparse
 import dataclasses
+import sys
 
 from contract import IDENTITY_GROUPS
 from pipeline import config
@@ -420,7 +421,9 @@ def settings_from_args(
             ),
         )
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        # A flag's value out of range is a malformed flag, as argparse's own: exit status 2.
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _augment_path(args: argparse.Namespace, resolved: str | None) -> str:

@@ -144,8 +144,9 @@ def test_a_run_stopped_before_it_starts_leaves_no_folder_behind(tmp_path):
     message = run_error(["--output", str(output), "--data", str(tmp_path / "none")])
     assert message == f"error: --data folder not found: {tmp_path / 'none'}"
     assert not (tmp_path / "new").exists()
-    with pytest.raises(SystemExit, match="learning_rate must be a finite number"):
+    with pytest.raises(SystemExit) as stopped:
         local_runner.main(["run", "--output", str(output), "--learning-rate", "nan"])
+    assert stopped.value.code == 2
     assert not (tmp_path / "new").exists()
     # A folder that was there before stays, with what it held.
     kept = tmp_path / "kept"
@@ -158,3 +159,22 @@ def test_a_run_stopped_before_it_starts_leaves_no_folder_behind(tmp_path):
 def test_missing_data_folder_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="--data folder not found"):
         local_runner.main(["run", "--output", str(tmp_path), "--data", str(tmp_path / "none")])
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--seed", "-1", "error: seed must be between 0 and 2**32 - 1, got -1"),
+        ("--learning-rate", "nan", "error: learning_rate must be a finite number > 0, got nan"),
+        ("--tfco-epsilon", "-0.1", "error: tfco_epsilon must be a finite number >= 0, got -0.1"),
+    ],
+)
+def test_a_flag_value_out_of_range_is_a_usage_error_before_anything_runs(
+    tmp_path, capsys, flag, value, message
+):
+    # Exit status 2, as argparse's own: the README's "malformed flag". Nothing is written.
+    with pytest.raises(SystemExit) as stopped:
+        local_runner.main(["run", "--output", str(tmp_path / "out"), flag, value])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == message
+    assert not (tmp_path / "out").exists()

@@ -143,6 +143,8 @@ class TrainerSettings:
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        # TensorFlow's and NumPy's seeds are unsigned 32-bit: refuse here, not in the Trainer.
+        _check(0 <= self.seed < 2**32, f"seed must be between 0 and 2**32 - 1, got {self.seed}")
         _check(self.patience >= 1, f"patience must be at least 1, got {self.patience}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         _positive_finite("learning_rate", self.learning_rate)
