@@ -223,7 +223,7 @@ def certify(
     verdict.judged = judged
     verdict.failures = failures
     verdict.blessed = not failures
-    verdict.figures = figures(verdict, rates, result, min_slice_size, base)
+    verdict.figures = figures(verdict, result, min_slice_size, base)
     return verdict
 
 
@@ -238,23 +238,21 @@ def eval_figures(slice_metrics: dict, min_slice_size: int) -> dict:
     }
 
 
-def figures(verdict: Verdict, rates: dict, result: dict | None, min_slice_size: int, base) -> dict:
+def figures(verdict: Verdict, result: dict | None, min_slice_size: int, base) -> dict:
     """The headline figures every reader shows: gaps with intervals, flip rate, AUC, TPR."""
-    overall = verdict.slice_metrics.get(OVERALL, {})
-    eval_gap = largest_gap(rates, rates.get(OVERALL), min_slice_size)
+    on_eval = eval_figures(verdict.slice_metrics, min_slice_size)
     suite = [g for g in suite_gaps(result, min_slice_size).values() if g] if result else []
     suite_gap = max(suite, key=lambda g: g["value"]) if suite else None
-    worst = max((g for g in (eval_gap, suite_gap) if g), key=lambda g: g["value"], default=None)
+    gaps = (on_eval["eval_gap"], suite_gap)
+    worst = max((g for g in gaps if g), key=lambda g: g["value"], default=None)
     flip = Rate.from_json(result.get("flip", {}).get("overall")) if result else None
     base_auc = base[1].get(OVERALL, {}).get(AUC_METRIC) if base else None
     point = verdict.operating_point or {}
     return {
-        "eval_gap": eval_gap,
+        **on_eval,
         "suite_gap": suite_gap,
         "worst_gap": worst,
         "flip_rate": figure(flip),
-        "auc": _plain(overall.get(AUC_METRIC)),
-        "tpr": _plain(overall.get(TPR_METRIC)),
         # The gate's AUC of a post-processed candidate is that of the group-adjusted score; the
         # base model's own AUC is what the model ranks like.
         "base_auc": _plain(base_auc) if point.get("postprocess", "none") != "none" else None,

@@ -22,6 +22,7 @@ from tfx.utils import path_utils
 from components.bounds import bounds_from_eval_config
 from components.certificate import EVAL_NO_GROUP, SuiteBounds, certify, eval_figures
 from components.challenge import ChallengeResult, read_result
+from components.intervals import finite
 from components.serving import read_operating_point
 from components.verdict import CHAMPION, Failure, Verdict, champion_name
 from contract import (
@@ -261,17 +262,15 @@ def _failure(failure, slice_name: str, cross: bool, champion: str = CHAMPION) ->
     message = failure.message.strip()
     if value is None and not message and bias_auc_of_metric(failure.metric_key.name):
         message = "no value: its rows lack toxic or non-toxic examples"
-    bound = _bound_text(failure.metric_threshold)
-    if cross:
+    if cross and value is not None:
         # TFMA checks overall - group >= -gap; people read group - overall <= gap, as the
         # tables print it.
-        value = -value if value is not None else None
-        bound = _bound_text(failure.metric_threshold, flip=True)
+        value = -value
     return Failure(
         slice=slice_name,
         metric=_metric_label(failure.metric_key, cross, champion),
         value=value,
-        bound=bound,
+        bound=_bound_text(failure.metric_threshold, flip=cross),
         message=message,
     )
 
@@ -286,21 +285,13 @@ def _metric_row(values: dict) -> dict[str, float]:
     return row
 
 
-def _finite(raw) -> float | None:
-    try:
-        number = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _interval_row(values: dict) -> dict[str, list[float]]:
     """[lower, upper] of each metric TFMA gave a confidence interval (NaN bounds left out)."""
     row = {}
     for key, metric in values.items():
         bounded = metric.get("boundedValue") if isinstance(metric, dict) else None
         if bounded:
-            lower, upper = _finite(bounded.get("lowerBound")), _finite(bounded.get("upperBound"))
+            lower, upper = finite(bounded.get("lowerBound")), finite(bounded.get("upperBound"))
             if lower is not None and upper is not None:
                 row[key] = [lower, upper]
     return row

@@ -13,6 +13,16 @@ from dataclasses import asdict, dataclass
 Z95 = 1.959963984540054
 
 
+def finite(value) -> float | None:
+    """`value` as a float, or None when it is missing, not a number, or infinite (as metric
+    records store NaN for a rate with no rows)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     """The Wilson score interval of k successes in n trials; (0, 1) when n is 0."""
     if n <= 0:

@@ -17,8 +17,8 @@ import os
 
 from components.bounds import GateBounds
 from components.certificate import FPR_SOURCES, SuiteBounds
-from components.intervals import wilson
-from components.model_card_render import fmt, number, render
+from components.intervals import finite, wilson
+from components.model_card_render import fmt, render
 from components.verdict import Verdict
 from contract import (
     AUC_METRIC,
@@ -57,7 +57,7 @@ SHARED_REMEDIATION_SETTINGS = ("target_groups", "target_group_min_rows")
 
 
 def _count(row: dict, key: str) -> int | None:
-    value = number(row.get(key))
+    value = finite(row.get(key))
     return None if value is None else int(round(value))
 
 
@@ -66,7 +66,7 @@ def _rate(row: dict, intervals: dict, metric: str, errors: str, correct: str) ->
     from the counts)."""
     wrong, right = _count(row, errors), _count(row, correct)
     rows = None if wrong is None or right is None else wrong + right
-    value = number(row.get(metric))
+    value = finite(row.get(metric))
     if value is None and rows:
         value = wrong / rows
     rate = {"value": value, "errors": wrong, "rows": rows, "lower": None, "upper": None}
@@ -134,9 +134,9 @@ def _performance(gate: dict, verdict: Verdict | None) -> dict:
     auc_interval = intervals.get(OVERALL, {}).get(AUC_METRIC)
     return {
         "overall": overall_rates,
-        "auc": number(overall.get(AUC_METRIC)),
+        "auc": finite(overall.get(AUC_METRIC)),
         "auc_interval": auc_interval,
-        "tpr": number(overall.get(TPR_METRIC)),
+        "tpr": finite(overall.get(TPR_METRIC)),
         "groups": groups,
         "interval_note": note,
         "mixed_mark": mark,

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import jinja2
 
+from components.intervals import finite
 from contract import MODEL_CARD_HTML, MODEL_CARD_MD
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def number(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def fmt(value, digits: int = 3, signed: bool = False) -> str:
-    shown = number(value)
+    shown = finite(value)
     if shown is None:
         return "-"
     return f"{shown:+.{digits}f}" if signed else f"{shown:.{digits}f}"

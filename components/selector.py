@@ -91,8 +91,11 @@ class Decision:
             )
             lines += [f"    note: {row.note}"] if row.note else []
             lines += [f"    {reason}" for reason in row.reasons]
-        lines.append(f"Selected: {self.winner}. {self.why}" if self.winner else self.why)
+        lines.append(self.decision_line())
         return "\n".join(lines)
+
+    def decision_line(self) -> str:
+        return f"Selected: {self.winner}. {self.why}" if self.winner else self.why
 
 
 def _fmt(value: float | None, width: int = 6) -> str:
@@ -224,7 +227,7 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("candidate", decision.winner or "")
         fileio.makedirs(blessing.uri)
         # One line: the table is in selection.txt and in the run summary, printed once there.
-        print(decision.describe().splitlines()[-1])
+        print(decision.decision_line())
 
 
 def write_decision(decision: Decision, directory: str) -> None:

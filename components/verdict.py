@@ -25,6 +25,19 @@ def champion_name(champion: dict) -> str:
     )
 
 
+def champion_line(champion: dict | None) -> str:
+    """The champion and its own figures on the run's eval rows, or that there is none."""
+    if not champion:
+        return "no champion: nothing was pushed before this run"
+    shown = []
+    for name, label in (("auc", "AUC"), ("tpr", "TPR"), ("eval_gap", "eval gap")):
+        value = (champion.get("figures", {}).get(name) or {}).get("value")
+        if value is not None:
+            shown.append(f"{label} {value:.3f}")
+    own = f": on this run's eval rows {', '.join(shown)}" if shown else ""
+    return f"{champion_name(champion)}{own}"
+
+
 @dataclass
 class Failure:
     slice: str
@@ -104,18 +117,6 @@ class Verdict:
             return ""
         return "no group got a threshold of its own: its decisions are its base model's"
 
-    def champion_line(self) -> str:
-        """The champion and its own figures on this run's eval rows, or that there is none."""
-        if not self.champion:
-            return "no champion: nothing was pushed before this run"
-        shown = []
-        for name, label in (("auc", "AUC"), ("tpr", "TPR"), ("eval_gap", "eval gap")):
-            value = (self.champion.get("figures", {}).get(name) or {}).get("value")
-            if value is not None:
-                shown.append(f"{label} {value:.3f}")
-        own = f": on this run's eval rows {', '.join(shown)}" if shown else ""
-        return f"{champion_name(self.champion)}{own}"
-
     def describe(self) -> str:
         lines = [f"Model {'blessed' if self.blessed else 'not blessed'} by the fairness gate."]
         if self.operating_point:
@@ -124,7 +125,7 @@ class Verdict:
                 f" ({self.operating_point.get('source', '')})."
             )
         if self.champion:
-            lines.append(f"Compared with {self.champion_line()}")
+            lines.append(f"Compared with {champion_line(self.champion)}")
         for name in ("eval_gap", "suite_gap", "flip_rate"):
             if shown := self.figures.get(name):
                 lower, upper = shown["interval"]

@@ -23,11 +23,7 @@ from contract import (
 )
 from report.bounds import GateBounds
 from report.values import AUC, COUNT, FNR, FPR, Value
-
-
-def _logit(p: float) -> float:
-    p = min(max(float(p), 1e-12), 1 - 1e-12)
-    return math.log(p / (1 - p))
+from trainer_modules.operating_point import logit
 
 
 def _sigmoid(x: float) -> float:
@@ -81,7 +77,7 @@ class RunResult:
         point = self.operating_point
         if not point or point.get("threshold") is None:
             return self.matched.threshold  # a model without an operating point: its own scale
-        return _sigmoid(_logit(self.matched.threshold) + _logit(point["threshold"]))
+        return _sigmoid(logit(self.matched.threshold) + logit(point["threshold"]))
 
     @property
     def eval_rows(self) -> int | None:

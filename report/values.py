@@ -3,9 +3,9 @@ rows of one evaluation (overall and each identity group)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from components.intervals import finite
 from contract import (
     ACCURACY_METRIC,
     AUC_METRIC,
@@ -36,27 +36,19 @@ class Value:
         return self.lower is not None and self.upper is not None
 
 
-def _number(raw) -> float | None:
-    try:
-        number = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) or math.isinf(number) else number
-
-
 def parse_value(raw) -> Value:
     """One metric as TFMA's EvalResult holds it: a number, {"doubleValue": x}, or, with
     confidence intervals, {"boundedValue": {"value", "lowerBound", "upperBound"}}. TFMA writes
     NaN bounds as the string "NaN" (e.g. FNR on a slice without positives)."""
     if isinstance(raw, dict) and "boundedValue" in raw:
         bounded = raw["boundedValue"]
-        lower, upper = _number(bounded.get("lowerBound")), _number(bounded.get("upperBound"))
+        lower, upper = finite(bounded.get("lowerBound")), finite(bounded.get("upperBound"))
         if lower is None or upper is None:
             lower = upper = None
-        return Value(_number(bounded.get("value")), lower, upper)
+        return Value(finite(bounded.get("value")), lower, upper)
     if isinstance(raw, dict):
-        return Value(_number(raw.get("doubleValue")))
-    return Value(_number(raw))
+        return Value(finite(raw.get("doubleValue")))
+    return Value(finite(raw))
 
 
 def parse_row(metrics: dict) -> dict[str, Value]:

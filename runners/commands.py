@@ -281,7 +281,7 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
             row = rows.get(name)
             if row is not None:
                 print(_metric_line(name, row))
-    from components.verdict import Verdict, champion_name
+    from components.verdict import champion_line, champion_name
 
     # Every candidate was compared with the same champion; the Selector recorded it.
     champion = outcome.selection.get("champion") or next(
@@ -299,7 +299,7 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
         print("\nCandidates, each at its own operating point (eval split; gaps: group - overall):")
         print("\n".join("  " + line for line in decision.describe().splitlines()))
     if outcome.reports:
-        print(f"Change checks compared with {Verdict(True, champion=champion).champion_line()}")
+        print(f"Change checks compared with {champion_line(champion)}")
         print(f"\nOutcome: {'blessed' if outcome.blessed else 'not blessed'}")
         for name, (folder, _) in outcome.reports.items():
             print(f"Gate report of {name}: {folder}")

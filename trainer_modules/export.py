@@ -149,7 +149,8 @@ def export_serving_model(
         shifted = tf.sigmoid(logits - _logit(cut))
         # A probability at its threshold can round to the other side of 0.5 once shifted: the
         # served decision (probability > threshold) says which side it is on.
-        flagged = tf.greater(model(transformed[TOKENS_KEY]), cut)
+        # sigmoid(logits) is the model's own probability (its last layer), computed once.
+        flagged = tf.greater(tf.sigmoid(logits), cut)
         above = tf.maximum(shifted, tf.math.nextafter(0.5, 1.0))
         decided = tf.where(flagged, above, tf.minimum(shifted, 0.5))
         # Below 0.5 and below every Fairness Indicators threshold: served as not toxic at any.
