@@ -91,6 +91,15 @@ IDENTITY_GROUPS = tuple(IDENTITY_KEYWORDS)
 assert set(IDENTITY_GROUPS) == set(IDENTITY_COLUMNS)
 
 TOKENS_KEY = "tokens"
+# The frozen sentence encoder's output (trainer_modules/sentence_encoder.py), a float vector
+# per comment, computed by Transform only when a candidate uses it.
+ENCODING_KEY = "sentence_encoding"
+
+
+def load_text_ops() -> None:
+    """Registers tensorflow_text's ops: a model exported by a run with the sentence encoder runs
+    its WordPiece tokenizer in the graph and cannot be loaded without them."""
+    import tensorflow_text  # noqa: F401
 
 
 def identity_feature(group: str) -> str:

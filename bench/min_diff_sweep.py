@@ -172,7 +172,7 @@ def run_config(name: str, data: dict, settings: TrainerSettings, max_tokens: int
     train = examples.shuffle(len(tr_y), seed=settings.seed).batch(settings.batch_size)
     sensitive, nonsensitive = min_diff.min_diff_pools(train, targets, "all")
     packed = md.keras.utils.input_utils.pack_min_diff_data(
-        original_dataset=common.tokens_only(train),
+        original_dataset=common.model_inputs(train),
         sensitive_group_dataset=min_diff._endless(
             sensitive, settings.min_diff_batch_size, settings.seed
         ),

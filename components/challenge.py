@@ -37,6 +37,7 @@ from contract import (
     LABEL_KEY,
     PREDICTION_KEY,
     TEXT_KEY,
+    load_text_ops,
 )
 
 RESULT_FILE = "challenge.json"
@@ -72,6 +73,7 @@ def score_suite(model_dir: str, files: list[str]) -> dict[str, np.ndarray | list
     """The suite's rows with the served decision of the model in `model_dir`."""
     import tensorflow as tf
 
+    load_text_ops()
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     columns = defaultdict(list)
     dataset = tf.data.TFRecordDataset(files, compression_type=_compression(files)).batch(BATCH)

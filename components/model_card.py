@@ -52,7 +52,13 @@ TRAINER_TEXT = {
     "non-toxic comments and the other non-toxic comments",
     "tfco": "TFCO: constrained training, each target group's FPR at most the overall FPR plus "
     "epsilon at the operating point",
+    "clp": "Counterfactual Logit Pairing: a penalty on the logit change when a comment's identity "
+    "terms are swapped",
 }
+ENCODER_TEXT = (
+    "; the model reads the frozen all-MiniLM-L6-v2 sentence encoding of each comment beside "
+    "its tokens"
+)
 SHARED_REMEDIATION_SETTINGS = ("target_groups", "target_group_min_rows")
 
 
@@ -154,7 +160,8 @@ def _remediation(trainer: dict, point: dict) -> dict:
         own["postprocess_min_rows"] = settings["postprocess_min_rows"]
     return {
         "trainer": name,
-        "text": TRAINER_TEXT.get(name, name),
+        "text": TRAINER_TEXT.get(name, name)
+        + (ENCODER_TEXT if settings.get("use_sentence_encoding") else ""),
         "settings": [(k, _setting(v)) for k, v in sorted(own.items())],
         "groups": list(trainer.get("remediated_groups") or []),
         "postprocess": postprocess,

@@ -19,6 +19,7 @@ from contract import (
     OPERATING_POINT_FILE,
     PREDICTION_KEY,
     TEXT_KEY,
+    load_text_ops,
 )
 
 SIGNATURE = "score_text"
@@ -103,6 +104,7 @@ def load_scorer(model_dir: str) -> Scorer:
     model's score_text signature. Models exported before a field existed lack it."""
     import tensorflow as tf
 
+    load_text_ops()
     loaded = tf.saved_model.load(model_dir)
     if SIGNATURE not in loaded.signatures:
         raise ServingError(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from components.certificate import SuiteBounds
 from contract import IDENTITY_GROUPS
-from trainer_modules.settings import TrainerSettings, TransformSettings
+from trainer_modules.settings import NO_ENCODER, TrainerSettings, TransformSettings
 
 # One pipeline trains every candidate; its champion is the latest model it pushed.
 PIPELINE_NAME = "fair-toxicity"
@@ -21,6 +21,13 @@ POSTPROCESSED = "_group_thresholds"
 # thresholds (docs/postprocessing.md), which reuses the baseline's weights instead of training.
 DEFAULT_CANDIDATES = ("baseline", "min_diff", "tfco", f"baseline{POSTPROCESSED}")
 
+# The frozen sentence encoder's candidates (trainer_modules/sentence_encoder.py): `encoder` is
+# the baseline's model reading the encoding beside its tokens, `encoder_<trainer>` a remediation
+# on it. Opt-in: Transform runs the encoder only when a candidate uses it. CLP swaps identity
+# token ids, which a sentence encoding does not have.
+ENCODER = "encoder"
+ENCODER_TRAINERS = ("baseline", "min_diff", "tfco")
+
 # Dotted paths resolved inside the installed package (no module_file copying).
 PREPROCESSING_FN = "trainer_modules.preprocessing.preprocessing_fn"
 RUN_FN = {name: f"trainer_modules.{name}.run_fn" for name in TRAINERS}
@@ -28,19 +35,35 @@ RUN_FN = {name: f"trainer_modules.{name}.run_fn" for name in TRAINERS}
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model the pipeline trains and judges: a trainer, optionally with per-group
-    thresholds. Its name is the component ids' suffix (`Trainer.<name>`)."""
+    """One model the pipeline trains and judges: a trainer, optionally on the sentence encoder,
+    optionally with per-group thresholds. Its name is the component ids' suffix
+    (`Trainer.<name>`)."""
 
     name: str
 
     def __post_init__(self):
-        if self.trainer not in TRAINERS:
-            choices = [*TRAINERS, *(t + POSTPROCESSED for t in TRAINERS)]
+        allowed = ENCODER_TRAINERS if self.uses_encoder else TRAINERS
+        if self.trainer not in allowed:
+            models = [*TRAINERS, ENCODER, *(f"{ENCODER}_{t}" for t in ENCODER_TRAINERS[1:])]
+            choices = [*models, *(m + POSTPROCESSED for m in models)]
             raise ValueError(f"unknown candidate {self.name!r}; choose from {', '.join(choices)}")
 
     @property
-    def trainer(self) -> str:
+    def model(self) -> str:
+        """The candidate whose Trainer trains the weights: itself, or for a post-processed
+        candidate the one it fits thresholds on."""
         return self.name.removesuffix(POSTPROCESSED)
+
+    @property
+    def uses_encoder(self) -> bool:
+        return self.model == ENCODER or self.model.startswith(ENCODER + "_")
+
+    @property
+    def trainer(self) -> str:
+        """The trainer module (`trainer_modules.<trainer>`)."""
+        if self.model == ENCODER:
+            return "baseline"
+        return self.model.removeprefix(ENCODER + "_") if self.uses_encoder else self.model
 
     @property
     def postprocess(self) -> str:
@@ -52,7 +75,9 @@ class Candidate:
         switched off (a post-processed candidate's own trainer; the baseline for a
         remediation), trained in the same run. None for the baseline itself."""
         if self.postprocess != "none":
-            return self.trainer
+            return self.model
+        if self.uses_encoder:
+            return "baseline" if self.model == ENCODER else ENCODER
         return None if self.trainer == "baseline" else "baseline"
 
 
@@ -186,6 +211,13 @@ class Settings:
 
     def __post_init__(self):
         candidates_from_names(c.name for c in self.candidates)
+
+    def transform_config(self) -> dict:
+        """Transform's custom_config: the sentence encoder runs only when a candidate uses it."""
+        config = self.transform.custom_config()
+        if not any(c.uses_encoder for c in self.candidates):
+            config["sentence_encoder"] = NO_ENCODER
+        return config
 
     def candidate(self, name: str) -> Candidate:
         return next(c for c in self.candidates if c.name == name)

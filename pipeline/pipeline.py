@@ -12,7 +12,7 @@ from components.data_check import DataCheck
 from components.gate import ChampionBlessing, FairnessGate
 from components.pusher import AtomicPusher
 from components.selector import make_selector
-from contract import CHALLENGE_PATTERN, CHALLENGE_SPLIT
+from contract import CHALLENGE_PATTERN, CHALLENGE_SPLIT, load_text_ops
 from pipeline import config
 from pipeline.eval_config import build_eval_config
 
@@ -99,6 +99,9 @@ def create_pipeline(
     deploys the selected model to a Vertex endpoint instead of our serving folder.
     `challenge_root`: the identity challenge suite's folder (ingest/challenge_suite.py), read by
     an ExampleGen of its own; every candidate is judged on it at its served decision."""
+    if any(c.uses_encoder for c in settings.candidates):
+        # The in-process Evaluators load models whose graph tokenizes with these ops.
+        load_text_ops()
     data_nodes = _data_nodes(data_root, split_folders, schema_path, settings)
     example_gen, _, schema_gen, _, _, transform = data_nodes
 
@@ -170,7 +173,7 @@ def _data_nodes(data_root: str, split_folders, schema_path: str, settings: confi
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=config.PREPROCESSING_FN,
-        custom_config=settings.transform.custom_config(),
+        custom_config=settings.transform_config(),
     ).with_id("Transform")
     transform.add_upstream_node(data_check)
     return example_gen, statistics_gen, schema_gen, example_validator, data_check, transform
@@ -226,9 +229,10 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
             "postprocess": candidate.postprocess,
             # A post-processed candidate fits thresholds on its base trainer's weights.
             "reuse_base_weights": candidate.postprocess != "none",
+            "use_sentence_encoding": candidate.uses_encoder,
             **(vertex_training or {}),
         }
-        base = trainers[candidate.trainer] if candidate.postprocess != "none" else None
+        base = trainers[candidate.model] if candidate.postprocess != "none" else None
         trainer = _trainer(vertex_training)(
             run_fn=config.RUN_FN[candidate.trainer],
             custom_config=custom_config,

@@ -29,6 +29,7 @@ from contract import (
     OVERALL,
     PREDICTION_KEY,
     identity_feature,
+    load_text_ops,
 )
 from report.results import Matched, RunResult
 
@@ -45,6 +46,7 @@ def score_eval_split(model_uri: str, examples_uri: str, split: str = "eval") -> 
     model's `serving_default` and `transform_features` signatures."""
     import tensorflow as tf
 
+    load_text_ops()
     model_dir = os.path.join(model_uri, "Format-Serving")
     model = tf.saved_model.load(model_dir if os.path.isdir(model_dir) else model_uri)
     folder = os.path.join(examples_uri, f"Split-{split}")

@@ -75,7 +75,9 @@ def _add_candidate_arguments(parser, add, training) -> None:
         type=candidate_names,
         default=config.DEFAULT_CANDIDATES,
         help="comma-separated models to train, judge and select from: trainers "
-        f"({', '.join(config.TRAINERS)}), each optionally with per-group thresholds "
+        f"({', '.join(config.TRAINERS)}), the sentence encoder's ({config.ENCODER}, "
+        f"{', '.join(f'{config.ENCODER}_{t}' for t in config.ENCODER_TRAINERS[1:])}; "
+        f"docs/sentence_encoder.md), each optionally with per-group thresholds "
         f"(NAME{config.POSTPROCESSED}, docs/postprocessing.md); default: "
         f"{','.join(config.DEFAULT_CANDIDATES)}",
     )
@@ -365,14 +367,19 @@ AUGMENTATION_NONE, AUGMENTATION_DEBIASING, AUGMENTATION_AUTO = "none", "debiasin
 
 
 def settings_from_args(
-    args: argparse.Namespace, glove_path: str = "", augment_path: str | None = None
+    args: argparse.Namespace,
+    glove_path: str = "",
+    augment_path: str | None = None,
+    sentence_encoder: str = "",
 ) -> config.Settings:
     defaults = config.Settings()
     try:
         return config.Settings(
             candidates=config.candidates_from_names(args.candidates),
             transform=config.TransformSettings(
-                max_tokens=args.max_tokens, vocab_size=args.vocab_size
+                max_tokens=args.max_tokens,
+                vocab_size=args.vocab_size,
+                sentence_encoder=sentence_encoder or defaults.transform.sentence_encoder,
             ),
             training=dataclasses.replace(
                 defaults.training,

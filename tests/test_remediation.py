@@ -150,7 +150,7 @@ def test_min_diff_pools_hold_the_non_toxic_rows_of_the_right_groups():
     # Gathered from the batches in one pass.
     for reference, others in (("all", ~religion), ("sexual_orientation", orientation)):
         pools = min_diff.min_diff_pools(examples.batch(7), ["religion"], reference)
-        rows = [sorted(tuple(r) for r in pool.numpy().tolist()) for pool in pools]
+        rows = [sorted(tuple(r) for r in pool[TOKENS_KEY].numpy().tolist()) for pool in pools]
         assert rows == [expected(clean & religion), expected(clean & others)]
 
 
@@ -162,9 +162,9 @@ def test_min_diff_without_nonsensitive_rows_says_which_flag_to_change():
 
 def _min_diff_batches(settings):
     train = syn.dataset(*syn.make_examples(256, seed=2), 64)
-    tokens, labels = next(iter(min_diff.main_batches(train)))
+    inputs, labels = next(iter(min_diff.main_batches(train)))
     sensitive, nonsensitive = next(iter(min_diff.group_batches(train, ("religion",), settings)))
-    return tokens, labels, sensitive, nonsensitive
+    return inputs, labels, sensitive, nonsensitive
 
 
 class _CountingModel(tf.keras.Model):
@@ -175,6 +175,10 @@ class _CountingModel(tf.keras.Model):
         self.inner = inner
         self.calls = 0
 
+    @property
+    def input(self):
+        return self.inner.input
+
     def call(self, tokens, training=None):
         self.calls += 1
         return self.inner(tokens, training=training)
@@ -184,8 +188,12 @@ def test_min_diff_step_makes_one_forward_pass_over_the_batch_and_its_min_diff_ro
     settings = syn.settings(min_diff_batch_size=8)
     counting = _CountingModel(common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings))
     batch = _min_diff_batches(settings)
-    assert [len(b) for b in batch] == [64, 64, 8, 8]
-    step = min_diff.MinDiffStep(counting, settings, syn.MAX_TOKENS)
+    inputs, labels, sensitive, nonsensitive = batch
+    assert set(inputs) == set(sensitive) == set(nonsensitive) == {TOKENS_KEY}
+    rows = [len(inputs[TOKENS_KEY]), len(labels), len(sensitive[TOKENS_KEY]),
+            len(nonsensitive[TOKENS_KEY])]  # fmt: skip
+    assert rows == [64, 64, 8, 8]
+    step = min_diff.MinDiffStep(counting, settings)
     before = [w.numpy().copy() for w in counting.trainable_weights]
     for _ in range(3):
         step(*batch)
@@ -207,7 +215,7 @@ def test_min_diff_term_is_the_library_mmd_weighted_as_min_diff_model_weights_it(
     kernel_weights, bias = logits.get_weights()
     logits.set_weights([kernel_weights * 30, bias])
     tokens, labels, sensitive, nonsensitive = _min_diff_batches(settings)
-    group_rows = tf.concat([sensitive, nonsensitive], 0)
+    group_rows = common.concat_inputs(sensitive, nonsensitive)
     membership = tf.constant([[1.0]] * 8 + [[0.0]] * 8)
     predictions = model(group_rows)
     kernel_class = min_diff.KERNELS[kernel]
@@ -218,7 +226,7 @@ def test_min_diff_term_is_the_library_mmd_weighted_as_min_diff_model_weights_it(
     wrapped_term = float(wrapped.compute_min_diff_loss((group_rows, membership), training=True))
     cross_entropy = float(tf.keras.losses.BinaryCrossentropy()(labels, model(tokens)))
 
-    step_cross_entropy, term = min_diff.MinDiffStep(model, settings, syn.MAX_TOKENS)(
+    step_cross_entropy, term = min_diff.MinDiffStep(model, settings)(
         tokens, labels, sensitive, nonsensitive
     )
     assert mmd > 1e-3
@@ -237,7 +245,8 @@ def test_tfco_group_stream_draws_only_non_toxic_group_examples():
     expected = {tuple(row): tuple(tag) for row, tag in zip(features[TOKENS_KEY][wanted],
                                                            tags[wanted], strict=True)}  # fmt: skip
     stream = tfco.group_stream(examples, groups, 8, seed=0)
-    for tokens, batch_tags in stream.take(int(wanted.sum())):
+    for inputs, batch_tags in stream.take(int(wanted.sum())):
+        tokens = inputs[TOKENS_KEY]
         assert tokens.shape == (8, syn.MAX_TOKENS)
         for row, tag in zip(tokens.numpy(), batch_tags.numpy(), strict=True):
             assert expected[tuple(row)] == tuple(tag)
@@ -264,7 +273,7 @@ def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys
         return eager_step(*args)
 
     problem.step = graph_only_failure
-    stepper = tfco.Stepper(problem, syn.MAX_TOKENS)
+    stepper = tfco.Stepper(problem, model)
     before = [o for o, _ in problem.optimizers]
     weights = [w.numpy().copy() for w in model.trainable_weights]
     assert stepper(*batch) is None
@@ -276,8 +285,8 @@ def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys
 
 
 def test_tfco_at_an_explicit_decision_threshold_keeps_it_and_has_no_band():
-    _, problem, batch = _small_problem(decision_threshold=0.3)
-    tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
+    model, problem, batch = _small_problem(decision_threshold=0.3)
+    tfco.Stepper(problem, model)(*batch)
     assert problem.names == ["FPR(religion) <= overall FPR + 0.01"]
     assert problem.epoch_summary()["threshold"] == pytest.approx(0.3)
 
@@ -295,8 +304,8 @@ def test_tfco_with_a_held_out_constraint_set_moves_the_multipliers_by_the_held_o
     summaries = {}
     for holdout in (0.0, 0.5):
         tf.keras.utils.set_random_seed(0)
-        _, problem, batch = _small_problem(tfco_constraint_holdout=holdout)
-        tfco.Stepper(problem, syn.MAX_TOKENS)(*batch)
+        model, problem, batch = _small_problem(tfco_constraint_holdout=holdout)
+        tfco.Stepper(problem, model)(*batch)
         summaries[holdout] = summary = problem.epoch_summary()
     # The same model and rows: the constraint values differ only by the rows they are read on.
     assert summaries[0.0]["constraints"] != summaries[0.5]["constraints"]
@@ -314,11 +323,12 @@ def test_tfco_can_read_its_rates_on_the_real_rows_only():
     rows = {k: tf.ones([5], tf.int64) for k in features if k != TOKENS_KEY}
     rows[TOKENS_KEY] = tf.fill([5, syn.MAX_TOKENS], tf.constant(7, tf.int64))
     mixed = augmentation.augment(examples.batch(8), rows, batch_size=64, seed=0)
-    tokens, _, _, real = next(iter(tfco.main_stream(mixed, group)))
+    inputs, _, _, real = next(iter(tfco.main_stream(mixed, group)))
+    tokens = inputs[TOKENS_KEY]
     assert (real.numpy() == (tokens.numpy()[:, 0] != 7)).all() and (~real.numpy()).sum() == 5
     for real_only in (False, True):
         stream = tfco.group_stream(mixed.unbatch(), group, 200, seed=0, real_only=real_only)
-        drawn = next(iter(stream))[0].numpy()[:, 0]
+        drawn = next(iter(stream))[0][TOKENS_KEY].numpy()[:, 0]
         assert (drawn == 7).any() != real_only
     assert bool(tf.reduce_all(tfco.real_rows({TOKENS_KEY: tokens})))  # without augmentation
 

@@ -53,6 +53,15 @@ def test_an_encoding_does_not_depend_on_the_rest_of_its_batch(tiny):
     assert np.abs(padded[0] - padded[1]).max() > 1e-3
 
 
+def test_a_text_longer_than_the_positions_is_cut_to_them(tiny):
+    encoder = se.SentenceEncoder(tiny)
+    assert encoder.max_word_pieces == tiny.config["max_position_embeddings"] == 64
+    long = " ".join(["love"] * 200)
+    pieces = encoder.word_pieces(tf.constant([long])).to_list()[0]
+    assert len(pieces) == 64
+    assert encoder(tf.constant([long])).numpy().shape == (1, 8)
+
+
 def test_a_folder_without_its_files_names_them(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(se.EncoderError, match="no vocab.txt, model.safetensors"):

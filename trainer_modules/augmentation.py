@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import defaultdict
 
 import tensorflow as tf
 
+from contract import ENCODING_KEY, TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from contract import IDENTITY_FEATURES as TAGS
-from contract import TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from trainer_modules.export import empty_identity_columns, known_token_mask
 
 TEXT_COLUMN, LABEL_COLUMN = "comment", "is_toxic"
@@ -63,7 +64,7 @@ def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -
     layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     vocabulary_size = tf_transform_output.vocabulary_size_by_name(VOCAB_NAME)
-    parts: dict[str, list] = {k: [] for k in (TOKENS_KEY, *TAGS)}
+    parts: dict[str, list] = defaultdict(list)
     for start in range(0, len(texts), batch):
         chunk = tf.constant(texts[start : start + batch])[:, tf.newaxis]
         # The sentences carry no annotation: only the keyword tags mark their groups.
@@ -75,6 +76,9 @@ def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -
         parts[TOKENS_KEY].append(tf.boolean_mask(tokens, known))
         for key in TAGS:
             parts[key].append(tf.boolean_mask(tf.reshape(out[key], [-1]), known))
+        if ENCODING_KEY in out:
+            # The encoder reads the whole sentence: its encoding is kept as it is.
+            parts[ENCODING_KEY].append(tf.boolean_mask(out[ENCODING_KEY], known))
     return {k: tf.concat(v, axis=0) for k, v in parts.items()}
 
 

@@ -13,7 +13,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.AUC(name="auc")],
     )
-    model.fit(common.tokens_only(train), epochs=settings.epochs, callbacks=callbacks, verbose=2)
+    model.fit(common.model_inputs(train), epochs=settings.epochs, callbacks=callbacks, verbose=2)
     return {}
 
 

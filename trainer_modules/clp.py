@@ -126,8 +126,11 @@ class PairedLogitsModel(counterfactual.keras.CounterfactualModel):
 
 
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks, term_ids) -> dict:
+    # The pairs swap identity tokens; a sentence encoding has no tokens to swap.
+    if set(model.input) != {TOKENS_KEY}:
+        raise ValueError("CLP pairs token ids only: it cannot train a model that reads more")
     packed = counterfactual.keras.utils.pack_counterfactual_data(
-        common.tokens_only(train),
+        train.map(lambda features, label: (features[TOKENS_KEY], label)),
         counterfactual_pairs(
             train.unbatch(), term_ids, settings.clp_batch_size, settings.seed, settings.clp_pairs
         ),

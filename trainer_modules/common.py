@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +22,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from contract import (
+    ENCODING_KEY,
     HOLDOUT_KEY,
     IDENTITY_FEATURES,
     IDENTITY_GROUPS,
@@ -30,6 +32,7 @@ from contract import (
     TRAINER_RECORD_FILE,
     VOCAB_NAME,
     identity_feature,
+    load_text_ops,
 )
 from trainer_modules import augmentation, embeddings, operating_point, postprocess
 from trainer_modules.early_stopping import BestEpoch
@@ -67,8 +70,10 @@ def make_dataset(
     shuffle: bool = True,
     num_epochs: int | None = 1,
     holdout: bool | None = None,
+    encoding: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (features, label): token ids plus the 0/1 identity tags.
+    """Batches of (features, label): token ids plus the 0/1 identity tags, and with `encoding`
+    the sentence encoding.
 
     `holdout`: True keeps only the hash-held-out tenth (validation carved from train), False
     drops it, None keeps every example.
@@ -84,7 +89,7 @@ def make_dataset(
         ),
         tf_transform_output.transformed_metadata.schema,
     )
-    keep = (TOKENS_KEY, *IDENTITY_FEATURES)
+    keep = (TOKENS_KEY, *IDENTITY_FEATURES, *([ENCODING_KEY] if encoding else []))
 
     def select(features, label):
         picked = {k: features[k] for k in keep}
@@ -99,8 +104,31 @@ def make_dataset(
     return dataset.map(select)
 
 
-def tokens_only(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    return dataset.map(lambda features, label: (features[TOKENS_KEY], label))
+# What a model reads of a batch's features; the encoding only where the dataset carries it.
+MODEL_INPUTS = (TOKENS_KEY, ENCODING_KEY)
+
+
+def inputs_of(features: dict) -> dict:
+    """The model's inputs among `features`: the token ids, and the sentence encoding for a
+    model that reads it (its datasets carry it; no other model's do)."""
+    return {k: features[k] for k in MODEL_INPUTS if k in features}
+
+
+def model_inputs(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """(features, label) batches as (model inputs, label)."""
+    return dataset.map(lambda features, label: (inputs_of(features), label))
+
+
+def concat_inputs(first: dict, second: dict) -> dict:
+    return {k: tf.concat([first[k], second[k]], 0) for k in first}
+
+
+def input_signature(model: tf.keras.Model) -> dict:
+    """A [None, ...] TensorSpec per model input, for traced training steps."""
+    return {
+        name: tf.TensorSpec([None, *tensor.shape[1:]], tensor.dtype)
+        for name, tensor in model.input.items()
+    }
 
 
 class MaskedMaxMeanPooling(tf.keras.layers.Layer):
@@ -122,11 +150,14 @@ def build_model(
     max_tokens: int,
     settings: TrainerSettings,
     embedding_matrix: np.ndarray | None = None,
+    encoding_width: int | None = None,
 ) -> tf.keras.Model:
     """Word vectors (pretrained GloVe by default, fine-tuned), a dense projection of each token,
     max and mean pooling over the comment, one hidden layer; outputs a probability, with the
     logit layer named 'logits'. Chosen over the TFCO tutorial's CNN on validation AUC and speed
-    (docs/benchmarks.md)."""
+    (docs/benchmarks.md). With `encoding_width`, the frozen sentence encoder's output goes
+    through a dense layer of its own and joins the pooled tokens before the hidden layer.
+    Inputs are a dict keyed by feature name."""
     tokens = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=TOKENS_KEY)
     if embedding_matrix is not None:
         embedding = tf.keras.layers.Embedding(
@@ -139,16 +170,22 @@ def build_model(
     x = embedding(tokens)
     x = tf.keras.layers.Dense(settings.projection_units, activation="relu")(x)
     x = MaskedMaxMeanPooling()([x, tokens])
+    inputs = {TOKENS_KEY: tokens}
+    if encoding_width:
+        encoding = tf.keras.Input(shape=(encoding_width,), dtype=tf.float32, name=ENCODING_KEY)
+        inputs[ENCODING_KEY] = encoding
+        sentence = tf.keras.layers.Dense(settings.projection_units, activation="relu")(encoding)
+        x = tf.keras.layers.Concatenate()([x, sentence])
     x = tf.keras.layers.Dropout(settings.dropout, seed=settings.seed)(x)
     x = tf.keras.layers.Dense(settings.hidden_units, activation="relu")(x)
     logits = tf.keras.layers.Dense(1, name="logits")(x)
     probability = tf.keras.layers.Activation("sigmoid", name="probability")(logits)
-    return tf.keras.Model(tokens, probability)
+    return tf.keras.Model(inputs, probability)
 
 
 def logits_of(model: tf.keras.Model) -> tf.keras.Model:
     """A view of `model` that returns logits, sharing its weights."""
-    return tf.keras.Model(model.inputs, model.get_layer("logits").output)
+    return tf.keras.Model(model.input, model.get_layer("logits").output)
 
 
 def count_examples(dataset: tf.data.Dataset) -> int:
@@ -159,18 +196,19 @@ def count_examples(dataset: tf.data.Dataset) -> int:
     )
 
 
-def as_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Token ids, labels and identity-group masks of a finite dataset of (features, label)."""
-    tokens, labels, tags = [], [], {g: [] for g in IDENTITY_GROUPS}
+def as_arrays(dataset: tf.data.Dataset) -> tuple[dict, np.ndarray, dict[str, np.ndarray]]:
+    """Model inputs, labels and identity-group masks of a finite dataset of (features, label)."""
+    inputs, labels, tags = defaultdict(list), [], {g: [] for g in IDENTITY_GROUPS}
     for features, label in dataset:
-        tokens.append(features[TOKENS_KEY].numpy())
+        for key, value in inputs_of(features).items():
+            inputs[key].append(value.numpy())
         labels.append(label.numpy().reshape(-1))
         for g in IDENTITY_GROUPS:
             tags[g].append(features[identity_feature(g)].numpy().reshape(-1) > 0)
-    if not tokens:
+    if not labels:
         raise ValueError("the validation split is empty: cannot stop early or pick a threshold")
     masks = {g: np.concatenate(v) for g, v in tags.items()}
-    return np.concatenate(tokens), np.concatenate(labels), masks
+    return {k: np.concatenate(v) for k, v in inputs.items()}, np.concatenate(labels), masks
 
 
 def choose_operating_point(scores, labels, groups, settings) -> operating_point.OperatingPoint:
@@ -206,23 +244,28 @@ def run(fn_args: tfx.components.FnArgs, fit: FitFn) -> None:
     validation split, pick the operating point there, export the model with it."""
     settings = settings_from_config(fn_args.custom_config)
     tf.keras.utils.set_random_seed(settings.seed)
+    load_text_ops()
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     vocabulary = tf_transform_output.vocabulary_by_name(VOCAB_NAME)
     max_tokens = tf_transform_output.transformed_feature_spec()[TOKENS_KEY].shape[0]
 
-    carve = settings.validation_from_train
+    carve, encoding = settings.validation_from_train, settings.use_sentence_encoding
+    if encoding and ENCODING_KEY not in tf_transform_output.transformed_feature_spec():
+        raise ValueError("use_sentence_encoding needs Transform's sentence_encoder setting")
     train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                          settings.batch_size, seed=settings.seed,
-                         holdout=False if carve else None)  # fmt: skip
+                         holdout=False if carve else None, encoding=encoding)  # fmt: skip
     validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                              1024, shuffle=False, holdout=True if carve else None)  # fmt: skip
+                              1024, shuffle=False, holdout=True if carve else None,
+                              encoding=encoding)  # fmt: skip
     augmented = {}
     if settings.augment_path and not settings.reuse_base_weights:
         train, augmented = _augmented(train, settings, tf_transform_output)
-    val_tokens, val_labels, val_groups = as_arrays(validation)
+    val_inputs, val_labels, val_groups = as_arrays(validation)
     vectors = embeddings.embedding_matrix(settings.glove_path, vocabulary, settings.seed)
-    model = build_model(len(vocabulary), max_tokens, settings, vectors)
-    best = BestEpoch(model, val_tokens, val_labels, settings.patience)
+    width = val_inputs[ENCODING_KEY].shape[1] if encoding else None
+    model = build_model(len(vocabulary), max_tokens, settings, vectors, width)
+    best = BestEpoch(model, val_inputs, val_labels, settings.patience)
 
     trainer = fit.__module__.rsplit(".", 1)[-1]  # trainer_modules.<name>, for the model card
     if settings.reuse_base_weights:

@@ -87,7 +87,7 @@ def _attach_serving_state(model, tf_transform_output, threshold, group_threshold
     model.group_thresholds = tf.Variable(
         own, trainable=False, dtype=tf.float32, name="group_thresholds"
     )
-    model.logits_view = tf.keras.Model(model.inputs, model.get_layer("logits").output)
+    model.logits_view = tf.keras.Model(model.input, model.get_layer("logits").output)
 
 
 def empty_identity_columns(raw_spec, batch) -> dict[str, tf.SparseTensor]:
@@ -120,6 +120,11 @@ def export_serving_model(
     # shorter than the cap, and the out-of-vocabulary id follows the file.
     vocabulary_size = tf_transform_output.vocabulary_size_by_name(VOCAB_NAME)
 
+    def model_inputs(transformed):
+        # Transform's outputs hold the sentence encoding when any candidate of the run uses
+        # it; each model takes only its own inputs.
+        return {name: transformed[name] for name in model.input}
+
     def thresholds(transformed):
         return example_thresholds(transformed, model.decision_threshold, model.group_thresholds)
 
@@ -128,7 +133,7 @@ def export_serving_model(
 
     def score(raw_features):
         transformed = model.tft_layer(raw_features)
-        probability = model(transformed[TOKENS_KEY])
+        probability = model(model_inputs(transformed))
         known = known_tokens(transformed)
         flagged = tf.greater(probability, thresholds(transformed))
         return {
@@ -144,7 +149,7 @@ def export_serving_model(
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def evaluate(serialized):
         transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
-        logits = model.logits_view(transformed[TOKENS_KEY])
+        logits = model.logits_view(model_inputs(transformed))
         cut = thresholds(transformed)
         shifted = tf.sigmoid(logits - _logit(cut))
         # A probability at its threshold can round to the other side of 0.5 once shifted: the

@@ -41,17 +41,19 @@ def min_diff_masks(features: dict, label, target_groups, reference: str = "all")
 
 
 def min_diff_pools(train: tf.data.Dataset, target_groups, reference: str = "all"):
-    """Token ids of every sensitive and of every nonsensitive training row, from one pass over
-    the batches: filtering unbatched streams read the training files again for each stream,
-    and again whenever a stream ran out."""
+    """The model inputs of every sensitive and of every nonsensitive training row, from one pass
+    over the batches: filtering unbatched streams read the training files again for each
+    stream, and again whenever a stream ran out."""
     sensitive, nonsensitive = [], []
     for features, label in train:
         in_sensitive, in_nonsensitive = min_diff_masks(features, label, target_groups, reference)
-        sensitive.append(tf.boolean_mask(features[TOKENS_KEY], in_sensitive))
-        nonsensitive.append(tf.boolean_mask(features[TOKENS_KEY], in_nonsensitive))
-    pools = tf.concat(sensitive, 0), tf.concat(nonsensitive, 0)
+        inputs = common.inputs_of(features)
+        sensitive.append({k: tf.boolean_mask(v, in_sensitive) for k, v in inputs.items()})
+        nonsensitive.append({k: tf.boolean_mask(v, in_nonsensitive) for k, v in inputs.items()})
+    pools = tuple({k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
+                  for parts in (sensitive, nonsensitive))  # fmt: skip
     for name, pool in zip(("sensitive", "nonsensitive"), pools, strict=True):
-        if pool.shape[0] == 0:
+        if pool[TOKENS_KEY].shape[0] == 0:
             raise ValueError(
                 f"MinDiff has no {name} rows (non-toxic rows of {list(target_groups)} against "
                 f"reference {reference!r}): change --target-groups or --min-diff-reference"
@@ -59,7 +61,7 @@ def min_diff_pools(train: tf.data.Dataset, target_groups, reference: str = "all"
     return pools
 
 
-def _endless(pool: tf.Tensor, batch_size: int, seed: int) -> tf.data.Dataset:
+def _endless(pool: dict, batch_size: int, seed: int) -> tf.data.Dataset:
     return (
         tf.data.Dataset.from_tensor_slices(pool)
         .shuffle(2048, seed=seed)
@@ -69,7 +71,7 @@ def _endless(pool: tf.Tensor, batch_size: int, seed: int) -> tf.data.Dataset:
 
 
 def group_batches(train: tf.data.Dataset, groups, settings) -> tf.data.Dataset:
-    """Endless (sensitive, nonsensitive) token batches of `min_diff_batch_size` rows each."""
+    """Endless (sensitive, nonsensitive) input batches of `min_diff_batch_size` rows each."""
     sensitive, nonsensitive = min_diff_pools(train, groups, settings.min_diff_reference)
     size, seed = settings.min_diff_batch_size, settings.seed
     return tf.data.Dataset.zip(
@@ -80,7 +82,7 @@ def group_batches(train: tf.data.Dataset, groups, settings) -> tf.data.Dataset:
 class MinDiffStep:
     """One update over [batch; sensitive; nonsensitive] in one forward pass, traced once."""
 
-    def __init__(self, model: tf.keras.Model, settings, max_tokens: int):
+    def __init__(self, model: tf.keras.Model, settings):
         if settings.min_diff_kernel not in KERNELS:
             raise ValueError(
                 f"unknown MinDiff kernel {settings.min_diff_kernel!r}: {list(KERNELS)}"
@@ -94,8 +96,8 @@ class MinDiffStep:
         self.optimizer.build(model.trainable_variables)
         self.min_diff_sum = tf.Variable(0.0, trainable=False)
         self.steps = tf.Variable(0.0, trainable=False)
-        tokens = tf.TensorSpec([None, max_tokens], tf.int64)
-        signature = [tokens, tf.TensorSpec([None, 1], tf.float32), tokens, tokens]
+        inputs = common.input_signature(model)
+        signature = [inputs, tf.TensorSpec([None, 1], tf.float32), inputs, inputs]
         self.step = tf.function(self._step, input_signature=signature)
 
     def losses(self, predictions, labels, main_rows, sensitive_rows):
@@ -108,12 +110,12 @@ class MinDiffStep:
         cross_entropy = self.cross_entropy(labels, predictions[:main_rows])
         return cross_entropy, self.weight * self.mmd(membership, group_predictions)
 
-    def _step(self, tokens, labels, sensitive, nonsensitive):
-        rows = tf.concat([tokens, sensitive, nonsensitive], 0)
+    def _step(self, inputs, labels, sensitive, nonsensitive):
+        rows = common.concat_inputs(common.concat_inputs(inputs, sensitive), nonsensitive)
         with tf.GradientTape() as tape:
             predictions = self.model(rows, training=True)
             cross_entropy, min_diff_loss = self.losses(
-                predictions, labels, tf.shape(tokens)[0], tf.shape(sensitive)[0]
+                predictions, labels, tf.shape(labels)[0], tf.shape(sensitive[TOKENS_KEY])[0]
             )
             total = cross_entropy + min_diff_loss
         variables = self.model.trainable_variables
@@ -122,8 +124,8 @@ class MinDiffStep:
         self.steps.assign_add(1.0)
         return cross_entropy, min_diff_loss
 
-    def __call__(self, tokens, labels, sensitive, nonsensitive):
-        return self.step(tokens, labels, sensitive, nonsensitive)
+    def __call__(self, inputs, labels, sensitive, nonsensitive):
+        return self.step(inputs, labels, sensitive, nonsensitive)
 
     def epoch_loss(self) -> float:
         """The epoch's mean weighted MinDiff loss (MinDiffModel's `min_diff_loss`); starts the
@@ -135,14 +137,14 @@ class MinDiffStep:
 
 
 def main_batches(train: tf.data.Dataset) -> tf.data.Dataset:
-    """The training batches as (tokens, [batch, 1] labels)."""
+    """The training batches as (model inputs, [batch, 1] labels)."""
     return train.map(
-        lambda f, y: (f[TOKENS_KEY], tf.cast(tf.reshape(y, [-1, 1]), tf.float32))
+        lambda f, y: (common.inputs_of(f), tf.cast(tf.reshape(y, [-1, 1]), tf.float32))
     ).prefetch(2)
 
 
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
-    step = MinDiffStep(model, settings, int(model.input_shape[1]))
+    step = MinDiffStep(model, settings)
     # A reference group is compared with, not remediated.
     groups = tuple(
         g for g in common.remediated_groups(train, settings) if g != settings.min_diff_reference
@@ -151,8 +153,8 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     group_rows = iter(group_batches(train, groups, settings))
     losses = []
     for epoch in range(settings.epochs):
-        for tokens, labels in main_batches(train):
-            step(tokens, labels, *next(group_rows))
+        for inputs, labels in main_batches(train):
+            step(inputs, labels, *next(group_rows))
         losses.append(step.epoch_loss())
         print(f"MinDiff epoch {epoch + 1}/{settings.epochs}: min_diff_loss {losses[-1]:.5f}")
         if end_epoch(callbacks, epoch):

