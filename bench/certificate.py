@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/certificate.py [--datasets ghc embedded] [--seeds 1 2 3]
         [--output outputs/bench-certificate] [--results bench/results/certificate.json]
+        [--candidates NAME,...]
     .venv/bin/python bench/certificate.py --read-only RUN_FOLDER [--datasets NAME] [--seeds N]
 
 For each dataset and seed it runs `local_runner.py run --data D --seed N` with the default
-candidates and every other flag default, each seed in a folder of its own (no champion from
+candidates (or `--candidates`) and every other flag default, each seed in a folder of its own (no champion from
 another seed is judged against; a rerun reuses the folder and so the pipeline's cache). It then
 reads each candidate's verdict record (the FairnessGate's report) and the Selector's decision
 from ML Metadata, and writes bench/results/certificate.json with, per candidate and seed: the
@@ -174,13 +175,13 @@ def read_run(folder: Path) -> dict:
     }
 
 
-def run_seed(data: Path, folder: Path, seed: int) -> dict:
-    """`local_runner.py run` for one seed, default candidates and flags; its wall time. The
+def run_seed(data: Path, folder: Path, seed: int, extra: list[str]) -> dict:
+    """`local_runner.py run` for one seed, default flags but `extra`; its wall time. The
     first wall time of a folder is kept in bench-run.json: a rerun hits the cache."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "run.log"
     command = [sys.executable, str(ROOT / "local_runner.py"), "run", "--data", str(data),
-               "--seed", str(seed), "--output", str(folder)]  # fmt: skip
+               "--seed", str(seed), "--output", str(folder), *extra]  # fmt: skip
     print(f"$ {' '.join(command)}  (log: {log})", flush=True)
     start = time.monotonic()
     with open(log, "a") as f:
@@ -368,7 +369,13 @@ def main(argv=None) -> int:
                         help="read one finished run as the first dataset's first seed")  # fmt: skip
     parser.add_argument("--no-run", action="store_true",
                         help="read the seed folders under --output, run nothing")  # fmt: skip
+    parser.add_argument(
+        "--candidates",
+        default=None,
+        help="the runs' --candidates (default: the pipeline's default ones)",
+    )
     args = parser.parse_args(argv)
+    extra = ["--candidates", args.candidates] if args.candidates else []
     given = list(argv if argv is not None else sys.argv[1:])
     # The command that ran the pipelines; a --no-run read of them names itself apart.
     ran = [a for a in given if a != "--no-run"]
@@ -388,7 +395,7 @@ def main(argv=None) -> int:
                 folder = args.output / dataset / f"seed{seed}"
                 if args.no_run and not (folder / "metadata.sqlite").exists():
                     continue
-                ran = recorded_seed(folder) if args.no_run else run_seed(data, folder, seed)
+                ran = recorded_seed(folder) if args.no_run else run_seed(data, folder, seed, extra)
                 # --no-run without bench-run.json: the run's record is ML Metadata's alone.
                 if ran["exit_code"] not in (0, 3) and not (
                     args.no_run and ran["exit_code"] is None
