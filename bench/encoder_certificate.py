@@ -373,11 +373,16 @@ def line(label: str, e: dict) -> str:
 
 
 def _compact(value):
-    """Rates as "k/n" (the JSON keeps every count, not the intervals, which follow from them)."""
+    """Rates as "k/n" (the counts, not the intervals, which follow from them); floats to 4
+    decimals."""
     if isinstance(value, dict):
         if {"k", "n"} <= set(value):
             return f"{value['k']}/{value['n']}"
         return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_compact(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return round(float(value), 4)
     return value
 
 
@@ -408,7 +413,11 @@ def write(args, out: dict) -> None:
         "passing": [label for label, e in out.items() if e["passes"]],
         "settings": out,
     }
-    RESULT.write_text(json.dumps(result, indent=1, sort_keys=True, default=float) + "\n")
+    # One line per setting (figures to 4 decimals), so that the file stays a readable size.
+    head = json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=1)
+    lines = [f"  {json.dumps(k)}: {json.dumps(_compact(v), sort_keys=True)}"
+             for k, v in sorted(out.items())]  # fmt: skip
+    RESULT.write_text(head[:-2] + ',\n "settings": {\n' + ",\n".join(lines) + "\n }\n}\n")
     print(f"wrote {RESULT}; validation picks {picks}; passing {result['passing']}")
 
 
