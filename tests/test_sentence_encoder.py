@@ -89,3 +89,18 @@ def test_the_packaged_encoder_matches_the_reference_implementation():
         first, cosine = REFERENCE[text]
         np.testing.assert_allclose(row[:6], first, atol=2e-6)
         assert row @ out[0] == pytest.approx(cosine, abs=1e-5)
+
+
+def test_chunks_sorted_by_length_give_each_text_its_own_encoding(tiny):
+    encoder = se.SentenceEncoder(tiny)
+    rng = np.random.default_rng(0)
+    words = VOCABULARY[4:]
+    texts = [
+        " ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(se.CHUNK_ROWS * 2 + 5)
+    ]
+    together = encoder(tf.constant(texts)).numpy()
+    alone = np.concatenate(
+        [encoder(tf.constant([t])).numpy() for t in texts[:: se.CHUNK_ROWS // 2]]
+    )
+    np.testing.assert_allclose(together[:: se.CHUNK_ROWS // 2], alone, atol=1e-5)
+    assert together.shape == (len(texts), 8)

