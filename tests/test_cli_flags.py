@@ -80,7 +80,7 @@ RUNNER_FLAGS = {
     "--suite-madlibs-stride": "test_challenge_suite",
     "--glove": "test_embeddings",
     "--identity-augmentation": "test_augmentation",
-    "--sentence-encoder": "test_encoder_candidates",
+    "--sentence-encoder": "test_encoder_candidates, test_encoder_e2e",
 }
 
 
