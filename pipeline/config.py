@@ -29,6 +29,7 @@ ENCODER = "encoder"
 ENCODER_TRAINERS = ("baseline", "min_diff", "tfco")
 
 # Dotted paths resolved inside the installed package (no module_file copying).
+EVALUATOR_UDF = "trainer_modules.evaluator_udf"
 PREPROCESSING_FN = "trainer_modules.preprocessing.preprocessing_fn"
 RUN_FN = {name: f"trainer_modules.{name}.run_fn" for name in TRAINERS}
 
@@ -212,10 +213,14 @@ class Settings:
     def __post_init__(self):
         candidates_from_names(c.name for c in self.candidates)
 
+    def transform_uses_encoder(self) -> bool:
+        """Transform runs the sentence encoder only when a candidate reads it; then every model
+        of the run carries it (and its tokenizer ops) in its Transform graph."""
+        return any(c.uses_encoder for c in self.candidates)
+
     def transform_config(self) -> dict:
-        """Transform's custom_config: the sentence encoder runs only when a candidate uses it."""
         config = self.transform.custom_config()
-        if not any(c.uses_encoder for c in self.candidates):
+        if not self.transform_uses_encoder():
             config["sentence_encoder"] = NO_ENCODER
         return config
 

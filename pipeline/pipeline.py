@@ -99,8 +99,8 @@ def create_pipeline(
     deploys the selected model to a Vertex endpoint instead of our serving folder.
     `challenge_root`: the identity challenge suite's folder (ingest/challenge_suite.py), read by
     an ExampleGen of its own; every candidate is judged on it at its served decision."""
-    if any(c.uses_encoder for c in settings.candidates):
-        # The in-process Evaluators load models whose graph tokenizes with these ops.
+    if settings.transform_uses_encoder():
+        # The in-process nodes load models whose graph tokenizes with these ops.
         load_text_ops()
     data_nodes = _data_nodes(data_root, split_folders, schema_path, settings)
     example_gen, _, schema_gen, _, _, transform = data_nodes
@@ -246,6 +246,7 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
             baseline_model=champion.outputs["model"],
             eval_config=eval_config,
             example_splits=["eval"],
+            module_path=config.EVALUATOR_UDF if settings.transform_uses_encoder() else None,
         ).with_id(evaluator_id)
         on_suite = None
         if suite is not None:

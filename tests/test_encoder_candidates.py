@@ -131,3 +131,44 @@ def test_a_bad_encoder_flag_stops_the_run_before_anything_runs(tmp_path):
     commands, args = _run_args("--candidates", "encoder", "--beam-workers", "2")
     with pytest.raises(SystemExit, match="need --beam-workers 1"):
         commands.sentence_encoder(args)
+
+
+def test_the_compiled_kubeflow_pipeline_carries_the_encoder(tmp_path):
+    import json
+
+    from kubeflow import runner
+    from tests.test_kubeflow import compile_args, parameter, written_spec
+
+    assert runner.main(compile_args(tmp_path, "encoder_tfco")) == 0
+    tasks = written_spec(tmp_path).root.dag.tasks
+    transform = json.loads(parameter(tasks["Transform"], "custom_config"))
+    assert transform["sentence_encoder"] == SENTENCE_ENCODER
+    trainer = json.loads(parameter(tasks["Trainer.encoder_tfco"], "custom_config"))
+    assert trainer["use_sentence_encoding"] is True
+    evaluators = [name for name in tasks if name.startswith("Evaluator.")]
+    assert sorted(evaluators) == [
+        "Evaluator.baseline",
+        "Evaluator.encoder",
+        "Evaluator.encoder_tfco",
+    ]
+    for name in evaluators:
+        assert parameter(tasks[name], "module_path") == config.EVALUATOR_UDF
+
+
+def test_the_evaluator_registers_the_tokenizer_ops_by_importing_its_module():
+    """As TFX's Evaluator executor does in a process of its own (a container on Kubeflow)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from tensorflow.python.framework import op_def_registry as r\n"
+        "before = r.get('FastBertNormalize') is not None\n"
+        "from tfx.components.util import udf_utils\n"
+        f"fn = udf_utils.try_get_fn({{'module_path': {config.EVALUATOR_UDF!r}}}, "
+        "'custom_eval_shared_model')\n"
+        "print(before, fn is not None, r.get('FastBertNormalize') is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.split() == ["False", "True", "True"], done.stderr[-2000:]
