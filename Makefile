@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(PY) local_runner.py run $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=15 $(ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e" $(ARGS)
