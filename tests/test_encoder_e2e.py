@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import subprocess
 
 import pytest
@@ -47,6 +48,18 @@ def test_transform_computes_the_encoding_and_the_encoder_candidate_is_pushed(enc
     [record] = glob.glob(str(encoder_run["root"] / "serving" / "*" / TRAINER_RECORD_FILE))
     settings = json.loads(open(record).read())["settings"]
     assert settings["use_sentence_encoding"] is True
+    # TFMA reads its slicing features through transform_features on every eval row: without
+    # the encoding among them, the encoder is not run there a second time.
+    import tensorflow as tf
+
+    from contract import load_text_ops
+    from ingest.tfrecords import make_example
+
+    load_text_ops()
+    model = tf.saved_model.load(os.path.dirname(record))
+    example = make_example("I love gay people.", 0.0).SerializeToString()
+    features = model.signatures["transform_features"](examples=tf.constant([example]))
+    assert ENCODING_KEY not in features and "identity_sexual_orientation" in features
 
 
 @pytest.mark.e2e
