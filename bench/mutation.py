@@ -137,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true", help="only rewrite the JSON")
     parser.add_argument("--max-children", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     names = [f"{mangled(p, f)}__mutmut_*" for p, fs in SCOPE.items() for f in fs]
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
@@ -164,9 +165,9 @@ def main() -> None:
         "threads": os.environ.get("OMP_NUM_THREADS"),
         "modules": modules,
     }
-    if args.report and RESULTS.exists():
-        out["wall_s"] = json.loads(RESULTS.read_text()).get("wall_s")
-    RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    if args.report and args.output.exists():
+        out["wall_s"] = json.loads(args.output.read_text()).get("wall_s")
+    args.output.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
