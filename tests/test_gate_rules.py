@@ -137,6 +137,11 @@ def test_a_group_short_of_examples_is_not_judged_even_with_enough_negatives():
     assert [f.metric for f in judge(_result(), counts, 30).failures] == [EVAL_NO_GROUP]
 
 
+def test_a_group_short_of_non_toxic_rows_only_is_not_judged():
+    counts = {"overall": 1000, "race": {"examples": 100, "negatives": 10, "positives": 90}}
+    assert [f.metric for f in judge(_result(), counts, 30).failures] == [EVAL_NO_GROUP]
+
+
 def test_a_group_short_of_toxic_rows_only_is_still_judged_on_fpr():
     counts = {"overall": 1000, "race": {"examples": 100, "negatives": 90, "positives": 10}}
     assert judge(_result(), counts, 30).blessed

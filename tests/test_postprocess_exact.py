@@ -158,3 +158,66 @@ def test_choose_records_the_validation_point():
             validation_examples=10,
         ).to_json()
     )
+
+
+def test_only_rows_labelled_below_one_half_count_toward_min_rows():
+    # a has 4 non-toxic rows and 1 toxic: not enough for min_rows 5, whether that row's label
+    # is 1.0 or 0.5, and with column-vector labels.
+    for label in (1.0, 0.5):
+        labels = LABELS.copy()
+        labels[4] = label
+        _, own = pp.fit_group_thresholds(SCORES, labels.reshape(-1, 1), {"a": A}, 0.25, 5, 0.0)
+        assert own == {"a": 0.0}
+        notes = pp.threshold_notes({"a": A.astype(float)}, labels, 5, own, 0.0, 0.0)
+        assert notes["a"].startswith("4 non-toxic validation rows, fewer than")
+    one = np.array([1, 0, 0, 0, 1, 0, 0, 0, 0, 0])
+    assert pp.fitted_groups({"a": one}, LABELS.reshape(-1, 1), 2) == []
+    _, own = pp.fit_group_thresholds(SCORES, LABELS.reshape(-1, 1), {"a": one}, 0.25, 2, 0.0)
+    assert own == {"a": 0.0}
+
+
+def test_gap_bounded_thresholds_ignore_rows_labelled_one_half():
+    scores = np.append(SCORES, 0.45)
+    labels = np.append(LABELS, 0.5)
+    tags = {"a": np.append(A, 0)}
+    assert pp.fit_gap_bounded_thresholds(scores, labels, tags, 0.25, 0.0, 4) == (
+        pp.fit_gap_bounded_thresholds(SCORES, LABELS, {"a": A}, 0.25, 0.0, 4)
+    )
+
+
+def test_gap_bounded_thresholds_with_one_row_to_flag():
+    # 8 non-toxic rows at target 1/8: a's bound flags none of its own, so the one flagged row
+    # is the highest untagged one, 0.4 (halfway to 0.3).
+    common, _ = pp.fit_gap_bounded_thresholds(SCORES, LABELS, {"a": A}, 0.125, 0.0, 4)
+    assert common == pytest.approx(0.35)
+
+
+def test_a_negative_at_its_groups_bound_is_not_eligible():
+    # a's two non-toxic scores are one float apart: its bound lands on the lower one.
+    x = 0.9
+    y = float(np.nextafter(x, -np.inf))
+    scores = np.array([x, y, 0.5, 0.4, 0.3, 0.2, 0.1])
+    labels = np.array([0, 0, 1, 0, 0, 0, 0.0])
+    tags = {"a": np.array([1, 1, 1, 0, 0, 0, 0])}
+    common, own = pp.fit_gap_bounded_thresholds(scores, labels, tags, 0.25, 0.25, 2)
+    assert own["a"] == y
+    assert common == pytest.approx(0.35)
+
+
+def test_threshold_at_fpr_above_every_negative_steps_below_the_lowest():
+    assert op.threshold_at_fpr([0.4, 0.2, 0.3], [0, 0, 1], 0.9) == np.nextafter(0.2, -np.inf)
+    with pytest.raises(ValueError, match=r"^no non-toxic validation examples: cannot pick"):
+        op.threshold_at_fpr([0.5], [1], 0.1)
+
+
+def test_rates_compare_float32_scores_in_float64():
+    # float32(0.4) is 0.4000000059604645: above a threshold of 0.4.
+    scores = np.array([0.4], dtype=np.float32)
+    assert op.rates_at(scores, [0], 0.4)["fpr"] == 1.0
+
+
+def test_auc_counts_a_label_of_one_half_as_non_toxic():
+    scores = np.array([0.1, 0.4, 0.4, 0.8, 0.9])
+    labels = np.array([0, 0, 1, 1, 0.5])
+    # Positives 0.4, 0.8 against negatives 0.1, 0.4, 0.9: 3.5 of 6 pairs.
+    assert op.roc_auc(scores, labels) == pytest.approx(3.5 / 6)
