@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test test-fast e2e lint format clean
+.PHONY: install run test test-fast e2e lint format clean mutation
 
 # tfx/ml-pipelines-sdk 1.16 declare Requires-Python <3.11 but are pure Python: see docs/design.md.
 $(STAMP): requirements.txt requirements-nodeps.txt setup.py
@@ -29,6 +29,20 @@ test-fast: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest -q -m e2e $(ARGS)
 
+# A mutation check of the deciding modules (docs/testing.md); not part of `make test` or CI.
+# mutmut and its own dependencies go to a folder of their own, beside the project's venv.
+MUTMUT_PKGS := .cache/mutmut-pkgs
+MUTMUT_REQS := mutmut==3.8.1 libcst==1.9.0 textual==8.2.8 setproctitle==1.3.8 coverage==7.18.0 \
+	mdit-py-plugins==0.7.0 linkify-it-py==2.2.0 uc-micro-py==2.0.0
+
+$(MUTMUT_PKGS)/.installed:
+	$(PY) -m pip install --quiet --no-deps --target $(MUTMUT_PKGS) $(MUTMUT_REQS)
+	touch $@
+
+mutation: $(STAMP) $(MUTMUT_PKGS)/.installed
+	PYTHONPATH=$(CURDIR)/$(MUTMUT_PKGS) OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
+		$(PY) bench/mutation.py $(ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -38,4 +52,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs .pytest_cache mutants
