@@ -75,3 +75,24 @@ def test_predict_in_a_fresh_process_serves_the_encoder_model(encoder_run):
         assert 0.0 <= record["toxicity"] <= 1.0 and isinstance(record["is_toxic"], bool)
     # No known word: served as not toxic, whatever the encoder makes of it.
     assert records[1]["is_toxic"] is False and records[2]["is_toxic"] is False
+
+
+@pytest.mark.e2e
+def test_augmentation_rows_compute_only_the_features_a_trainer_reads(encoder_run):
+    import tensorflow_transform as tft
+
+    from contract import IDENTITY_FEATURES, TOKENS_KEY, load_text_ops
+    from trainer_modules import augmentation
+
+    load_text_ops()
+    [graph] = glob.glob(str(encoder_run["root"] / "pipelines/*/Transform/transform_graph/*"))
+    output = tft.TFTransformOutput(graph)
+    texts = ["I love gay people.", "\U0001f600", "the muslim people are here"]
+    token_only = (TOKENS_KEY, *IDENTITY_FEATURES)
+    rows = augmentation.transformed_rows(texts, output, token_only)
+    assert set(rows) == set(token_only)
+    with_encoding = augmentation.transformed_rows(texts, output, (*token_only, ENCODING_KEY))
+    # The emoji-only text has no known word and is dropped from both.
+    assert rows[TOKENS_KEY].shape[0] == with_encoding[ENCODING_KEY].shape[0] == 2
+    assert with_encoding[ENCODING_KEY].shape[1] == WIDTH
+    assert (rows[TOKENS_KEY].numpy() == with_encoding[TOKENS_KEY].numpy()).all()

@@ -18,8 +18,8 @@ from collections import defaultdict
 
 import tensorflow as tf
 
-from contract import ENCODING_KEY, TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from contract import IDENTITY_FEATURES as TAGS
+from contract import TEXT_KEY, TOKENS_KEY, VOCAB_NAME
 from trainer_modules.export import empty_identity_columns, known_token_mask
 
 TEXT_COLUMN, LABEL_COLUMN = "comment", "is_toxic"
@@ -51,8 +51,14 @@ def fingerprint(texts: list[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
 
 
-def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -> dict:
-    """Token ids and identity tags of raw texts through the Transform graph, as tensors.
+def transformed_rows(texts: list[str], tf_transform_output, keys, batch: int = 1024) -> dict:
+    """The transformed features `keys` (a training dataset's: token ids, identity tags, and for
+    a model that reads it the sentence encoding) of raw texts, as tensors.
+
+    Only `keys` are computed: the call is traced and returns just them, so TensorFlow prunes
+    the rest of the Transform graph. In a run with the sentence encoder, a token-only trainer
+    would otherwise encode every sentence and discard it (7.8 s against 0.01 s for 512 GHC
+    comments).
 
     Out-of-vocabulary tokens are dropped (set to padding, which the model's pooling ignores),
     and rows left with no known token are dropped: every augmentation row is non-toxic, so
@@ -64,21 +70,27 @@ def transformed_rows(texts: list[str], tf_transform_output, batch: int = 1024) -
     layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     vocabulary_size = tf_transform_output.vocabulary_size_by_name(VOCAB_NAME)
+    wanted = tuple(keys)
+
+    @tf.function(reduce_retracing=True)
+    def transform(raw):
+        out = layer(raw)
+        return {k: out[k] for k in wanted}
+
     parts: dict[str, list] = defaultdict(list)
     for start in range(0, len(texts), batch):
         chunk = tf.constant(texts[start : start + batch])[:, tf.newaxis]
         # The sentences carry no annotation: only the keyword tags mark their groups.
-        raw = {TEXT_KEY: chunk, **empty_identity_columns(raw_spec, tf.shape(chunk)[0])}
-        out = layer(raw)
+        out = transform({TEXT_KEY: chunk, **empty_identity_columns(raw_spec, tf.shape(chunk)[0])})
         words = known_token_mask(out[TOKENS_KEY], vocabulary_size)
-        tokens = tf.where(words, out[TOKENS_KEY], tf.zeros_like(out[TOKENS_KEY]))
         known = tf.reduce_any(words, axis=1)
-        parts[TOKENS_KEY].append(tf.boolean_mask(tokens, known))
-        for key in TAGS:
-            parts[key].append(tf.boolean_mask(tf.reshape(out[key], [-1]), known))
-        if ENCODING_KEY in out:
+        for key, value in out.items():
+            if key == TOKENS_KEY:
+                value = tf.where(words, value, tf.zeros_like(value))
+            elif key in TAGS:
+                value = tf.reshape(value, [-1])
             # The encoder reads the whole sentence: its encoding is kept as it is.
-            parts[ENCODING_KEY].append(tf.boolean_mask(out[ENCODING_KEY], known))
+            parts[key].append(tf.boolean_mask(value, known))
     return {k: tf.concat(v, axis=0) for k, v in parts.items()}
 
 

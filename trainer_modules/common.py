@@ -338,7 +338,7 @@ def load_weights(model: tf.keras.Model, serving_model_dir: str) -> None:
 def _augmented(train, settings, tf_transform_output) -> tuple[tf.data.Dataset, dict]:
     """The training rows with the identity augmentation mixed in, and what to record of it."""
     texts = augmentation.read_non_toxic_texts(settings.augment_path)
-    rows = augmentation.transformed_rows(texts, tf_transform_output)
+    rows = augmentation.transformed_rows(texts, tf_transform_output, train.element_spec[0])
     mixed = augmentation.augment(train, rows, settings.batch_size, settings.seed)
     return mixed, {
         "augmentation": {
