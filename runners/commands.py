@@ -23,6 +23,7 @@ from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, OVERALL
 from pipeline import config, mlmd, set_verbosity
 from runners import cli
 from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
+from trainer_modules.sentence_encoder import missing_files as encoder_files_missing
 from trainer_modules.settings import SENTENCE_ENCODER
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -147,8 +148,7 @@ def sentence_encoder(args) -> str:
                 "--sentence-encoder FOLDER"
             )
         return source
-    missing = [n for n in ("config.json", "vocab.txt", "model.safetensors")
-               if not os.path.isfile(os.path.join(source, n))]  # fmt: skip
+    missing = encoder_files_missing(source)
     if missing:
         raise SystemExit(
             f"error: --sentence-encoder {source}: no {', '.join(missing)} there; pass a folder "

