@@ -273,7 +273,7 @@ def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys
         return eager_step(*args)
 
     problem.step = graph_only_failure
-    stepper = tfco.Stepper(problem, model)
+    stepper = tfco.Stepper(problem)
     before = [o for o, _ in problem.optimizers]
     weights = [w.numpy().copy() for w in model.trainable_weights]
     assert stepper(*batch) is None
@@ -285,8 +285,8 @@ def test_tfco_step_that_fails_to_trace_runs_eagerly_with_fresh_optimizers(capsys
 
 
 def test_tfco_at_an_explicit_decision_threshold_keeps_it_and_has_no_band():
-    model, problem, batch = _small_problem(decision_threshold=0.3)
-    tfco.Stepper(problem, model)(*batch)
+    _, problem, batch = _small_problem(decision_threshold=0.3)
+    tfco.Stepper(problem)(*batch)
     assert problem.names == ["FPR(religion) <= overall FPR + 0.01"]
     assert problem.epoch_summary()["threshold"] == pytest.approx(0.3)
 
@@ -304,8 +304,8 @@ def test_tfco_with_a_held_out_constraint_set_moves_the_multipliers_by_the_held_o
     summaries = {}
     for holdout in (0.0, 0.5):
         tf.keras.utils.set_random_seed(0)
-        model, problem, batch = _small_problem(tfco_constraint_holdout=holdout)
-        tfco.Stepper(problem, model)(*batch)
+        _, problem, batch = _small_problem(tfco_constraint_holdout=holdout)
+        tfco.Stepper(problem)(*batch)
         summaries[holdout] = summary = problem.epoch_summary()
     # The same model and rows: the constraint values differ only by the rows they are read on.
     assert summaries[0.0]["constraints"] != summaries[0.5]["constraints"]

@@ -274,9 +274,9 @@ class Stepper:
     """Runs the step traced; if the trace fails, says so and runs it eagerly with fresh
     optimizers (a failed trace leaves the old ones broken: docs/design.md)."""
 
-    def __init__(self, problem: ConstrainedProblem, model: tf.keras.Model):
+    def __init__(self, problem: ConstrainedProblem):
         self.problem = problem
-        inputs = common.input_signature(model)
+        inputs = common.input_signature(problem.logits_model)
         tags = tf.TensorSpec([None, len(problem.groups)], tf.bool)
         rows = tf.TensorSpec([None], tf.bool)
         signature = [inputs, tf.TensorSpec([None], tf.float32), tags, rows, inputs, tags]
@@ -300,7 +300,7 @@ class Stepper:
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
     groups = common.remediated_groups(train, settings)
     problem = ConstrainedProblem(model, settings, groups)
-    step = Stepper(problem, model)
+    step = Stepper(problem)
     real_only = settings.tfco_constraint_rows == "real"
     negatives = group_stream(
         train.unbatch(), groups, settings.tfco_group_batch_size, settings.seed, real_only
