@@ -38,18 +38,15 @@ def _config(*metrics, slicing=(), intervals=None):
 
 def _metric(class_name, config="", lower=None, upper=None, cross_lower=None, cross_upper=None):
     metric = tfma.MetricConfig(class_name=class_name, config=config)
-    if lower is not None or upper is not None:
-        threshold = metric.per_slice_thresholds.add().threshold
-        if lower is not None:
-            threshold.value_threshold.lower_bound.value = lower
-        if upper is not None:
-            threshold.value_threshold.upper_bound.value = upper
-    if cross_lower is not None or cross_upper is not None:
-        threshold = metric.cross_slice_thresholds.add().threshold
-        if cross_lower is not None:
-            threshold.value_threshold.lower_bound.value = cross_lower
-        if cross_upper is not None:
-            threshold.value_threshold.upper_bound.value = cross_upper
+    for thresholds, low, high in ((metric.per_slice_thresholds, lower, upper),
+                                  (metric.cross_slice_thresholds, cross_lower, cross_upper)):  # fmt: skip
+        if low is None and high is None:
+            continue
+        bound = thresholds.add().threshold.value_threshold
+        if low is not None:
+            bound.lower_bound.value = low
+        if high is not None:
+            bound.upper_bound.value = high
     return metric
 
 
