@@ -73,8 +73,9 @@ class Candidate:
     @property
     def base(self) -> str | None:
         """The model this candidate must do no harm against: the same trainer with the method
-        switched off (a post-processed candidate's own trainer; the baseline for a
-        remediation), trained in the same run. None for the baseline itself."""
+        switched off (a post-processed candidate's own model; for a remediation the baseline,
+        or `encoder` for one on the encoder; for `encoder` the baseline), trained in the same
+        run. None for the baseline itself."""
         if self.postprocess != "none":
             return self.model
         if self.uses_encoder:
