@@ -14,6 +14,21 @@ SCHEMA_PATH = PROJECT_ROOT / "schema" / "schema.pbtxt"
 sys.path.insert(0, str(PROJECT_ROOT))
 
 
+# The session fixtures that run whole pipelines. `make test` runs the suite on one xdist worker
+# per core (--dist loadgroup): the tests that use one of these share a worker, so that each
+# pipeline runs once, and every other test goes with its module, so that a module's fixtures
+# run once too.
+PIPELINE_FIXTURES = ("pushed_run", "runs_at_once")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = [f for f in PIPELINE_FIXTURES if f in getattr(item, "fixturenames", ())]
+        group = used[0] if used else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
