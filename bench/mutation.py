@@ -41,9 +41,9 @@ SCOPE = {
         "_missing_cross_slices", "_failure", "_failure_slice", "_slice_name", "_bound_text",
         "_metric_label", "row_counts",
     ],
-    "components/bounds.py": [
-        "_thresholds_of", "_fall_out_bounds", "_floor_and_drop", "_bias_auc_bounds",
-        "bounds_from_eval_config",
+    "components/policy.py": [
+        "GatePolicy.__post_init__", "GatePolicy.from_json", "GatePolicy.from_bounds_record",
+        "GatePolicy.without_change_bounds",
     ],
     "components/selector.py": ["select", "candidate_row", "_max_gap", "_value"],
     "trainer_modules/postprocess.py": [

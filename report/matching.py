@@ -26,6 +26,7 @@ from contract import (
     EVAL_SIGNATURE,
     IDENTITY_GROUPS,
     LABEL_KEY,
+    OPERATING_POINT_SCORE,
     OVERALL,
     PREDICTION_KEY,
     identity_feature,
@@ -113,7 +114,8 @@ def match_thresholds(
         reference if reference in names else ("baseline" if "baseline" in names else names[0])
     )
     by_name = {r.name: r for r in runs}
-    decision = by_name[reference].bounds.decision_threshold
+    # Every model's `evaluate` score crosses OPERATING_POINT_SCORE at its own operating point.
+    decision = OPERATING_POINT_SCORE
     target = rates_at(scored[reference], decision)[OVERALL]["fpr"] or 0.0
     for name in names:
         run = by_name[name]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.config import GatePolicy
+from components.policy import GatePolicy
 from tests.test_gate import validate
 from trainer_modules import operating_point as op
 from trainer_modules.settings import SettingsError, TrainerSettings, TransformSettings
@@ -73,7 +73,7 @@ def _gate_at(target: float):
 
     overall = {"example_count": n, "auc": op.roc_auc(scores, labels), **rates(np.ones(n, bool))}
     groups = {"religion": {"example_count": int(group.sum()), **rates(group)}}
-    policy = GatePolicy(max_group_fpr_gap=0.05, min_slice_size=30, groups=("religion",))
+    policy = GatePolicy(max_fpr_gap=0.05, min_slice_size=30, groups=("religion",))
     return validate(overall, groups, policy=policy)[1], groups["religion"]["fall_out"] - overall[
         "fall_out"
     ]
