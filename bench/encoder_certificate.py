@@ -294,6 +294,7 @@ def _validation_gap(rows: dict, scores, flagged) -> dict:
 
 
 def run(args) -> None:
+    import rates
     from bench.group_blind_models import LINEAR_C
     from ingest.keyword_tags import keyword_groups
     from trainer_modules import operating_point as op
@@ -314,7 +315,7 @@ def run(args) -> None:
     def evaluate(name: str, s: dict, setting: dict, base: dict | None) -> dict:
         """Every entry of one fitted model: at its threshold, and for a control (base None)
         with group thresholds too (never below the base threshold, as the pipeline's)."""
-        threshold = op.threshold_at_fpr(s["validation"], val["labels"], 0.05)
+        threshold = rates.threshold_at_fpr(s["validation"], op.toxic(val["labels"]), 0.05)
         points = {"common": tuple(s[k] > threshold for k in ("validation", "test", "suite"))}
         if base is None:
             rest, own = postprocess.fit_group_thresholds(

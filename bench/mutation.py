@@ -50,7 +50,11 @@ SCOPE = {
         "fit_group_thresholds", "threshold_notes", "fitted_groups", "_fitted_groups",
         "decisions", "fit_gap_bounded_thresholds",
     ],
-    "trainer_modules/operating_point.py": ["roc_auc", "rates_at", "threshold_at_fpr", "choose"],
+    "trainer_modules/operating_point.py": ["toxic", "choose"],
+    "rates.py": [
+        "_mask", "_average_ranks", "auc", "rates_at", "group_rates", "_negatives_descending",
+        "threshold_at_fpr", "threshold_at_most_fpr",
+    ],
     "runners/cli.py": [
         "settings_from_args", "_augment_path", "positive_int", "fraction", "open_fraction",
         "identity_groups", "candidate_names",

@@ -78,19 +78,18 @@ def test_matching_threshold_gives_the_target_fpr():
     scores = np.concatenate([negatives, [0.99, 0.2]])
     labels = [0] * 10 + [1, 1]
     for target in (0.0, 0.1, 0.3, 0.55, 0.9):
-        threshold = matching.fpr_matching_threshold(scores, labels, target)
+        threshold = matching.fpr_matching_threshold(scored(scores, labels), target)
         fpr = matching.rates_at(scored(scores, labels), threshold)[OVERALL]["fpr"]
         assert fpr == pytest.approx(np.floor(target * 10) / 10), target
-    everything = matching.fpr_matching_threshold(scores, labels, 1.0)
+    everything = matching.fpr_matching_threshold(scored(scores, labels), 1.0)
     assert matching.rates_at(scored(scores, labels), everything)[OVERALL]["fpr"] == 1.0
 
 
 def test_matching_threshold_never_exceeds_the_target_with_ties():
     scores = [0.7, 0.7, 0.7, 0.2, 0.1, 0.9]
     labels = [0, 0, 0, 0, 0, 1]
-    threshold = matching.fpr_matching_threshold(
-        scores, labels, 0.4
-    )  # 2 of 5 would need a split tie
+    # 2 of 5 would need a split tie.
+    threshold = matching.fpr_matching_threshold(scored(scores, labels), 0.4)
     fpr = matching.rates_at(scored(scores, labels), threshold)[OVERALL]["fpr"]
     assert fpr <= 0.4
 
