@@ -10,6 +10,7 @@ worked out here from the slices, as the gate then did."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from components.policy import GatePolicy
@@ -105,10 +106,11 @@ class RunResult:
 
     @property
     def fairness_thresholds(self) -> list[float]:
-        """The thresholds Fairness Indicators computed rates at, as the metric keys name them."""
-        prefix = FI_FPR.format("")
-        keys = self.slices.get(OVERALL, {})
-        return sorted({float(k[len(prefix) :]) for k in keys if k.startswith(prefix)})
+        """The thresholds Fairness Indicators computed rates at, as the metric keys name them
+        (the change against a champion, `...@0.1_diff`, is not one)."""
+        key = re.compile(re.escape(FI_FPR.format("")) + r"(\d+(?:\.\d+)?)")
+        found = (key.fullmatch(name) for name in self.slices.get(OVERALL, {}))
+        return sorted({float(match.group(1)) for match in found if match})
 
     @property
     def groups(self) -> list[str]:

@@ -67,6 +67,10 @@ def test_the_policy_is_read_from_the_record_and_the_intervals_from_the_eval_conf
 
 def test_the_fairness_indicators_thresholds_are_the_ones_computed(runs):
     assert runs[0].fairness_thresholds == [0.1, 0.5, 0.9]
+    # Against a champion TFMA adds each metric's change, which names no threshold.
+    overall = runs[0].slices[OVERALL]
+    overall["fairness_indicators_metrics/false_positive_rate@0.1_diff"] = Value(0.01)
+    assert runs[0].fairness_thresholds == [0.1, 0.5, 0.9]
     assert RunResult(name="baseline", slices={}).fairness_thresholds == []
 
 
