@@ -22,7 +22,7 @@ setup(
         "report": ["templates/*.j2"],
         "ingest": ["functional_suite.csv"],
     },
-    py_modules=["local_runner", "contract"],
+    py_modules=["local_runner", "contract", "rates"],
     python_requires=">=3.10,<3.12",
     entry_points={"console_scripts": ["fair-toxicity=local_runner:main"]},
 )

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import rates  # noqa: E402
 from bench import common, peers  # noqa: E402
 from trainer_modules import operating_point as op  # noqa: E402
 
@@ -53,7 +54,9 @@ def peer_figures(train, validation, evaluation, fit) -> dict:
     texts = validation["texts"] + evaluation["texts"]
     scores = fit(train["texts"], train["labels"], texts)
     val_scores, eval_scores = scores[: len(validation["texts"])], scores[len(validation["texts"]) :]
-    threshold = op.threshold_at_fpr(val_scores, validation["labels"], common.TARGET_FPR)
+    threshold = rates.threshold_at_fpr(
+        val_scores, op.toxic(validation["labels"]), common.TARGET_FPR
+    )
     return common.figures(eval_scores, evaluation["labels"], evaluation["groups"], threshold)
 
 

@@ -39,14 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, mean_sd, prepare_embedded, prepare_ghc  # noqa: E402
 from components.certificate import suite_gaps  # noqa: E402
 from components.intervals import Rate  # noqa: E402
+from components.policy import GatePolicy  # noqa: E402
 from components.selector import CandidateRow, select  # noqa: E402
 from components.verdict import Failure, Verdict  # noqa: E402
 from pipeline import config  # noqa: E402
 
 PREPARE = {"ghc": prepare_ghc, "embedded": prepare_embedded}
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "certificate.json"
-# A suite rate counts on at least this many non-toxic rows, as the gate's suite bound does.
-MIN_ROWS = 30
 # The Selector's rule before issue 21: the smallest eval gap, AUC within 0.02 of it.
 OLD_RULE = {"primary": "max_group_fpr_gap", "tie_margin": 0.02, "tiebreak": "auc"}
 # Failures the certificate added (issue 21): the suite's sources, do-no-harm, a group judged
@@ -86,12 +85,12 @@ def old_rule_winner(verdicts: dict[str, Verdict], rows: list[dict]) -> str | Non
     return select(candidates, OLD_RULE).winner
 
 
-def _largest(rates: dict[str, dict], key: str) -> dict | None:
-    """The largest FPR over entries with MIN_ROWS non-toxic rows, named by `key`."""
+def _largest(rates: dict[str, dict], key: str, min_rows: int) -> dict | None:
+    """The largest FPR over entries with `min_rows` non-toxic rows, named by `key`."""
     judged = {}
     for name, entry in rates.items():
         rate = Rate.from_json((entry or {}).get("fpr"))
-        if rate is not None and rate.n >= MIN_ROWS:
+        if rate is not None and rate.n >= min_rows:
             judged[name] = rate
     if not judged:
         return None
@@ -105,14 +104,20 @@ def _plain(figure: dict | None) -> float | None:
 
 
 def candidate_figures(verdict: Verdict) -> dict:
-    """One candidate's figures at its served decision, from its verdict record."""
+    """One candidate's figures at its served decision, from its verdict record. A suite rate
+    counts on the rows the gate's policy judges it on (a record before the policy record: the
+    default policy, which these runs used)."""
     suite = verdict.suite or {}
     figures = verdict.figures
+    min_rows = (verdict.policy or GatePolicy()).min_slice_size
+    madlibs = suite.get("groups", {}).get("madlibs", {})
     return {
         "eval_gap": figures.get("eval_gap"),
-        "madlibs_max_group_fpr": _largest(suite.get("groups", {}).get("madlibs", {}), "group"),
-        "madlibs_max_term_fpr": _largest(suite.get("terms", {}).get("madlibs", {}), "term"),
-        "wiki_gap": suite_gaps(suite, MIN_ROWS).get("wiki") if suite else None,
+        "madlibs_max_group_fpr": _largest(madlibs, "group", min_rows),
+        "madlibs_max_term_fpr": _largest(
+            suite.get("terms", {}).get("madlibs", {}), "term", min_rows
+        ),
+        "wiki_gap": suite_gaps(suite, min_rows).get("wiki") if suite else None,
         "flip_rate": figures.get("flip_rate"),
         "auc": _plain(figures.get("auc")),
         "tpr": _plain(figures.get("tpr")),

@@ -8,6 +8,7 @@ rule), and a group is judged only on at least MIN_NEGATIVES non-toxic rows, as t
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -21,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import rates  # noqa: E402
 from contract import (  # noqa: E402
     HOLDOUT_KEY,
     IDENTITY_GROUPS,
     LABEL_KEY,
+    OVERALL,
     TEXT_KEY,
     identity_feature,
 )
@@ -138,28 +141,25 @@ def score(model, texts: list[str]) -> np.ndarray:
 def figures(scores, labels, groups: dict, threshold: float, flagged=None) -> dict:
     """AUC, and at `threshold` (or given decisions `flagged`): overall FPR and TPR, per-group
     FPR and FNR, the largest group FPR gap over the groups with enough non-toxic rows."""
-    negative = labels < 0.5
     flagged = scores > threshold if flagged is None else np.asarray(flagged, dtype=bool)
-    overall_fpr = float(flagged[negative].mean())
-    overall_fnr = float((~flagged[~negative]).mean())
-    group_fpr, group_fnr, rows = {}, {}, {}
-    for g, mask in groups.items():
-        rows[g] = {
-            "negatives": int((mask & negative).sum()),
-            "positives": int((mask & ~negative).sum()),
-        }
-        if rows[g]["negatives"] >= MIN_NEGATIVES:
-            group_fpr[g] = float(flagged[mask & negative].mean())
-        if rows[g]["positives"] > 0:
-            group_fnr[g] = float((~flagged[mask & ~negative]).mean())
+    everyone = np.ones(len(labels), dtype=bool)
+    found = rates.group_rates(flagged, labels >= 0.5, {OVERALL: everyone, **groups})
+    # A split without toxic or non-toxic rows has NaN overall rates, as numpy's mean gives.
+    overall_fpr, overall_fnr = (
+        math.nan if v is None else v for v in (found[OVERALL]["fpr"], found[OVERALL]["fnr"])
+    )
+    per_group = {g: found[g] for g in groups}
+    group_fpr = {g: r["fpr"] for g, r in per_group.items() if r["negatives"] >= MIN_NEGATIVES}
     return {
-        "auc": op.roc_auc(scores, labels),
+        "auc": rates.auc(scores, op.toxic(labels)),
         "threshold": float(threshold),
         "overall_fpr": overall_fpr,
         "tpr": 1.0 - overall_fnr,
         "group_fpr": group_fpr,
-        "group_fnr": group_fnr,
-        "group_rows": rows,
+        "group_fnr": {g: r["fnr"] for g, r in per_group.items() if r["positives"] > 0},
+        "group_rows": {
+            g: {k: r[k] for k in ("negatives", "positives")} for g, r in per_group.items()
+        },
         "max_gap": max((v - overall_fpr for v in group_fpr.values()), default=None),
     }
 

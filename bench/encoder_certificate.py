@@ -2,7 +2,7 @@
 
 Can logistic regression on frozen MiniLM embeddings, with a cheap remediation, meet every
 target of issue 21 on the pipeline's own rows: eval judged gap <= 0.05 at eval TPR >= 0.35,
-and every check of `components.certificate.judge_suite(result, SuiteBounds())` on the challenge
+and every check of `components.certificate.judge_suite(result, GatePolicy())` on the challenge
 suite (madlibs, functional and wiki group FPR <= 0.10, madlibs term FPR <= 0.20, flip rate
 <= 0.05, functional recall >= 0.20, madlibs FNR gaps, no flagged text without a known word)?
 
@@ -68,7 +68,7 @@ RESULT = ROOT / "bench" / "results" / "encoder-certificate.json"
 DEBIAS = "wiki_toxicity/toxicity_debiasing_data.tsv"
 PARTS = ("train", "validation", "test", "suite", "debias")
 MAX_WORD_PIECES = 256
-# The targets of issue 21 on eval (the suite's are SuiteBounds' defaults).
+# The targets of issue 21 on eval (the suite's are GatePolicy's defaults).
 MAX_EVAL_GAP, MIN_EVAL_TPR = 0.05, 0.35
 WEIGHTS = (1, 4, 8, 16, 32)
 
@@ -225,17 +225,18 @@ def _worst(entries: dict, min_rows: int) -> dict | None:
 def _judge(test: dict, test_flagged, test_scores, threshold, suite_rows: dict) -> dict:
     """The eval figures (the gate's judged gap) and the suite's, from served decisions."""
     from bench import common
-    from components.certificate import SuiteBounds, judge_suite
+    from components.certificate import judge_suite
     from components.challenge import suite_metrics
     from components.intervals import Rate
+    from components.policy import GatePolicy
 
-    bounds = SuiteBounds()
+    policy = GatePolicy()
     labels = test["labels"]
     fig = common.figures(test_scores, labels, test["groups"], threshold, flagged=test_flagged)
     judged = {g: v - fig["overall_fpr"] for g, v in fig["group_fpr"].items()}
     group = max(judged, key=judged.get)
     result = suite_metrics(suite_rows)
-    failures, _ = judge_suite(result, bounds)
+    failures, _ = judge_suite(result, policy)
     madlibs = result["groups"]["madlibs"]
     flip = Rate.from_json(result["flip"]["overall"])
     recall = Rate.from_json(result["sources"]["functional"]["fnr"])
@@ -254,8 +255,8 @@ def _judge(test: dict, test_flagged, test_scores, threshold, suite_rows: dict) -
             "group_rows": fig["group_rows"],
         },  # fmt: skip
         "eval_rates": {g: r.to_json() for g, r in eval_rates.items()},
-        "madlibs_max_group": _worst(madlibs, bounds.min_rows),
-        "madlibs_max_term": _worst(result["terms"]["madlibs"], bounds.min_rows),
+        "madlibs_max_group": _worst(madlibs, policy.min_slice_size),
+        "madlibs_max_term": _worst(result["terms"]["madlibs"], policy.min_slice_size),
         "flip_rate": {"value": flip.value, "k": flip.k, "n": flip.n},
         "functional_recall": 1.0 - recall.value,
         "group_fpr": {
@@ -293,6 +294,7 @@ def _validation_gap(rows: dict, scores, flagged) -> dict:
 
 
 def run(args) -> None:
+    import rates
     from bench.group_blind_models import LINEAR_C
     from ingest.keyword_tags import keyword_groups
     from trainer_modules import operating_point as op
@@ -313,7 +315,7 @@ def run(args) -> None:
     def evaluate(name: str, s: dict, setting: dict, base: dict | None) -> dict:
         """Every entry of one fitted model: at its threshold, and for a control (base None)
         with group thresholds too (never below the base threshold, as the pipeline's)."""
-        threshold = op.threshold_at_fpr(s["validation"], val["labels"], 0.05)
+        threshold = rates.threshold_at_fpr(s["validation"], op.toxic(val["labels"]), 0.05)
         points = {"common": tuple(s[k] > threshold for k in ("validation", "test", "suite"))}
         if base is None:
             rest, own = postprocess.fit_group_thresholds(
@@ -406,7 +408,7 @@ def write(args, out: dict) -> None:
         "targets": {
             "max_eval_gap": MAX_EVAL_GAP,
             "min_eval_tpr": MIN_EVAL_TPR,
-            "suite": "components.certificate.SuiteBounds() (+ do-no-harm vs w=1)",
+            "suite": "components.policy.GatePolicy()'s suite bounds (+ do-no-harm vs w=1)",
         },  # fmt: skip
         "encoding": json.loads(speed.read_text()) if speed.exists() else None,
         "validation_picks": picks,

@@ -44,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import rates  # noqa: E402
 from bench import common  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
 from bench.group_blind_models import (  # noqa: E402
@@ -133,14 +134,14 @@ def bpsn_auc(scores, split: dict) -> dict[str, float]:
     for g, mask in split["groups"].items():
         if int((mask & negative).sum()) >= common.MIN_NEGATIVES:
             rows = (mask & negative) | (~mask & ~negative)
-            out[g] = op.roc_auc(scores[rows], split["labels"][rows])
+            out[g] = rates.auc(scores[rows], op.toxic(split["labels"][rows]))
     return out
 
 
 def measure(rows: dict, val_scores, test_scores) -> dict:
     """Validation and test figures at the model's own operating point (5% FPR on validation)."""
     val, test = rows["validation"], rows["test"]
-    threshold = op.threshold_at_fpr(val_scores, val["labels"], common.TARGET_FPR)
+    threshold = rates.threshold_at_fpr(val_scores, op.toxic(val["labels"]), common.TARGET_FPR)
     test_figures = _slim(common.figures(test_scores, test["labels"], test["groups"], threshold))
     return {
         "validation": _slim(common.figures(val_scores, val["labels"], val["groups"], threshold)),
@@ -181,7 +182,7 @@ def group_recall_cost(test: dict, scores, base: dict) -> dict:
         after = scores[mask & toxic] > threshold
         out[g] = {"fpr": fpr, "fpr_after": float((scores[mask & ~toxic] > threshold).mean()),
                   "tpr": float(before.mean()), "tpr_after": float(after.mean()),
-                  "subgroup_auc": op.roc_auc(scores[mask], test["labels"][mask]),
+                  "subgroup_auc": rates.auc(scores[mask], op.toxic(test["labels"][mask])),
                   "overall_tpr_share": float((before.sum() - after.sum()) / toxic.sum())}  # fmt: skip
     return out
 

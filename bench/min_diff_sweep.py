@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tensorflow as tf  # noqa: E402
 from tensorflow_model_remediation import min_diff as md  # noqa: E402
 
+import rates  # noqa: E402
 from contract import IDENTITY_GROUPS, IDENTITY_KEYWORDS, TOKENS_KEY, identity_feature  # noqa: E402
 from ingest.shared_data import shared_data_dir  # noqa: E402
 from trainer_modules import common, embeddings, min_diff  # noqa: E402
@@ -122,7 +123,7 @@ def load(max_tokens: int, vocab_size: int) -> dict:
 
 
 def figures(scores, labels, groups, target_fpr: float) -> dict:
-    threshold = op.threshold_at_fpr(scores, labels, target_fpr)
+    threshold = rates.threshold_at_fpr(scores, op.toxic(labels), target_fpr)
     negative = labels < 0.5
     flagged = scores > threshold
     overall = float(flagged[negative].mean())
@@ -132,7 +133,7 @@ def figures(scores, labels, groups, target_fpr: float) -> dict:
         if (m & negative).sum() >= MIN_ROWS
     }
     return {
-        "auc": round(op.roc_auc(scores, labels), 4),
+        "auc": round(rates.auc(scores, op.toxic(labels)), 4),
         "fpr": round(overall, 4),
         "tpr": round(float(flagged[~negative].mean()), 4),
         "group_fpr": group_fpr,

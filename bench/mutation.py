@@ -41,16 +41,20 @@ SCOPE = {
         "_missing_cross_slices", "_failure", "_failure_slice", "_slice_name", "_bound_text",
         "_metric_label", "row_counts",
     ],
-    "components/bounds.py": [
-        "_thresholds_of", "_fall_out_bounds", "_floor_and_drop", "_bias_auc_bounds",
-        "bounds_from_eval_config",
+    "components/policy.py": [
+        "GatePolicy.__post_init__", "GatePolicy.from_json", "GatePolicy.from_bounds_record",
+        "GatePolicy.without_change_bounds",
     ],
     "components/selector.py": ["select", "candidate_row", "_max_gap", "_value"],
     "trainer_modules/postprocess.py": [
         "fit_group_thresholds", "threshold_notes", "fitted_groups", "_fitted_groups",
         "decisions", "fit_gap_bounded_thresholds",
     ],
-    "trainer_modules/operating_point.py": ["roc_auc", "rates_at", "threshold_at_fpr", "choose"],
+    "trainer_modules/operating_point.py": ["toxic", "choose"],
+    "rates.py": [
+        "_mask", "_average_ranks", "auc", "rates_at", "group_rates", "_negatives_descending",
+        "threshold_at_fpr", "threshold_at_most_fpr",
+    ],
     "runners/cli.py": [
         "settings_from_args", "_augment_path", "positive_int", "fraction", "open_fraction",
         "identity_groups", "candidate_names",

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import rates  # noqa: E402
 from bench import common, peers  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
 from contract import IDENTITY_KEYWORDS  # noqa: E402
@@ -131,7 +132,9 @@ def identity_masking(model, train, validation, evaluation, external) -> dict:
     everything = texts + [t for ts in extra.values() for t in ts]
     scores = peers.word_char_peer(masked(train["texts"]), train["labels"], everything)
     n_val, n_eval = len(validation["texts"]), len(evaluation["texts"])
-    threshold = op.threshold_at_fpr(scores[:n_val], validation["labels"], common.TARGET_FPR)
+    threshold = rates.threshold_at_fpr(
+        scores[:n_val], op.toxic(validation["labels"]), common.TARGET_FPR
+    )
     point = {"threshold": threshold}
     result = {"main": scored_figures(scores[n_val : n_val + n_eval], evaluation["labels"],
                                      evaluation["groups"], point)}  # fmt: skip

@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import rates  # noqa: E402
 from bench import common  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
 from contract import IDENTITY_KEYWORDS  # noqa: E402
@@ -95,11 +96,14 @@ def madlibs_figures(model, threshold: float, data) -> dict:
     negative = labels < 0.5
     flagged = scores > threshold
     per_term = {
-        t: {"fpr": float(flagged[m & negative].mean()), "auc": op.roc_auc(scores[m], labels[m])}
+        t: {
+            "fpr": float(flagged[m & negative].mean()),
+            "auc": rates.auc(scores[m], op.toxic(labels[m])),
+        }
         for t, m in terms.items()
     }
     return {"overall_fpr": float(flagged[negative].mean()),
-            "auc": op.roc_auc(scores, labels), "terms": per_term}  # fmt: skip
+            "auc": rates.auc(scores, op.toxic(labels)), "terms": per_term}  # fmt: skip
 
 
 def validation_swaps(texts: list[str], seed: int) -> tuple[list[str], list[str]]:

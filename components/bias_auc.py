@@ -7,9 +7,9 @@ the final Jigsaw score, 0.25 * overall AUC + 0.75 * the mean of the three power 
 
 A slice's rows are all its combiner sees, so the values are read on the overall slice (TFMA
 computes them on the group slices too, where the background is the rest of that group's rows).
-The AUCs are exact: one combiner collects every row's score, label and groups and ranks them,
-ties averaged as scikit-learn does, instead of TFMA's thresholded histogram. A set without toxic
-or without non-toxic rows has no AUC: its value is NaN, and a power mean skips it.
+The AUCs are exact (`rates.auc`): one combiner collects every row's score, label and groups and
+ranks them, ties averaged as scikit-learn does, instead of TFMA's thresholded histogram. A set
+without toxic or without non-toxic rows has no AUC: its value is NaN, and a power mean skips it.
 
 TFMA applies a MetricConfig's thresholds to the key named like the metric, so each bounded key
 is one BiasAUC with that `name`; every instance with the same groups shares one combiner (TFMA
@@ -23,9 +23,9 @@ import math
 
 import apache_beam as beam
 import numpy as np
-from scipy.stats import rankdata
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
+import rates
 from contract import (
     BIAS_AUC_KINDS,
     BIAS_AUC_POWER,
@@ -44,27 +44,16 @@ from contract import (
 OVERALL_WEIGHT = 0.25
 
 
-def exact_auc(scores, labels) -> float | None:
-    """ROC AUC as the Mann-Whitney statistic, tied scores at their average rank (what
-    sklearn.metrics.roc_auc_score computes); None without both toxic and non-toxic rows."""
-    labels = np.asarray(labels, bool)
-    positives = int(labels.sum())
-    negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = rankdata(np.asarray(scores, np.float64))
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
 def group_aucs(scores, labels, inside) -> dict[str, float | None]:
-    """The three bias AUCs of one group; `inside` marks the rows that mention it."""
+    """The three bias AUCs of one group (None where a set lacks toxic or non-toxic rows);
+    `labels` marks the toxic rows, `inside` the rows that mention the group."""
     scores, labels, inside = np.asarray(scores), np.asarray(labels, bool), np.asarray(inside, bool)
     bpsn = (labels & ~inside) | (~labels & inside)
     bnsp = (~labels & ~inside) | (labels & inside)
     return {
-        SUBGROUP_AUC: exact_auc(scores[inside], labels[inside]),
-        BPSN_AUC: exact_auc(scores[bpsn], labels[bpsn]),
-        BNSP_AUC: exact_auc(scores[bnsp], labels[bnsp]),
+        SUBGROUP_AUC: rates.auc(scores[inside], labels[inside], missing=None),
+        BPSN_AUC: rates.auc(scores[bpsn], labels[bpsn], missing=None),
+        BNSP_AUC: rates.auc(scores[bnsp], labels[bnsp], missing=None),
     }
 
 
@@ -90,7 +79,7 @@ def bias_values(scores, labels, members: dict, power: float = BIAS_AUC_POWER) ->
         mean = power_mean([values[bias_auc_metric(kind, g)] for g in members], power)
         values[power_mean_metric(kind)] = mean
         means.append(mean)
-    overall = exact_auc(scores, labels)
+    overall = rates.auc(scores, np.asarray(labels, bool), missing=None)
     values[EXACT_AUC_METRIC] = overall
     values[BIAS_SCORE_METRIC] = (
         None

@@ -12,9 +12,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from components.intervals import Rate, rise_beyond_noise
+from components.policy import GatePolicy
 from components.verdict import Failure, Verdict, figure
 from contract import AUC_METRIC, FP_METRIC, IDENTITY_GROUPS, OVERALL, TN_METRIC, TPR_METRIC
 
@@ -22,43 +21,6 @@ from contract import AUC_METRIC, FP_METRIC, IDENTITY_GROUPS, OVERALL, TN_METRIC,
 EVAL_NO_GROUP = "identity groups"
 # The suite's sources judged on group FPR, in the order they are reported.
 FPR_SOURCES = ("madlibs", "functional", "wiki")
-
-
-@dataclass(frozen=True)
-class SuiteBounds:
-    """The gate's bounds on the challenge suite (from pipeline/config.py's GatePolicy)."""
-
-    max_group_fpr: float = 0.10
-    max_term_fpr: float = 0.20
-    max_flip_rate: float = 0.05
-    # A model that passes by flagging nothing is broken: its recall on the functional suite's
-    # toxic statements (written as plain abuse of each group) must reach the eval's floor, and
-    # no group's FNR on the madlibs toxic templates may exceed their overall FNR by more than
-    # the eval's FNR-gap bound.
-    min_recall: float = 0.20
-    max_fnr_gap: float = 0.15
-    # A rate on the suite is judged on at least this many rows (the eval's min_slice_size).
-    min_rows: int = 30
-    # Do-no-harm: refuse a rise of a group's FPR above the base model's beyond the noise.
-    no_harm: bool = True
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def lines(self) -> list[str]:
-        return [
-            f"on the challenge suite, each group's FPR <= {self.max_group_fpr:g} "
-            f"(madlibs, functional, Wikipedia identity set; {self.min_rows}+ non-toxic rows)",
-            f"each madlibs identity term's FPR <= {self.max_term_fpr:g}",
-            f"flip rate under identity swaps <= {self.max_flip_rate:g}",
-            f"recall on the functional suite's toxic statements >= {self.min_recall:g}",
-            f"each group's FNR - overall FNR on the madlibs toxic templates <= {self.max_fnr_gap:g}",
-            *(
-                ["no group's FPR, on eval or the suite, above the base model's beyond noise"]
-                if self.no_harm
-                else []
-            ),
-        ]
 
 
 def finding(where: str, subject: str, metric: str, rate: Rate, bound: str) -> Failure:
@@ -114,54 +76,55 @@ def suite_gaps(result: dict, min_rows: int) -> dict[str, dict | None]:
     return out
 
 
-def judge_suite(result: dict, bounds: SuiteBounds) -> tuple[list[Failure], dict[str, list[str]]]:
+def judge_suite(result: dict, policy: GatePolicy) -> tuple[list[Failure], dict[str, list[str]]]:
     """The suite's failed checks, and per group the sources where it was judged."""
     findings: list[Failure] = []
     judged: dict[str, list[str]] = {}
+    min_rows = policy.min_slice_size
     for source in FPR_SOURCES:
         for group, entry in sorted(result.get("groups", {}).get(source, {}).items()):
             rate = _rate(entry)
-            if rate is None or rate.n < bounds.min_rows:
+            if rate is None or rate.n < min_rows:
                 continue
             judged.setdefault(group, []).append(source)
-            if rate.value > bounds.max_group_fpr:
+            if rate.value > policy.max_suite_group_fpr:
                 findings.append(finding(source, group, "false_positive_rate", rate,
-                                        f"<= {bounds.max_group_fpr:g}"))  # fmt: skip
+                                        f"<= {policy.max_suite_group_fpr:g}"))  # fmt: skip
     for term, entry in sorted(result.get("terms", {}).get("madlibs", {}).items()):
         rate = _rate(entry)
-        if rate is not None and rate.n >= bounds.min_rows and rate.value > bounds.max_term_fpr:
+        if rate is not None and rate.n >= min_rows and rate.value > policy.max_suite_term_fpr:
             findings.append(finding("madlibs", f"term '{term}'", "false_positive_rate", rate,
-                                    f"<= {bounds.max_term_fpr:g}"))  # fmt: skip
-    findings += _recall_checks(result, bounds)
+                                    f"<= {policy.max_suite_term_fpr:g}"))  # fmt: skip
+    findings += _recall_checks(result, policy)
     unknown = result.get("no_known_token") or {}
     if unknown.get("flagged"):
         # The served rule: a text with no word the model knows is not toxic (export.py).
         rate = Rate(int(unknown["flagged"]), int(unknown["rows"]))
         findings.append(finding("suite", "texts with no known word", "flagged share", rate, "0"))
     flip = Rate.from_json(result.get("flip", {}).get("overall"))
-    if flip is not None and flip.n >= bounds.min_rows and flip.value > bounds.max_flip_rate:
+    if flip is not None and flip.n >= min_rows and flip.value > policy.max_flip_rate:
         findings.append(finding("wiki identity swaps", "all pairs", "flip rate", flip,
-                                f"<= {bounds.max_flip_rate:g}"))  # fmt: skip
+                                f"<= {policy.max_flip_rate:g}"))  # fmt: skip
     return findings, judged
 
 
-def _recall_checks(result: dict, bounds: SuiteBounds) -> list[Failure]:
+def _recall_checks(result: dict, policy: GatePolicy) -> list[Failure]:
     """The suite's toxic rows: the functional suite's recall, and the madlibs FNR gaps."""
     findings = []
     missed = _rate(result.get("sources", {}).get("functional"), "fnr")
-    if missed is not None and missed.n and 1.0 - missed.value < bounds.min_recall:
+    if missed is not None and missed.n and 1.0 - missed.value < policy.min_suite_recall:
         recall = Rate(missed.n - missed.k, missed.n)
         findings.append(finding("functional", "toxic statements", "recall", recall,
-                                f">= {bounds.min_recall:g}"))  # fmt: skip
+                                f">= {policy.min_suite_recall:g}"))  # fmt: skip
     overall = _rate(result.get("sources", {}).get("madlibs"), "fnr")
     for group, entry in sorted(result.get("groups", {}).get("madlibs", {}).items()):
         rate = _rate(entry, "fnr")
-        if rate is None or overall is None or rate.n < bounds.min_rows or not overall.n:
+        if rate is None or overall is None or rate.n < policy.min_slice_size or not overall.n:
             continue
-        if rate.value - overall.value > bounds.max_fnr_gap:
+        if rate.value - overall.value > policy.max_suite_fnr_gap:
             findings.append(finding("madlibs", group, "false_negative_rate - overall FNR "
                                     f"({overall.value:.3f})", rate,
-                                    f"<= overall + {bounds.max_fnr_gap:g}"))  # fmt: skip
+                                    f"<= overall + {policy.max_suite_fnr_gap:g}"))  # fmt: skip
     return findings
 
 
@@ -192,13 +155,13 @@ def harm(
 
 def certify(
     verdict: Verdict,
-    bounds: SuiteBounds,
-    min_slice_size: int,
+    policy: GatePolicy,
     result: dict | None = None,
     base: tuple[str, dict, dict | None] | None = None,
 ) -> Verdict:
     """Add the suite's checks, the do-no-harm comparison and the headline figures to the
     gate's eval verdict. `base` is (name, eval slice metrics, suite result) of the base model."""
+    min_slice_size = policy.min_slice_size
     rates = eval_fpr(verdict.slice_metrics)
     judged = {g: ["eval"] for g, r in rates.items() if g != OVERALL and r.n >= min_slice_size}
     failures = list(verdict.failures)
@@ -206,12 +169,12 @@ def certify(
         # The eval's "no group to judge" refusal stands in for the suite where there is none;
         # with the suite, a group judged nowhere is refused below instead.
         failures = [f for f in failures if f.metric != EVAL_NO_GROUP]
-        found, on_suite = judge_suite(result, bounds)
+        found, on_suite = judge_suite(result, policy)
         failures += found
         for group, sources in on_suite.items():
             judged.setdefault(group, []).extend(sources)
         verdict.suite = result
-    if base is not None and bounds.no_harm:
+    if base is not None and policy.no_harm:
         name, base_metrics, base_result = base
         verdict.base_model = name
         failures += harm(rates, eval_fpr(base_metrics), result, base_result)

@@ -11,7 +11,6 @@ import datetime
 import json
 import math
 import os
-from dataclasses import asdict
 
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.decorators import component
@@ -19,10 +18,10 @@ from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from components.bounds import bounds_from_eval_config
-from components.certificate import EVAL_NO_GROUP, SuiteBounds, certify, eval_figures
+from components.certificate import EVAL_NO_GROUP, certify, eval_figures
 from components.challenge import ChallengeResult, read_result
 from components.intervals import finite
+from components.policy import GatePolicy
 from components.serving import read_operating_point
 from components.verdict import CHAMPION, Failure, Verdict, champion_name
 from contract import (
@@ -346,12 +345,14 @@ def row_counts(row: dict) -> dict[str, int]:
 
 
 def gate_from_evaluation(
-    evaluation_uri: str, min_slice_size: int, champion: dict | None = None
+    evaluation_uri: str, policy: GatePolicy, champion: dict | None = None
 ) -> Verdict:
-    """The verdict on eval. `champion` (champion_push) names the model the change checks
-    compared with; its own figures on these eval rows are added to it."""
+    """The verdict on eval, judged by `policy` (the one the Evaluator's EvalConfig was built
+    from). `champion` (champion_push) names the model the change checks compared with; its own
+    figures on these eval rows are added to it."""
     import tensorflow_model_analysis as tfma
 
+    min_slice_size = policy.min_slice_size
     eval_result = tfma.load_eval_result(evaluation_uri)
     slice_metrics, cross_metrics = load_eval_metrics(evaluation_uri, eval_result)
     counts = {name: row_counts(row) for name, row in slice_metrics.items()}
@@ -365,7 +366,7 @@ def gate_from_evaluation(
         verdict.champion = {**champion, "figures": eval_figures(metrics, min_slice_size)}
     verdict.slice_metrics = slice_metrics
     verdict.slice_intervals = _slice_intervals(eval_result)
-    verdict.bounds = asdict(bounds_from_eval_config(eval_result.config, min_slice_size))
+    verdict.policy = policy if champion is not None else policy.without_change_bounds()
     return verdict
 
 
@@ -417,22 +418,21 @@ def FairnessGate(
         tfx.types.standard_artifacts.ModelEvaluation
     ] = None,
     base_challenge: tfx.dsl.components.InputArtifact[ChallengeResult] = None,
-    min_slice_size: tfx.dsl.components.Parameter[int] = 30,
-    suite_bounds: tfx.dsl.components.Parameter[str] = "{}",
+    policy: tfx.dsl.components.Parameter[str] = "{}",
     base_model: tfx.dsl.components.Parameter[str] = "",
     champion: tfx.dsl.components.InputArtifact[ChampionBlessing] = None,
 ):
-    verdict = gate_from_evaluation(evaluation.uri, min_slice_size, champion_push(champion))
+    # The GatePolicy as JSON (GatePolicy.to_json); "{}" is the default policy.
+    judged_by = GatePolicy.from_json(json.loads(policy))
+    verdict = gate_from_evaluation(evaluation.uri, judged_by, champion_push(champion))
     verdict.operating_point = read_operating_point(path_utils.serving_model_path(model.uri))
-    bounds = SuiteBounds(**json.loads(suite_bounds))
-    verdict.bounds["suite"] = bounds.to_json()
     result = read_result(challenge.uri) if challenge is not None else None
     base = None
     if base_evaluation is not None:
         base_metrics, _ = load_eval_metrics(base_evaluation.uri)
         base_result = read_result(base_challenge.uri) if base_challenge is not None else None
         base = (base_model, base_metrics, base_result)
-    certify(verdict, bounds, min_slice_size, result, base)
+    certify(verdict, judged_by, result, base)
     write_report(verdict, report.uri)
     # The properties the Pusher and LatestBlessedModelStrategy read.
     blessing.set_int_custom_property("blessed", int(verdict.blessed))

@@ -3,20 +3,19 @@
 Written by hand rather than with model-card-toolkit, whose 2.0 release cannot be installed beside
 TFMA 0.47 and protobuf 4.25. Both files are rendered with Jinja2 from `templates/` out of what
 the push already has: the FairnessGate's verdict record (components/verdict.py: rates, confusion
-counts, bounds, failed checks, where each group was judged, the challenge suite's figures, the
-headline figures with their intervals) and the files the Trainer wrote beside the model
-(`operating_point.json`, `trainer.json`). The card renders the record and recomputes none of its
-judgements. The functions take plain dicts, so tests call them with constructed inputs.
+counts, the policy it judged by, failed checks, where each group was judged, the challenge
+suite's figures, the headline figures with their intervals) and the files the Trainer wrote
+beside the model (`operating_point.json`, `trainer.json`). The card renders the record and
+recomputes none of its judgements. The functions take plain dicts, so tests call them with
+constructed inputs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
-from components.bounds import GateBounds
-from components.certificate import FPR_SOURCES, SuiteBounds
+from components.certificate import FPR_SOURCES
 from components.intervals import finite, wilson
 from components.model_card_render import fmt, render
 from components.verdict import Verdict
@@ -204,12 +203,6 @@ def _data(trainer: dict, gate: dict, data_location: str) -> dict:
     return {"location": data_location or "not recorded", "rows": rows}
 
 
-def _known(cls, recorded: dict | None) -> dict:
-    # Keys of a newer or older bounds class are left out rather than break the card.
-    known = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in (recorded or {}).items() if k in known}
-
-
 def _not_judged(gate: dict, verdict: Verdict) -> dict[str, str]:
     """Per group not judged on eval, the record's text (why, and where it was judged instead);
     a report written before the record had `judged` knows only why."""
@@ -251,11 +244,10 @@ def _figures(verdict: Verdict) -> list[tuple[str, str]]:
 def _gate(gate: dict | None, verdict: Verdict | None) -> dict:
     if gate is None or verdict is None:
         return {"available": False}
-    bounds = _known(GateBounds, gate.get("bounds"))
     return {
         "available": True,
         "blessed": verdict.blessed,
-        "bounds": GateBounds(**bounds).lines() if bounds else [],
+        "bounds": verdict.policy.lines() if verdict.policy else [],
         "failures": [f.describe() for f in verdict.failures],
         "skipped": list(_not_judged(gate, verdict).items()),
         "figures": _figures(verdict),
@@ -289,15 +281,14 @@ def _suite(verdict: Verdict | None) -> dict | None:
         if (groups := suite.get("groups", {}).get(name)) is not None
     ]  # fmt: skip
     terms = sorted(suite.get("terms", {}).get("madlibs", {}).items(), key=lambda t: -_fpr(t[1]))
-    recorded = (verdict.bounds or {}).get("suite")
-    bounds = SuiteBounds(**_known(SuiteBounds, recorded)) if recorded else None
-    above = [t for t in terms if bounds is not None and _fpr(t[1]) > bounds.max_term_fpr]
+    policy = verdict.policy
+    above = [t for t in terms if policy is not None and _fpr(t[1]) > policy.max_suite_term_fpr]
     flip = suite.get("flip") or {}
     return {
         "sources": sources,
-        "bounds": bounds.lines() if bounds else [],
+        "bounds": policy.suite_lines() if policy else [],
         "terms": above or terms[:TERMS_SHOWN],
-        "term_bound": bounds.max_term_fpr if bounds else None,
+        "term_bound": policy.max_suite_term_fpr if policy else None,
         "terms_above": bool(above),
         "flip": flip.get("overall"),
         "flip_groups": sorted((flip.get("groups") or {}).items()),

@@ -119,9 +119,11 @@ def _value(figure: dict | None) -> float | None:
     return None if not figure else figure.get("value")
 
 
-def candidate_row(name: str, report: dict, blessed: bool, min_slice_size: int) -> CandidateRow:
-    """One candidate's figures at its operating point, read from its gate's verdict record."""
+def candidate_row(name: str, report: dict, blessed: bool) -> CandidateRow:
+    """One candidate's figures at its operating point, read from its gate's verdict record
+    (which groups count by the policy it records)."""
     verdict = Verdict.from_json(report)
+    min_slice_size = verdict.policy.min_slice_size
     rows = verdict.slice_metrics
     overall = rows.get(OVERALL, {})
     # As the gate counts them: a slice without confusion counts stands on its examples.
@@ -190,14 +192,13 @@ def _copy_model(source_uri: str, target: Artifact) -> None:
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         rule = json.loads(exec_properties["rule"])
-        min_slice_size = int(exec_properties["min_slice_size"])
         names = [k[len(REPORT_PREFIX) :] for k in sorted(input_dict) if k.startswith(REPORT_PREFIX)]
         blessings = {n: input_dict[BLESSING_PREFIX + n][0] for n in names}
         rows, champion = [], None
         for name in names:
             report = read_report(input_dict[REPORT_PREFIX + name][0].uri)
             blessed = blessings[name].get_int_custom_property("blessed") == 1
-            rows.append(candidate_row(name, report, blessed, min_slice_size))
+            rows.append(candidate_row(name, report, blessed))
             champion = champion or report.get("champion")
         order = json.loads(exec_properties["candidates"])
         rows.sort(key=lambda r: order.index(r.name))
@@ -243,7 +244,7 @@ def read_decision(directory: str) -> dict:
         return json.loads(f.read())
 
 
-def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict, min_slice_size: int):
+def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict):
     """A Selector instance for these candidates; `reports` and `blessings` map each name to
     its FairnessGate's output channels."""
 
@@ -251,7 +252,6 @@ def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict, m
         PARAMETERS = {
             "rule": ExecutionParameter(type=str),
             "candidates": ExecutionParameter(type=str),
-            "min_slice_size": ExecutionParameter(type=int),
         }
         INPUTS = {
             **{REPORT_PREFIX + n: ChannelParameter(type=GateReport) for n in candidate_names},
@@ -276,7 +276,6 @@ def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict, m
                 spec=SelectorSpec(
                     rule=json.dumps(rule, sort_keys=True),
                     candidates=json.dumps(list(candidate_names)),
-                    min_slice_size=min_slice_size,
                     **{REPORT_PREFIX + n: reports[n] for n in candidate_names},
                     **{BLESSING_PREFIX + n: blessings[n] for n in candidate_names},
                     model=types.Channel(type=standard_artifacts.Model),

@@ -1,10 +1,11 @@
 """The gate's verdict: one typed record, computed once by the FairnessGate and read by every
 reader (the Selector, the model card, the report, the run summary).
 
-It holds TFMA's failed checks on eval, the groups not judged on eval and why, the challenge
-suite's figures and failed checks, the do-no-harm comparison with the base model, where each
-group was judged, and the headline figures with their intervals. Nothing downstream recomputes
-which groups count, the largest gap or a failure's text: it reads them here.
+It holds the policy the model was judged by (components/policy.py), TFMA's failed checks on
+eval, the groups not judged on eval and why, the challenge suite's figures and failed checks,
+the do-no-harm comparison with the base model, where each group was judged, and the headline
+figures with their intervals. Nothing downstream recomputes which groups count, the largest gap
+or a failure's text: it reads them here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from components.intervals import Rate
+from components.policy import GatePolicy
 
 # What the change checks compare with when the champion's push is not known.
 CHAMPION = "the champion"
@@ -60,10 +62,10 @@ class Verdict:
     slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     # The model's decision threshold and how it was chosen (operating_point.json).
     operating_point: dict | None = None
-    # The bounds the Evaluator applied (components.bounds.GateBounds as a dict) and the suite's
-    # (components.certificate.SuiteBounds), and TFMA's 95% confidence intervals per slice and
-    # metric, [lower, upper], when it computed them.
-    bounds: dict | None = None
+    # The policy the model was judged by (components/policy.py), its change bounds None when
+    # there was no champion to compare with.
+    policy: GatePolicy | None = None
+    # TFMA's 95% confidence intervals per slice and metric, [lower, upper], when it computed them.
     slice_intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     # The challenge suite's figures (components/challenge.py), None when the run had no suite.
     suite: dict | None = None
@@ -86,6 +88,11 @@ class Verdict:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["failures"] = [Failure(**f) for f in data.get("failures", [])]
+        if data.get("policy"):
+            values["policy"] = GatePolicy.from_json(data["policy"])
+        elif data.get("bounds"):
+            # A report written before the policy record: its bounds under older names.
+            values["policy"] = GatePolicy.from_bounds_record(data["bounds"])
         return cls(**values)
 
     def not_judged(self) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Logical settings of the pipeline: names, hyperparameters and the gate's policy.
+"""Logical settings of the pipeline: names, hyperparameters and the gate's policy (declared in
+components/policy.py, the lowest layer that judges by it).
 
 Physical paths and the orchestrator live in the runners; everything here is data that the
 runners pass to `create_pipeline` and that CLI flags may override.
@@ -9,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from components.certificate import SuiteBounds
-from contract import IDENTITY_GROUPS
+from components.policy import GatePolicy
 from trainer_modules.settings import NO_ENCODER, TrainerSettings, TransformSettings
 
 # One pipeline trains every candidate; its champion is the latest model it pushed.
@@ -121,83 +121,6 @@ class SelectionPolicy:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """What a model must meet to be blessed; TFMA checks it, `components.gate` explains it."""
-
-    # Every rate is judged at each model's own operating point (docs/operating_point.md).
-    # Upper bound on each identity group's false-positive rate.
-    max_group_fpr: float = 0.20
-    # Upper bound on (group FPR - overall FPR), checked as a TFMA cross-slice threshold.
-    max_group_fpr_gap: float = 0.05
-    # Upper bound on (group FNR - overall FNR): a group's FPR must not be bought with that
-    # group's recall. Wider than the FPR gap because a group's FNR stands on its few toxic rows.
-    max_group_fnr_gap: float = 0.15
-    min_auc: float = 0.75
-    # Floor on overall recall (TPR) at the decision threshold: every FPR bound is met by a
-    # model that flags nothing, so a fairness gate must refuse uselessness explicitly. 0.20
-    # refuses the models that were once blessed (TPR 0.014 and 0.0 on the Gab Hate Corpus)
-    # and passes every baseline measured so far (0.30 or more); see docs/operating_point.md.
-    min_tpr: float = 0.20
-    # Against the resolved baseline model, when there is one.
-    max_auc_drop: float = 0.02
-    max_group_fpr_increase: float = 0.05
-    max_tpr_drop: float = 0.10
-    # A group's rate is judged only when it stands on at least this many rows: non-toxic rows
-    # for its FPR, toxic rows for its FNR. Smaller groups are reported, not judged.
-    min_slice_size: int = 30
-    # Optional floors on the threshold-free bias AUCs (docs/bias_auc.md), off by default: each
-    # judged group's subgroup, BPSN and BNSP AUC, and the final Jigsaw score on overall.
-    min_subgroup_auc: float | None = None
-    min_bpsn_auc: float | None = None
-    min_bnsp_auc: float | None = None
-    min_bias_score: float | None = None
-    groups: tuple[str, ...] = IDENTITY_GROUPS
-    fairness_thresholds: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
-    # The identity challenge suite (docs/certificate.md), judged at the served decision: each
-    # group's FPR on the suite's non-toxic rows, each madlibs term's, and the flip rate under
-    # identity swaps; and no group's FPR above the base model's beyond noise.
-    # The defaults, and why, are SuiteBounds' (components/certificate.py, docs/certificate.md).
-    max_suite_group_fpr: float = SuiteBounds.max_group_fpr
-    max_suite_term_fpr: float = SuiteBounds.max_term_fpr
-    max_flip_rate: float = SuiteBounds.max_flip_rate
-    min_suite_recall: float = SuiteBounds.min_recall
-    max_suite_fnr_gap: float = SuiteBounds.max_fnr_gap
-    no_harm: bool = SuiteBounds.no_harm
-
-    def __post_init__(self):
-        unknown = set(self.groups) - set(IDENTITY_GROUPS)
-        if unknown:
-            raise ValueError(
-                f"unknown identity group(s) {sorted(unknown)}; known: {list(IDENTITY_GROUPS)}"
-            )
-        for name in ("max_group_fpr", "max_group_fpr_gap", "max_group_fnr_gap", "min_auc",
-                     "min_tpr", "max_auc_drop", "max_group_fpr_increase", "max_tpr_drop",
-                     "max_suite_group_fpr", "max_suite_term_fpr", "max_flip_rate",
-                     "min_suite_recall", "max_suite_fnr_gap"):  # fmt: skip
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        for name in ("min_subgroup_auc", "min_bpsn_auc", "min_bnsp_auc", "min_bias_score"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        if self.min_slice_size < 1:
-            raise ValueError(f"min_slice_size must be at least 1, got {self.min_slice_size}")
-
-    def suite_bounds(self) -> dict:
-        """The FairnessGate's bounds on the challenge suite (components.certificate)."""
-        return SuiteBounds(
-            max_group_fpr=self.max_suite_group_fpr,
-            max_term_fpr=self.max_suite_term_fpr,
-            max_flip_rate=self.max_flip_rate,
-            min_recall=self.min_suite_recall,
-            max_fnr_gap=self.max_suite_fnr_gap,
-            min_rows=self.min_slice_size,
-            no_harm=self.no_harm,
-        ).to_json()
 
 
 @dataclass(frozen=True)

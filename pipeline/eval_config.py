@@ -6,6 +6,7 @@ import json
 
 import tensorflow_model_analysis as tfma
 
+from components.policy import GatePolicy
 from contract import (
     BIAS_AUC_KINDS,
     BIAS_SCORE_METRIC,
@@ -16,7 +17,6 @@ from contract import (
     OPERATING_POINT_SCORE,
     bias_auc_metric,
 )
-from pipeline.config import GatePolicy
 
 FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"
 BIAS_AUC_MODULE = "components.bias_auc"
@@ -35,16 +35,20 @@ def _bound(lower: float | None = None, upper: float | None = None):
     return threshold
 
 
-def _change(direction, absolute: float):
+def _change(direction, absolute: float | None):
+    """A change bound against the baseline model; None (no bound) when the policy sets none."""
+    if absolute is None:
+        return None
     return tfma.GenericChangeThreshold(direction=direction, absolute={"value": absolute})
 
 
-def _overall_floor(floor: float, max_drop: float, direction) -> tfma.PerSliceMetricThreshold:
+def _overall_floor(floor: float, max_drop: float | None, direction) -> tfma.PerSliceMetricThreshold:
     """A floor on the overall value, and at most `max_drop` below the baseline model's."""
     return tfma.PerSliceMetricThreshold(
         slicing_specs=[tfma.SlicingSpec()],
         threshold=tfma.MetricThreshold(
-            value_threshold=_bound(lower=floor), change_threshold=_change(direction, -max_drop)
+            value_threshold=_bound(lower=floor),
+            change_threshold=_change(direction, None if max_drop is None else -max_drop),
         ),
     )
 
@@ -103,7 +107,7 @@ def _metrics(policy: GatePolicy, group_slices) -> list:
     fnr = tfma.MetricConfig(
         class_name="MissRate",
         config=at_threshold,
-        cross_slice_thresholds=[_gap_bound(group_slices, policy.max_group_fnr_gap)],
+        cross_slice_thresholds=[_gap_bound(group_slices, policy.max_fnr_gap)],
     )
     recall = tfma.MetricConfig(
         class_name="Recall",
@@ -129,7 +133,7 @@ def _metrics(policy: GatePolicy, group_slices) -> list:
                 ),
             )
         ],
-        cross_slice_thresholds=[_gap_bound(group_slices, policy.max_group_fpr_gap)],
+        cross_slice_thresholds=[_gap_bound(group_slices, policy.max_fpr_gap)],
     )
     return [
         tfma.MetricConfig(class_name="ExampleCount"),

@@ -10,6 +10,7 @@ from tfx.proto import example_gen_pb2
 from components.challenge import METRICS_VERSION, ChallengeEvaluator
 from components.data_check import DataCheck
 from components.gate import ChampionBlessing, FairnessGate
+from components.policy import GatePolicy
 from components.pusher import AtomicPusher
 from components.selector import make_selector
 from contract import CHALLENGE_PATTERN, CHALLENGE_SPLIT, load_text_ops
@@ -128,7 +129,6 @@ def create_pipeline(
         reports={n: gates[n].outputs["report"] for n in names},
         blessings={n: gates[n].outputs["blessing"] for n in names},
         rule=settings.selection.to_json(),
-        min_slice_size=settings.gate.min_slice_size,
     ).with_id("Selector")
 
     pusher = _pusher(selector, serving_model_dir, vertex_push, data_root)
@@ -267,7 +267,7 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
     return trained_only, judged
 
 
-def _gate(candidate, evaluations, trainer, gate: config.GatePolicy, champion_blessing):
+def _gate(candidate, evaluations, trainer, policy: GatePolicy, champion_blessing):
     """The FairnessGate of a candidate: TFMA's verdict on eval, the suite's checks, and the
     do-no-harm comparison with its base model's evaluations."""
     evaluator, on_suite = evaluations[candidate.name]
@@ -280,8 +280,7 @@ def _gate(candidate, evaluations, trainer, gate: config.GatePolicy, champion_ble
     return FairnessGate(
         evaluation=evaluator.outputs["evaluation"],
         model=trainer.outputs["model"],
-        min_slice_size=gate.min_slice_size,
-        suite_bounds=json.dumps(gate.suite_bounds(), sort_keys=True),
+        policy=json.dumps(policy.to_json(), sort_keys=True),
         base_model=candidate.base or "",
         champion=champion_blessing,
         **{k: v for k, v in optional.items() if v is not None},

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import altair as alt
 
 from contract import OVERALL
-from report.results import RunResult
+from report.results import RunResult, shown_policy
 from report.values import AUC, COUNT, FNR, FPR, Value
 
 # Chart file -> (width, height) in pixels.
@@ -52,7 +52,7 @@ def categories(runs: list[RunResult]) -> list[str]:
     """Overall, then every group the gate names (present in the eval data or not)."""
     seen = [OVERALL]
     for run in runs:
-        for group in (*run.bounds.groups, *run.groups):
+        for group in (*(run.policy.groups if run.policy else ()), *run.groups):
             if group not in seen:
                 seen.append(group)
     return seen
@@ -254,24 +254,21 @@ def bar_chart(
 
 def _fpr_rules(runs: list[RunResult]) -> list[Rule]:
     """The gate's cap on each group's FPR, and each model's overall FPR + the allowed gap."""
-    bounds = runs[0].bounds
-    rules = []
-    if bounds.max_group_fpr is not None:
-        rules.append(
-            Rule(bounds.max_group_fpr, CAP_COLOR, f"group FPR cap {bounds.max_group_fpr:g}")
-        )
-    if bounds.max_fpr_gap is not None:
-        for i, run in enumerate(runs):
-            overall = run.metric(OVERALL, FPR).value
-            if overall is not None:
-                line = overall + bounds.max_fpr_gap
-                rules.append(
-                    Rule(
-                        line,
-                        COLORS[i % len(COLORS)],
-                        f"{run.name}: overall FPR + gap {bounds.max_fpr_gap:g} = {line:.3f}",
-                    )
+    policy = shown_policy(runs)
+    if policy is None:
+        return []
+    rules = [Rule(policy.max_group_fpr, CAP_COLOR, f"group FPR cap {policy.max_group_fpr:g}")]
+    for i, run in enumerate(runs):
+        overall = run.metric(OVERALL, FPR).value
+        if overall is not None:
+            line = overall + policy.max_fpr_gap
+            rules.append(
+                Rule(
+                    line,
+                    COLORS[i % len(COLORS)],
+                    f"{run.name}: overall FPR + gap {policy.max_fpr_gap:g} = {line:.3f}",
                 )
+            )
     return rules
 
 
@@ -328,7 +325,7 @@ def chart_specs(runs: list[RunResult]) -> dict[str, alt.LayerChart]:
     names = categories(runs)
     notes = _notes(runs, names)
     labels = {c: f"{c}|{notes[c]}" for c in names}
-    bounds = runs[0].bounds
+    policy = shown_policy(runs)
     at = "at each model's operating point"
     colors = {r.name: COLORS[i % len(COLORS)] for i, r in enumerate(runs)}
     charts = {}
@@ -346,8 +343,8 @@ def chart_specs(runs: list[RunResult]) -> dict[str, alt.LayerChart]:
             title.split(" (")[0].lower(),
         )
     auc_rules = []
-    if bounds.min_auc is not None:
-        auc_rules.append(Rule(bounds.min_auc, CAP_COLOR, f"minimum AUC {bounds.min_auc:g}"))
+    if policy is not None:
+        auc_rules.append(Rule(policy.min_auc, CAP_COLOR, f"minimum AUC {policy.min_auc:g}"))
     auc_rows = [
         _row(run, run.name, OVERALL, run.metric(OVERALL, AUC), _rates(run, OVERALL)) for run in runs
     ]

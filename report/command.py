@@ -3,7 +3,6 @@ report's files and print the table of candidates and the Selector's recorded dec
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pipeline import config
 from report.charts import CHARTS, chart_specs, to_png
 from report.html import now, render_html
 from report.matching import match_thresholds, score_eval_split
-from report.results import RunResult
+from report.results import RunResult, shown_policy
 from report.robustness import swap_rows
 from report.runs import find_evaluations, load_run, newest_run
 from report.selection import candidates_table, order, recommendation, recorded
@@ -61,7 +60,7 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike, covers: st
     cards = copy_model_cards(runs, folder)
     page = folder / HTML_FILE
     page.write_text(render_html(runs, specs, generated, pngs, cards, covers), encoding="utf-8")
-    shared = recorded(runs)
+    shared, policy = recorded(runs), shown_policy(runs)
     summary = {
         "generated": generated,
         "covers": covers,
@@ -73,7 +72,7 @@ def write_report(runs: list[RunResult], directory: str | os.PathLike, covers: st
             "note": shared.note,
         },
         "recommendation": recommendation(runs),
-        "bounds": dataclasses.asdict(runs[0].bounds),
+        "policy": policy.to_json() if policy else None,
         "charts": sorted(pngs),
         "model_cards": cards,
         "runs": [r.summary() for r in runs],

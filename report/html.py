@@ -19,7 +19,7 @@ from components.certificate import FPR_SOURCES
 from contract import BIAS_AUC_KINDS, BIAS_SCORE_METRIC, EXACT_AUC_METRIC, OVERALL
 from report import selection
 from report.charts import MATCHED_CHARTS, categories, vega_script
-from report.results import RunResult
+from report.results import RunResult, shown_policy
 from report.values import ACCURACY, AUC, COUNT, FI_FNR, FI_FPR, FNR, FPR, Value, fmt
 
 CAPTIONS = {
@@ -167,6 +167,7 @@ def render_html(
     """The page; `charts` are the specs by file name, `pngs` their PNGs for the fallbacks,
     `model_cards` each pushed model's card (a file beside the page) by run name."""
     names = categories(runs)
+    policy = shown_policy(runs)
     figures = [
         {
             "id": "chart-" + name.removesuffix(".png"),
@@ -180,8 +181,8 @@ def render_html(
         names=", ".join(r.name for r in runs),
         generated=generated,
         covers=covers,
-        bounds=runs[0].bounds,
-        ci=any(r.bounds.confidence_intervals for r in runs),
+        bounds=policy.lines() if policy else [],
+        ci=any(r.confidence_intervals for r in runs),
         recommendation=selection.recommendation(runs).splitlines(),
         summary=_summary_rows(runs),
         reference=next((r.matched for r in runs if r.matched), None),

@@ -16,16 +16,17 @@ positive, as in TFMA, so the reference model's own rates reproduce TFMA's.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+import rates
 from contract import (
     EVAL_SIGNATURE,
     IDENTITY_GROUPS,
     LABEL_KEY,
+    OPERATING_POINT_SCORE,
     OVERALL,
     PREDICTION_KEY,
     identity_feature,
@@ -72,34 +73,17 @@ def score_eval_split(model_uri: str, examples_uri: str, split: str = "eval") -> 
 
 def rates_at(scored: Scored, threshold: float) -> dict[str, dict[str, float | int | None]]:
     """FPR and FNR overall and per group; positive means score > threshold (TFMA's rule)."""
-    predicted = scored.scores > threshold
-    positive = scored.labels >= 0.5
-    everyone = np.ones_like(positive, dtype=bool)
-    out = {}
-    for name, mask in [(OVERALL, everyone), *scored.groups.items()]:
-        negatives, positives = mask & ~positive, mask & positive
-        n_neg, n_pos = int(negatives.sum()), int(positives.sum())
-        out[name] = {
-            "count": int(mask.sum()),
-            "negatives": n_neg,
-            "positives": n_pos,
-            "fpr": float(predicted[negatives].mean()) if n_neg else None,
-            "fnr": float((~predicted[positives]).mean()) if n_pos else None,
-        }
-    return out
+    everyone = np.ones(len(scored.scores), dtype=bool)
+    masks = {OVERALL: everyone, **scored.groups}
+    return rates.group_rates(scored.scores > threshold, scored.labels >= 0.5, masks)
 
 
-def fpr_matching_threshold(scores, labels, target_fpr: float) -> float:
-    """The threshold t at which mean(score > t) over negatives is the largest value not above
-    `target_fpr`: t is the (k+1)-th highest negative score, k = floor(target * negatives)."""
-    negatives = np.sort(np.asarray(scores, dtype=float)[np.asarray(labels) < 0.5])[::-1]
-    if negatives.size == 0:
-        return 0.5
-    k = int(math.floor(target_fpr * negatives.size + 1e-9))
-    if k >= negatives.size:
-        return float(max(0.0, np.nextafter(negatives[-1], -np.inf)))
-    # Ties at the threshold fall below it, so FPR can only be lower than the target there.
-    return float(negatives[k])
+def fpr_matching_threshold(scored: Scored, target_fpr: float) -> float:
+    """The threshold at which the model's FPR on these rows is the largest not above
+    `target_fpr` (rates.threshold_at_most_fpr); the operating point when there is no non-toxic
+    row to match on."""
+    threshold = rates.threshold_at_most_fpr(scored.scores, scored.labels >= 0.5, target_fpr)
+    return OPERATING_POINT_SCORE if threshold is None else threshold
 
 
 def match_thresholds(
@@ -113,13 +97,14 @@ def match_thresholds(
         reference if reference in names else ("baseline" if "baseline" in names else names[0])
     )
     by_name = {r.name: r for r in runs}
-    decision = by_name[reference].bounds.decision_threshold
+    # Every model's `evaluate` score crosses OPERATING_POINT_SCORE at its own operating point.
+    decision = OPERATING_POINT_SCORE
     target = rates_at(scored[reference], decision)[OVERALL]["fpr"] or 0.0
     for name in names:
         run = by_name[name]
         if name == reference:
             threshold = decision
         else:
-            threshold = fpr_matching_threshold(scored[name].scores, scored[name].labels, target)
+            threshold = fpr_matching_threshold(scored[name], target)
         run.matched = Matched(reference, target, threshold, rates_at(scored[name], threshold))
     return reference

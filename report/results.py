@@ -1,5 +1,5 @@
-"""What the report knows about one model's evaluation: its metric rows, the bounds it was
-judged by, the gate's verdict record (components/verdict.py), the Selector's decision it was a
+"""What the report knows about one model's evaluation: its metric rows, the gate's verdict record
+(components/verdict.py, with the policy it was judged by), the Selector's decision it was a
 candidate of and, after threshold matching, its rates at the matched threshold. Plain
 dataclasses, so that new fields need no change elsewhere.
 
@@ -10,8 +10,10 @@ worked out here from the slices, as the gate then did."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
+from components.policy import GatePolicy
 from components.verdict import Verdict
 from contract import (
     BIAS_AUC_KINDS,
@@ -21,9 +23,13 @@ from contract import (
     bias_auc_metric,
     power_mean_metric,
 )
-from report.bounds import GateBounds
-from report.values import AUC, COUNT, FNR, FPR, Value
+from report.values import AUC, COUNT, FI_FPR, FNR, FPR, Value
 from trainer_modules.operating_point import logit
+
+
+def shown_policy(runs: list[RunResult]) -> GatePolicy | None:
+    """The policy the report shows: the first model's that has one (a run's models share it)."""
+    return next((r.policy for r in runs if r.policy is not None), None)
 
 
 def _sigmoid(x: float) -> float:
@@ -44,8 +50,9 @@ class Matched:
 class RunResult:
     name: str
     slices: dict[str, dict[str, Value]]
-    bounds: GateBounds = field(default_factory=GateBounds)
     gate: dict | None = None
+    # Whether TFMA computed confidence intervals (the Evaluator ran with --confidence-intervals).
+    confidence_intervals: bool = False
     pipeline: str = ""
     evaluation_uri: str = ""
     model_uri: str = ""
@@ -92,8 +99,24 @@ class RunResult:
         return None if self.gate is None else bool(self.gate.get("blessed"))
 
     @property
+    def policy(self) -> GatePolicy | None:
+        """The policy the gate judged this model by, from its record; None without a gate report
+        (a base model evaluated only for the do-no-harm check)."""
+        return None if self.gate is None else self.verdict.policy
+
+    @property
+    def fairness_thresholds(self) -> list[float]:
+        """The thresholds Fairness Indicators computed rates at, as the metric keys name them
+        (the change against a champion, `...@0.1_diff`, is not one)."""
+        key = re.compile(re.escape(FI_FPR.format("")) + r"(\d+(?:\.\d+)?)")
+        found = (key.fullmatch(name) for name in self.slices.get(OVERALL, {}))
+        return sorted({float(match.group(1)) for match in found if match})
+
+    @property
     def groups(self) -> list[str]:
-        known = [g for g in self.bounds.groups or IDENTITY_GROUPS if g in self.slices]
+        policy = self.policy
+        order = policy.groups if policy else IDENTITY_GROUPS
+        known = [g for g in order if g in self.slices]
         return known + sorted(s for s in self.slices if s != OVERALL and s not in known)
 
     @property
@@ -157,7 +180,7 @@ class RunResult:
         if self._recorded("judged"):
             judged = self.gate["judged"]
             return [g for g in self.groups if "eval" in judged.get(g, [])]
-        minimum = self.bounds.min_slice_size or 0
+        minimum = self.policy.min_slice_size if self.policy else 0
         return [
             g
             for g in self.groups
@@ -231,6 +254,7 @@ class RunResult:
             "flip_rate": self.figure("flip_rate"),
             "base_auc": self.figure("base_auc"),
             "base_model": (self.gate or {}).get("base_model", ""),
+            "confidence_intervals": self.confidence_intervals,
             "judged": (self.gate or {}).get("judged"),
             "failures": self.failures,
             "failed_checks": self.failure_texts(),

@@ -2,8 +2,8 @@
 
 For a candidate, the latest finished `Evaluator.<name>` execution (or the one of a given run)
 gives the ModelEvaluation and the Examples and Model it evaluated; the `FairnessGate.<name>`
-execution that read that evaluation gives the gate report and the gate's minimum slice size;
-the Selector that read that gate report gives the decision the candidate was part of.
+execution that read that evaluation gives the gate report (its verdict record, with the policy
+it judged by); the Selector that read that gate report gives the decision the candidate was part of.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from contract import MODEL_CARD_HTML
 from pipeline import config
 from pipeline.mlmd import Reader
-from report.bounds import bounds_from_eval_config
 from report.results import RunResult
 from report.values import slice_rows
 
@@ -33,7 +32,6 @@ class EvaluationRef:
     eval_split: str = "eval"
     model_uri: str = ""
     gate_report_dir: str = ""
-    min_slice_size: int | None = None
     finished_ms: int = 0
     # The version folder of the newest push of the evaluated model, when it holds a model card.
     model_card_dir: str = ""
@@ -49,18 +47,6 @@ def _checked(connection):
     if isinstance(connection, str | os.PathLike) and not os.path.exists(connection):
         raise FileNotFoundError(f"no ML Metadata database at {os.fspath(connection)}")
     return connection
-
-
-def _int_property(execution, name: str) -> int | None:
-    for props in (execution.properties, execution.custom_properties):
-        if name in props:
-            value = props[name]
-            kind = value.WhichOneof("value")
-            if kind == "int_value":
-                return value.int_value
-            if kind == "string_value" and value.string_value.lstrip("-").isdigit():
-                return int(value.string_value)
-    return None
 
 
 def latest_evaluation(
@@ -106,9 +92,7 @@ def _attach_gate_report(
     gates = [e for e in reader.node_executions(ref.pipeline, gate_node) if e.id in readers]
     if not gates:
         return
-    execution = gates[-1]
-    ref.min_slice_size = _int_property(execution, "min_slice_size")
-    reports = reader.execution_artifacts(execution.id).get("report", [])
+    reports = reader.execution_artifacts(gates[-1].id).get("report", [])
     if reports:
         ref.gate_report_dir = reports[0].uri
         _attach_selection(reader, ref, reports[0].id, run_id)
@@ -182,7 +166,7 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
     return RunResult(
         name=name,
         slices=slice_rows(result.slicing_metrics),
-        bounds=bounds_from_eval_config(result.config, ref.min_slice_size),
+        confidence_intervals=computed_intervals(result.config),
         gate=gate,
         pipeline=ref.pipeline,
         evaluation_uri=ref.evaluation_uri,
@@ -194,6 +178,15 @@ def load_run(name: str, ref: EvaluationRef) -> RunResult:
         selection=selection,
         selection_dir=ref.selection_dir if selection is not None else "",
         run_id=ref.run_id,
+    )
+
+
+def computed_intervals(eval_config) -> bool:
+    """Whether the Evaluator computed TFMA's confidence intervals (--confidence-intervals)."""
+    options = eval_config.options
+    return bool(
+        options.HasField("compute_confidence_intervals")
+        and options.compute_confidence_intervals.value
     )
 
 

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import sys
 
+from components.policy import GatePolicy
 from contract import IDENTITY_GROUPS
 from pipeline import config
 from trainer_modules.settings import CLP_OOV, CLP_PAIRS, TFCO_CONSTRAINT_ROWS
@@ -101,7 +102,7 @@ def _add_candidate_arguments(parser, add, training) -> None:
 
 def _add_gate_arguments(parser, add, gate) -> None:
     g = parser.add_argument_group("gate, judged at each model's operating point "
-                                  "(defaults in pipeline/config.py)")  # fmt: skip
+                                  "(defaults in components/policy.py)")  # fmt: skip
     add(
         g,
         "--max-group-fpr",
@@ -113,14 +114,14 @@ def _add_gate_arguments(parser, add, gate) -> None:
         g,
         "--max-fpr-gap",
         type=fraction,
-        default=gate.max_group_fpr_gap,
+        default=gate.max_fpr_gap,
         help="upper bound on a group's FPR minus the overall FPR",
     )
     add(
         g,
         "--max-fnr-gap",
         type=fraction,
-        default=gate.max_group_fnr_gap,
+        default=gate.max_fnr_gap,
         help="upper bound on a group's FNR minus the overall FNR",
     )
     add(g, "--min-auc", type=fraction, default=gate.min_auc, help="floor on overall AUC")
@@ -404,10 +405,10 @@ def settings_from_args(
                 target_fpr=args.target_fpr,
                 decision_threshold=args.decision_threshold,
             ),
-            gate=config.GatePolicy(
+            gate=GatePolicy(
                 max_group_fpr=args.max_group_fpr,
-                max_group_fpr_gap=args.max_fpr_gap,
-                max_group_fnr_gap=args.max_fnr_gap,
+                max_fpr_gap=args.max_fpr_gap,
+                max_fnr_gap=args.max_fnr_gap,
                 min_auc=args.min_auc,
                 min_tpr=args.min_tpr,
                 max_auc_drop=args.max_auc_drop,

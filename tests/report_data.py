@@ -4,21 +4,19 @@ import struct
 
 import numpy as np
 
+from components.policy import GatePolicy
 from report import matching
-from report.bounds import GateBounds
 from report.results import RunResult
 from report.values import OVERALL, parse_row
 
 GROUPS = ("gender", "sexual_orientation", "religion", "race", "disability")
-BOUNDS = GateBounds(
-    decision_threshold=0.5,
+POLICY = GatePolicy(
     max_group_fpr=0.2,
     max_fpr_gap=0.05,
     min_auc=0.75,
     min_slice_size=30,
     groups=GROUPS,
     fairness_thresholds=(0.1, 0.5, 0.9),
-    confidence_intervals=True,
 )
 
 
@@ -71,8 +69,8 @@ def make_run(name, fpr, auc, gate, bounded_values=True) -> RunResult:
     return RunResult(
         name=name,
         slices={s: parse_row(r) for s, r in rows.items()},
-        bounds=BOUNDS,
-        gate=gate,
+        gate=None if gate is None else {**gate, "policy": POLICY.to_json()},
+        confidence_intervals=True,
         pipeline="fair-toxicity",
         evaluation_uri=f"/out/{name}/Evaluator/evaluation/1",
     )
@@ -215,12 +213,12 @@ def recorded_gate(gate: dict | None = None, religion_base_fp: int = 2) -> dict:
         failures=[Failure(**f) for f in gate.get("failures", [])],
         skipped=skipped,
         slice_metrics=metrics,
-        bounds={**(gate.get("bounds") or {}), "suite": certificate.SuiteBounds().to_json()},
+        policy=GatePolicy.from_json(gate.get("policy") or {}),
         slice_intervals=gate.get("slice_intervals") or {},
         operating_point=gate.get("operating_point"),
     )
     base_metrics = {**metrics, "religion": _counts(religion_base_fp, 100 - religion_base_fp)}
     base = ("baseline", base_metrics, challenge.suite_metrics(_suite_rows(49)))
     suite = challenge.suite_metrics(_suite_rows(71))
-    certificate.certify(verdict, certificate.SuiteBounds(), 30, suite, base)
+    certificate.certify(verdict, verdict.policy, suite, base)
     return verdict.to_json()

@@ -13,9 +13,11 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from sklearn.metrics import roc_auc_score
 
-from components.bias_auc import BiasAUC, bias_values, exact_auc, power_mean
-from components.bounds import bounds_from_eval_config
+import rates
+from components.bias_auc import BiasAUC, bias_values, power_mean
 from components.gate import gate_from_evaluation
+from components.policy import GatePolicy
+from components.verdict import Verdict
 from contract import (
     BIAS_AUC_KINDS,
     BIAS_SCORE_METRIC,
@@ -27,7 +29,6 @@ from contract import (
     bias_auc_metric,
     power_mean_metric,
 )
-from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
 from runners import cli
 
@@ -35,7 +36,7 @@ SCORE_KEY = "score"
 # Disability rows are all non-toxic (no subgroup or BNSP AUC); sexual_orientation is absent.
 PRESENT = ("gender", "religion", "race", "disability")
 POLICY = GatePolicy(
-    min_auc=0.0, min_tpr=0.0, max_group_fpr=1.0, max_group_fpr_gap=1.0, max_group_fnr_gap=1.0,
+    min_auc=0.0, min_tpr=0.0, max_group_fpr=1.0, max_fpr_gap=1.0, max_fnr_gap=1.0,
     min_bpsn_auc=0.7, min_bnsp_auc=0.5, min_slice_size=30,
 )  # fmt: skip
 
@@ -126,7 +127,10 @@ def test_a_set_without_toxic_or_non_toxic_rows_has_no_value(evaluated):
     assert not math.isnan(overall["bpsn_auc/disability"])
     for kind in BIAS_AUC_KINDS:
         assert math.isnan(overall[bias_auc_metric(kind, "sexual_orientation")])
-    assert exact_auc([0.1, 0.9], [0, 0]) is None and power_mean([None, None]) is None
+    assert (
+        rates.auc([0.1, 0.9], np.zeros(2, bool), missing=None) is None
+        and power_mean([None, None]) is None
+    )
     no_toxic = bias_values(np.array([0.2, 0.4]), np.array([False, False]), {"race": [True, False]})
     assert set(no_toxic.values()) == {None}
 
@@ -153,7 +157,9 @@ def test_the_combiner_collects_rows_without_positives_without_failing():
 
 
 def test_a_bpsn_floor_fails_with_a_readable_message(evaluated):
-    verdict = gate_from_evaluation(evaluated["output"], POLICY.min_slice_size)
+    verdict = gate_from_evaluation(evaluated["output"], POLICY)
+    # Judged without a champion: the record keeps the policy but its change bounds.
+    assert verdict.policy == POLICY.without_change_bounds()
     assert not verdict.blessed
     [failure] = verdict.failures
     assert failure.slice == "religion" and failure.bound == ">= 0.7"
@@ -184,14 +190,20 @@ def test_floors_are_off_by_default_and_each_bounds_every_judged_group():
         GatePolicy(min_bpsn_auc=1.5)
 
 
-def test_the_floors_are_read_back_from_the_stored_eval_config():
+def _recorded(policy: GatePolicy) -> GatePolicy:
+    """The policy as a gate report's reader gets it back from the verdict record's JSON."""
+    record = json.loads(json.dumps(Verdict(blessed=True, policy=policy).to_json()))
+    return Verdict.from_json(record).policy
+
+
+def test_the_floors_are_read_back_from_the_verdict_record():
     policy = GatePolicy(min_bpsn_auc=0.8, min_bias_score=0.7)
-    bounds = bounds_from_eval_config(build_eval_config(policy))
+    bounds = _recorded(policy)
     assert (bounds.min_bpsn_auc, bounds.min_bias_score) == (0.8, 0.7)
     assert (bounds.min_subgroup_auc, bounds.min_bnsp_auc) == (None, None)
     assert "each group's BPSN AUC >= 0.8 (threshold-free)" in bounds.lines()
     assert "the bias score >= 0.7 (threshold-free)" in bounds.lines()
-    plain = bounds_from_eval_config(build_eval_config(GatePolicy()))
+    plain = _recorded(GatePolicy())
     assert plain.min_bpsn_auc is None and plain.min_bias_score is None
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from components import certificate, challenge, intervals
-from components.certificate import SuiteBounds
+from components.policy import GatePolicy
 from components.selector import candidate_row, select
 from components.verdict import Failure, Verdict
 from contract import FP_METRIC, FPR_METRIC, OVERALL, TN_METRIC
@@ -66,7 +66,7 @@ def test_suite_metrics_count_each_group_and_term_and_the_flip_rate():
 
 def test_the_suite_refuses_a_group_and_a_term_above_their_bounds():
     failures, judged = certificate.judge_suite(
-        challenge.suite_metrics(_madlibs(71, 5)), SuiteBounds()
+        challenge.suite_metrics(_madlibs(71, 5)), GatePolicy()
     )
     subjects = {f.slice for f in failures}
     assert "sexual_orientation (madlibs)" in subjects and "term 'gay' (madlibs)" in subjects
@@ -89,21 +89,22 @@ def test_a_candidate_that_harms_a_group_unjudged_on_eval_is_refused():
     verdict = Verdict(blessed=True, slice_metrics=_eval_metrics(7),
                       skipped={"sexual_orientation": "FPR not judged: 21 non-toxic eval rows"})  # fmt: skip
     base = ("baseline", _eval_metrics(3), challenge.suite_metrics(_madlibs(49, 5)))
-    bounds = SuiteBounds(max_group_fpr=1.0, max_term_fpr=1.0)  # only the harm check can refuse
-    certificate.certify(verdict, bounds, 30, challenge.suite_metrics(_madlibs(71, 5)), base)
+    # Only the harm check can refuse.
+    bounds = GatePolicy(max_suite_group_fpr=1.0, max_suite_term_fpr=1.0)
+    certificate.certify(verdict, bounds, challenge.suite_metrics(_madlibs(71, 5)), base)
     assert not verdict.blessed
     harmed = [f for f in verdict.failures if "rise over the base model" in f.metric]
     assert [f.slice for f in harmed] == ["sexual_orientation (madlibs)"]  # eval: within noise
     assert verdict.judged["sexual_orientation"] == ["madlibs"]
     # The same candidate without the rise is blessed: the check is what refused it.
     same = Verdict(blessed=True, slice_metrics=_eval_metrics(3))
-    certificate.certify(same, bounds, 30, challenge.suite_metrics(_madlibs(49, 5)), base)
+    certificate.certify(same, bounds, challenge.suite_metrics(_madlibs(49, 5)), base)
     assert [f for f in same.failures if "rise" in f.metric] == []
 
 
 def test_a_group_judged_nowhere_fails_the_run():
     verdict = Verdict(blessed=True, slice_metrics=_eval_metrics(1))
-    certificate.certify(verdict, SuiteBounds(max_group_fpr=1.0, max_term_fpr=1.0), 30,
+    certificate.certify(verdict, GatePolicy(max_suite_group_fpr=1.0, max_suite_term_fpr=1.0),
                         challenge.suite_metrics(_madlibs(0, 0)))  # fmt: skip
     nowhere = {f.slice for f in verdict.failures if f.metric == "identity group"}
     assert nowhere == {"gender", "race", "disability"}
@@ -111,20 +112,20 @@ def test_a_group_judged_nowhere_fails_the_run():
 
 
 def test_the_verdict_record_round_trips_and_the_selector_reads_its_figures():
-    verdict = Verdict(blessed=False, slice_metrics=_eval_metrics(7),
+    verdict = Verdict(blessed=False, slice_metrics=_eval_metrics(7), policy=GatePolicy(),
                       failures=[Failure("race", "false_positive_rate", 0.4, "<= 0.2")])  # fmt: skip
-    certificate.certify(verdict, SuiteBounds(), 30, challenge.suite_metrics(_madlibs(71, 5)))
+    certificate.certify(verdict, GatePolicy(), challenge.suite_metrics(_madlibs(71, 5)))
     again = Verdict.from_json(verdict.to_json())
     assert again == verdict
-    row = candidate_row("pp", verdict.to_json(), verdict.blessed, 30)
+    row = candidate_row("pp", verdict.to_json(), verdict.blessed)
     assert row.worst_gap == pytest.approx(verdict.figures["worst_gap"]["value"])
     assert row.suite_gap["group"] == "sexual_orientation"
     assert row.reasons == verdict.reasons() and any("term 'gay'" in r for r in row.reasons)
 
 
 def test_the_selector_ranks_by_the_worst_gap_over_eval_and_the_suite():
-    fitted = candidate_row("fitted", _blessed_with(eval_fp=3, gay=20), True, 30)
-    robust = candidate_row("robust", _blessed_with(eval_fp=4, gay=2), True, 30)
+    fitted = candidate_row("fitted", _blessed_with(eval_fp=3, gay=20), True)
+    robust = candidate_row("robust", _blessed_with(eval_fp=4, gay=2), True)
     assert fitted.max_group_fpr_gap < robust.max_group_fpr_gap  # the old rule's pick
     decision = select([fitted, robust], {"primary": "worst_gap", "tie_margin": 0.02,
                                          "tiebreak": "auc"})  # fmt: skip
@@ -132,23 +133,21 @@ def test_the_selector_ranks_by_the_worst_gap_over_eval_and_the_suite():
 
 
 def _blessed_with(eval_fp: int, gay: int) -> dict:
-    verdict = Verdict(blessed=True, slice_metrics=_eval_metrics(eval_fp, 60))
-    bounds = SuiteBounds(max_group_fpr=1.0, max_term_fpr=1.0)
-    return certificate.certify(
-        verdict, bounds, 30, challenge.suite_metrics(_madlibs(gay, 0))
-    ).to_json()
+    bounds = GatePolicy(max_suite_group_fpr=1.0, max_suite_term_fpr=1.0)
+    verdict = Verdict(blessed=True, slice_metrics=_eval_metrics(eval_fp, 60), policy=bounds)
+    return certificate.certify(verdict, bounds, challenge.suite_metrics(_madlibs(gay, 0))).to_json()
 
 
 def test_a_model_that_flags_no_toxic_statement_is_refused_on_the_suite():
     """Certifying by flagging nothing: no false positive anywhere, and no recall either."""
     groups = [["religion"]] * 40
     silent = _rows([False] * 40, [True] * 10 + [False] * 30, groups, source="functional")
-    failures, _ = certificate.judge_suite(challenge.suite_metrics(silent), SuiteBounds())
+    failures, _ = certificate.judge_suite(challenge.suite_metrics(silent), GatePolicy())
     assert [(f.slice, f.metric) for f in failures] == [("toxic statements (functional)", "recall")]
     alert = _rows(
         [True] * 5 + [False] * 35, [True] * 10 + [False] * 30, groups, source="functional"
     )
-    assert certificate.judge_suite(challenge.suite_metrics(alert), SuiteBounds())[0] == []
+    assert certificate.judge_suite(challenge.suite_metrics(alert), GatePolicy())[0] == []
 
 
 def test_a_group_whose_toxic_templates_go_unflagged_is_refused():
@@ -156,7 +155,7 @@ def test_a_group_whose_toxic_templates_go_unflagged_is_refused():
     decisions = [i < 60 for i in range(n)] + [i < 10 for i in range(n)]
     groups = [["race"]] * n + [["sexual_orientation"]] * n
     rows = _rows(decisions, [True] * 2 * n, groups)
-    failures, _ = certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())
+    failures, _ = certificate.judge_suite(challenge.suite_metrics(rows), GatePolicy())
     # Overall FNR 0.65; sexual orientation's 0.90 is 0.25 above it, race's 0.40 below.
     assert [f.slice for f in failures] == ["sexual_orientation (madlibs)"]
     assert failures[0].metric.startswith("false_negative_rate - overall FNR (0.650)")
@@ -165,10 +164,10 @@ def test_a_group_whose_toxic_templates_go_unflagged_is_refused():
 def test_a_text_with_no_known_word_flagged_on_the_suite_fails_the_gate():
     rows = _rows([True, False], [False, False], [[], []], source="functional")
     rows["known"] = np.array([0, 0])
-    failures, _ = certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())
+    failures, _ = certificate.judge_suite(challenge.suite_metrics(rows), GatePolicy())
     assert [f.slice for f in failures] == ["texts with no known word (suite)"]
     rows["decision"] = np.array([False, False])
-    assert certificate.judge_suite(challenge.suite_metrics(rows), SuiteBounds())[0] == []
+    assert certificate.judge_suite(challenge.suite_metrics(rows), GatePolicy())[0] == []
 
 
 def test_the_suite_judges_a_run_whose_eval_split_has_no_group_to_judge():
@@ -178,11 +177,11 @@ def test_the_suite_judges_a_run_whose_eval_split_has_no_group_to_judge():
     verdict = Verdict(blessed=False, failures=[no_group], slice_metrics=_eval_metrics(1, 5))
     groups = [[g] for g in ("gender", "sexual_orientation", "religion", "race", "disability")]
     rows = _rows([False] * 150, [False] * 150, [g for g in groups for _ in range(30)])
-    certificate.certify(verdict, SuiteBounds(), 30, challenge.suite_metrics(rows))
+    certificate.certify(verdict, GatePolicy(), challenge.suite_metrics(rows))
     assert verdict.blessed and verdict.failures == []
     without_disability = _rows(
         [False] * 120, [False] * 120, [g for g in groups[:4] for _ in range(30)]
     )
     again = Verdict(blessed=False, failures=[no_group], slice_metrics=_eval_metrics(1, 5))
-    certificate.certify(again, SuiteBounds(), 30, challenge.suite_metrics(without_disability))
+    certificate.certify(again, GatePolicy(), challenge.suite_metrics(without_disability))
     assert [f.slice for f in again.failures] == ["disability"]

@@ -6,13 +6,13 @@ from tensorflow_model_analysis.evaluators import metrics_validator
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from components.gate import judge
+from components.policy import GatePolicy
 from components.verdict import champion_name
-from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
 
 POLICY = GatePolicy(
     max_group_fpr=0.25,
-    max_group_fpr_gap=0.10,
+    max_fpr_gap=0.10,
     min_auc=0.75,
     min_slice_size=30,
     groups=("religion", "race", "disability"),

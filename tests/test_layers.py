@@ -9,6 +9,7 @@ from tests.conftest import PROJECT_ROOT
 # Package (or top-level module) -> its layer; a module imports only lower layers and its own.
 LAYERS = {
     "contract": 0,
+    "rates": 0,
     "trainer_modules": 1,
     "components": 1,
     "pipeline": 2,

@@ -8,15 +8,15 @@ import pytest
 from markupsafe import escape
 
 from components import model_card
-from components.bounds import GateBounds
-from components.certificate import SuiteBounds
 from components.intervals import wilson
+from components.policy import GatePolicy
 from components.pusher import push_model
 from components.serving import COMPLETE_MARKER
 from components.verdict import Verdict
 from contract import MODEL_CARD_HTML, MODEL_CARD_MD, OPERATING_POINT_FILE, TRAINER_RECORD_FILE
 
-BOUNDS = GateBounds(
+# As a gate without a champion records it: no change bound applied.
+POLICY = GatePolicy(
     max_group_fpr=0.2,
     max_fpr_gap=0.05,
     max_fnr_gap=0.15,
@@ -24,7 +24,7 @@ BOUNDS = GateBounds(
     min_tpr=0.2,
     min_slice_size=30,
     groups=("religion", "race", "disability"),
-)
+).without_change_bounds()
 
 
 def gate_report(intervals: bool = False, message: str = "") -> dict:
@@ -76,7 +76,7 @@ def gate_report(intervals: bool = False, message: str = "") -> dict:
                 "false_negatives": 2.0,
             },
         },  # fmt: skip
-        "bounds": {**BOUNDS.__dict__, "groups": list(BOUNDS.groups)},
+        "policy": POLICY.to_json(),
     }
     if intervals:
         report["slice_intervals"] = {
@@ -154,7 +154,7 @@ def test_every_section_is_present_with_the_runs_figures():
     assert religion[6] == "+0.070" and religion[7] == "judged"
     gate = section(md, "Fairness gate")
     assert "**not blessed**" in gate
-    for line in BOUNDS.lines():
+    for line in POLICY.lines():
         assert line in gate
     assert "gap (group - overall) on religion = 0.0700, bound: <= 0.05" in gate
 
@@ -349,7 +349,7 @@ def test_the_report_links_the_pushed_models_card_copied_beside_it(tmp_path):
     def run(name: str, gate: dict) -> RunResult:
         row = {"example_count": 100.0, "fall_out": 0.1, "miss_rate": 0.3, "auc": 0.8}
         slices = {"overall": parse_row(row), "religion": parse_row({**row, "fall_out": 0.2})}
-        return RunResult(name=name, slices=slices, bounds=BOUNDS, gate=gate)
+        return RunResult(name=name, slices=slices, gate=gate)
 
     pushed = run("min_diff", {**gate_report(), "blessed": True, "failures": []})
     refused = run("baseline", gate_report())
@@ -414,7 +414,7 @@ def test_the_suite_section_shows_each_sources_rates_terms_flips_and_flagged_text
     assert "| muslim |" not in terms  # below the bound
     assert "swapped: 0.050 [0.014, 0.165] (2 of 40 pairs)" in suite
     assert "base model `baseline`" in suite
-    for line in SuiteBounds().lines():
+    for line in GatePolicy().suite_lines():
         assert f"  - {line}\n" in suite and escape(line) in page
     assert f'"{FLAGGED_TEXT}" (score 0.900)' in suite
     assert "<b>gay</b>" not in page and f"&ldquo;{escape(FLAGGED_TEXT)}&rdquo;" in page
@@ -424,7 +424,7 @@ def test_without_terms_above_the_bound_the_worst_terms_are_shown_and_without_a_s
     from tests.report_data import recorded_gate
 
     record = recorded_gate()
-    record["bounds"]["suite"]["max_term_fpr"] = 0.9
+    record["policy"]["max_suite_term_fpr"] = 0.9
     suite = section(
         render(record)[MODEL_CARD_MD], "Identity challenge suite, at the served decision"
     )

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.config import GatePolicy
+import rates
+from components.policy import GatePolicy
 from tests.test_gate import validate
 from trainer_modules import operating_point as op
 from trainer_modules.settings import SettingsError, TrainerSettings, TransformSettings
@@ -21,37 +22,43 @@ def _scores(seed=0, n=20_000, positive_share=0.09):
 @pytest.mark.parametrize("target", [0.01, 0.05, 0.2])
 def test_the_threshold_gives_the_target_fpr_on_the_scores_it_was_picked_on(target):
     scores, labels = _scores()
-    threshold = op.threshold_at_fpr(scores, labels, target)
+    threshold = rates.threshold_at_fpr(scores, op.toxic(labels), target)
     negatives = int((labels == 0).sum())
-    assert op.rates_at(scores, labels, threshold)["fpr"] == pytest.approx(target, abs=1 / negatives)
+    assert rates.rates_at(scores, op.toxic(labels), threshold)["fpr"] == pytest.approx(
+        target, abs=1 / negatives
+    )
 
 
 def test_the_threshold_generalises_to_new_rows_of_the_same_distribution():
     scores, labels = _scores(seed=1)
-    threshold = op.threshold_at_fpr(scores, labels, 0.05)
+    threshold = rates.threshold_at_fpr(scores, op.toxic(labels), 0.05)
     new_scores, new_labels = _scores(seed=2)
-    assert op.rates_at(new_scores, new_labels, threshold)["fpr"] == pytest.approx(0.05, abs=0.006)
+    assert rates.rates_at(new_scores, op.toxic(new_labels), threshold)["fpr"] == pytest.approx(
+        0.05, abs=0.006
+    )
 
 
 def test_ties_at_the_threshold_count_as_flagged_by_the_strict_rule():
     scores = np.array([0.9, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     labels = np.zeros(10)
-    threshold = op.threshold_at_fpr(scores, labels, 0.2)
+    threshold = rates.threshold_at_fpr(scores, op.toxic(labels), 0.2)
     # The 2nd and 3rd highest tie: the threshold steps below the tie, flagging all four.
-    assert threshold < 0.5 and op.rates_at(scores, labels, threshold)["fpr"] == 0.4
+    assert threshold < 0.5 and rates.rates_at(scores, op.toxic(labels), threshold)["fpr"] == 0.4
 
 
 def test_an_override_is_recorded_as_such():
     scores, labels = _scores()
     point = op.choose(scores, labels, 0.05, override=0.5)
     assert point.threshold == 0.5 and point.source == "override"
-    assert point.validation_fpr == op.rates_at(scores, labels, 0.5)["fpr"]
+    assert point.validation_fpr == rates.rates_at(scores, op.toxic(labels), 0.5)["fpr"]
 
 
 def test_auc_agrees_with_scikit_learn_including_ties():
     scores, labels = _scores(seed=3, n=3000)
     scores = np.round(scores, 2)  # many ties
-    assert op.roc_auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert rates.auc(scores, op.toxic(labels)) == pytest.approx(
+        roc_auc_score(labels, scores), abs=1e-12
+    )
 
 
 def _gate_at(target: float):
@@ -65,15 +72,16 @@ def _gate_at(target: float):
     group = rng.random(n) < 0.1
     base = rng.normal(size=n) + 2.5 * labels
     scores = 1 / (1 + np.exp(-(base + 0.35 * group)))
-    threshold = op.threshold_at_fpr(scores, labels, target)
+    threshold = rates.threshold_at_fpr(scores, op.toxic(labels), target)
 
-    def rates(mask):
-        r = op.rates_at(scores[mask], labels[mask], threshold)
+    def metrics(mask):
+        r = rates.rates_at(scores[mask], op.toxic(labels[mask]), threshold)
         return {"fall_out": r["fpr"], "miss_rate": 1 - r["tpr"], "recall": r["tpr"]}
 
-    overall = {"example_count": n, "auc": op.roc_auc(scores, labels), **rates(np.ones(n, bool))}
-    groups = {"religion": {"example_count": int(group.sum()), **rates(group)}}
-    policy = GatePolicy(max_group_fpr_gap=0.05, min_slice_size=30, groups=("religion",))
+    auc = rates.auc(scores, op.toxic(labels))
+    overall = {"example_count": n, "auc": auc, **metrics(np.ones(n, bool))}
+    groups = {"religion": {"example_count": int(group.sum()), **metrics(group)}}
+    policy = GatePolicy(max_fpr_gap=0.05, min_slice_size=30, groups=("religion",))
     return validate(overall, groups, policy=policy)[1], groups["religion"]["fall_out"] - overall[
         "fall_out"
     ]

@@ -58,7 +58,7 @@ def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package(fres
     assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco", "clp"}
 
 
-def test_the_wheel_ships_the_templates(tmp_path):
+def test_the_wheel_ships_the_templates_and_the_top_level_modules(tmp_path):
     import shutil
     import zipfile
 
@@ -82,3 +82,5 @@ def test_the_wheel_ships_the_templates(tmp_path):
                      "components/templates/model_card.html.j2",
                      "report/templates/report.html.j2"):  # fmt: skip
         assert template in names
+    # The top-level modules every layer imports.
+    assert {"contract.py", "rates.py"} <= names

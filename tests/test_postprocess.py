@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import rates
 from contract import IDENTITY_GROUPS, identity_feature
+from trainer_modules import operating_point as op
 from trainer_modules import postprocess
 from trainer_modules.export import example_thresholds
-from trainer_modules.operating_point import rates_at, threshold_at_fpr
 
 
 def _validation(seed=0, n=20_000):
@@ -22,7 +23,7 @@ def _validation(seed=0, n=20_000):
 
 
 def _base(scores, labels):
-    return threshold_at_fpr(scores, labels, 0.05)
+    return rates.threshold_at_fpr(scores, op.toxic(labels), 0.05)
 
 
 def test_each_fitted_group_above_the_target_gets_the_target_fpr():
@@ -37,10 +38,10 @@ def test_each_fitted_group_above_the_target_gets_the_target_fpr():
         assert group_fpr == pytest.approx(0.05, abs=0.02), group
     # Every other row keeps the base decision: the overall FPR can only fall.
     assert rest == base
-    assert flagged[negative].mean() < rates_at(scores, labels, base)["fpr"]
+    assert flagged[negative].mean() < rates.rates_at(scores, op.toxic(labels), base)["fpr"]
     # Without post-processing, at the one threshold with the same overall FPR, race's FPR is
     # far above the target: the effect is not noise.
-    common = rates_at(scores, labels, np.quantile(scores[negative], 0.95))
+    common = rates.rates_at(scores, op.toxic(labels), np.quantile(scores[negative], 0.95))
     assert common["fpr"] == pytest.approx(0.05, abs=0.002)
     assert (scores[tags["race"] & negative] > np.quantile(scores[negative], 0.95)).mean() > 0.1
 
@@ -74,7 +75,7 @@ def test_no_row_is_judged_below_the_base_threshold():
     scores, labels, tags = _validation(seed=2)
     base = _base(scores, labels)
     untagged = ~np.any([tags[g] for g in tags], axis=0)
-    assert threshold_at_fpr(scores[untagged], labels[untagged], 0.05) < base
+    assert rates.threshold_at_fpr(scores[untagged], op.toxic(labels[untagged]), 0.05) < base
     rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base)
     assert rest == base
     assert own["disability"] == base and "disability" not in postprocess.fitted_groups(
@@ -95,7 +96,9 @@ def test_untagged_rows_above_the_target_get_a_stricter_threshold():
     untagged = ~np.any([tags[g] for g in tags], axis=0)
     base = _base(scores[~untagged], labels[~untagged])  # a base fitted where rows score high
     rest, _ = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base / 2)
-    assert rest == pytest.approx(threshold_at_fpr(scores[untagged], labels[untagged], 0.05))
+    assert rest == pytest.approx(
+        rates.threshold_at_fpr(scores[untagged], op.toxic(labels[untagged]), 0.05)
+    )
 
 
 def test_a_post_processed_candidate_gets_its_base_weights_and_keeps_its_own_thresholds(tmp_path):
@@ -133,7 +136,7 @@ def test_each_threshold_says_why_it_is_what_it_is():
         "disability": np.arange(400) >= 390,
     }
     scores[:200] += 0.5
-    base = threshold_at_fpr(scores, labels, 0.05)
+    base = rates.threshold_at_fpr(scores, op.toxic(labels), 0.05)
     rest, own = postprocess.fit_group_thresholds(scores, labels, tags, 0.05, 30, base)
     notes = postprocess.threshold_notes(tags, labels, 30, own, base, rest)
     assert own["religion"] > base and own["disability"] == base

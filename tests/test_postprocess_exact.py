@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import rates
 from trainer_modules import operating_point as op
 from trainer_modules import postprocess as pp
 
@@ -106,32 +107,34 @@ def test_gap_bounded_thresholds_in_the_middle():
 def test_threshold_at_fpr_keeps_float32_scores_exact_in_float64():
     scores = np.array([0.3, 0.1, 0.2, 0.7], dtype=np.float32).reshape(-1, 1)
     labels = np.array([0, 0, 0, 1]).reshape(-1, 1)
-    t = op.threshold_at_fpr(scores, labels, 1 / 3)
+    t = rates.threshold_at_fpr(scores, op.toxic(labels), 1 / 3)
     assert t == (float(np.float32(0.3)) + float(np.float32(0.2))) / 2
     # A label of 0.5 counts as non-toxic here (toxic is > 0.5).
-    assert op.threshold_at_fpr([0.3, 0.1, 0.2], [0, 0, 0.5], 1 / 3) == pytest.approx(0.25)
-    assert op.threshold_at_fpr([0.4], [0], 0.5) == np.nextafter(0.4, np.inf)
+    assert rates.threshold_at_fpr([0.3, 0.1, 0.2], op.toxic([0, 0, 0.5]), 1 / 3) == pytest.approx(
+        0.25
+    )
+    assert rates.threshold_at_fpr([0.4], op.toxic([0]), 0.5) == np.nextafter(0.4, np.inf)
 
 
 @pytest.mark.parametrize("target", [0.0, 1.0, 1.5])
 def test_a_target_outside_0_1_is_refused(target):
     with pytest.raises(ValueError, match=r"target FPR must be in \(0, 1\), got"):
-        op.threshold_at_fpr(SCORES, LABELS, target)
+        rates.threshold_at_fpr(SCORES, op.toxic(LABELS), target)
 
 
 def test_no_negatives_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="no non-toxic validation examples"):
-        op.threshold_at_fpr([0.5], [1], 0.1)
+        rates.threshold_at_fpr([0.5], op.toxic([1]), 0.1)
 
 
 def test_rates_count_strictly_above_on_column_vectors():
     scores = np.array([0.5, 0.4, 0.6, 0.4], dtype=np.float32).reshape(-1, 1)
     labels = np.array([0, 0.5, 1, 1]).reshape(-1, 1)
-    assert op.rates_at(scores, labels, 0.5) == {"fpr": 0.0, "tpr": 0.5}
-    assert op.rates_at(scores, labels, 0.45) == {"fpr": 0.5, "tpr": 0.5}
-    only_negatives = op.rates_at([0.1], [0], 0.0)
+    assert rates.rates_at(scores, op.toxic(labels), 0.5) == {"fpr": 0.0, "tpr": 0.5}
+    assert rates.rates_at(scores, op.toxic(labels), 0.45) == {"fpr": 0.5, "tpr": 0.5}
+    only_negatives = rates.rates_at([0.1], op.toxic([0]), 0.0)
     assert only_negatives["fpr"] == 1.0 and math.isnan(only_negatives["tpr"])
-    only_positives = op.rates_at([0.1], [1], 0.0)
+    only_positives = rates.rates_at([0.1], op.toxic([1]), 0.0)
     assert math.isnan(only_positives["fpr"]) and only_positives["tpr"] == 1.0
 
 
@@ -139,9 +142,11 @@ def test_auc_on_column_vectors_with_ties_and_one_class():
     scores = np.array([0.1, 0.4, 0.4, 0.8, 0.4], dtype=np.float32).reshape(-1, 1)
     labels = np.array([0, 0, 1, 1, 0.5]).reshape(-1, 1)
     # Positives 0.4 and 0.8 against negatives 0.1, 0.4, 0.4 (0.5 is not toxic): 5.5 of 6 pairs.
-    assert op.roc_auc(scores, labels) == pytest.approx(4.0 / 6 + 1.0 / 6 * 0.5 * 2 + 0.0)
-    assert op.roc_auc([0.2, 0.1], [1, 0]) == 1.0
-    assert math.isnan(op.roc_auc([0.1, 0.2], [0, 0])) and math.isnan(op.roc_auc([0.1], [1]))
+    assert rates.auc(scores, op.toxic(labels)) == pytest.approx(4.0 / 6 + 1.0 / 6 * 0.5 * 2 + 0.0)
+    assert rates.auc([0.2, 0.1], op.toxic([1, 0])) == 1.0
+    assert math.isnan(rates.auc([0.1, 0.2], op.toxic([0, 0]))) and math.isnan(
+        rates.auc([0.1], op.toxic([1]))
+    )
 
 
 def test_choose_records_the_validation_point():
@@ -205,19 +210,21 @@ def test_a_negative_at_its_groups_bound_is_not_eligible():
 
 
 def test_threshold_at_fpr_above_every_negative_steps_below_the_lowest():
-    assert op.threshold_at_fpr([0.4, 0.2, 0.3], [0, 0, 1], 0.9) == np.nextafter(0.2, -np.inf)
+    assert rates.threshold_at_fpr([0.4, 0.2, 0.3], op.toxic([0, 0, 1]), 0.9) == np.nextafter(
+        0.2, -np.inf
+    )
     with pytest.raises(ValueError, match=r"^no non-toxic validation examples: cannot pick"):
-        op.threshold_at_fpr([0.5], [1], 0.1)
+        rates.threshold_at_fpr([0.5], op.toxic([1]), 0.1)
 
 
 def test_rates_compare_float32_scores_in_float64():
     # float32(0.4) is 0.4000000059604645: above a threshold of 0.4.
     scores = np.array([0.4], dtype=np.float32)
-    assert op.rates_at(scores, [0], 0.4)["fpr"] == 1.0
+    assert rates.rates_at(scores, op.toxic([0]), 0.4)["fpr"] == 1.0
 
 
 def test_auc_counts_a_label_of_one_half_as_non_toxic():
     scores = np.array([0.1, 0.4, 0.4, 0.8, 0.9])
     labels = np.array([0, 0, 1, 1, 0.5])
     # Positives 0.4, 0.8 against negatives 0.1, 0.4, 0.9: 3.5 of 6 pairs.
-    assert op.roc_auc(scores, labels) == pytest.approx(3.5 / 6)
+    assert rates.auc(scores, op.toxic(labels)) == pytest.approx(3.5 / 6)

@@ -4,8 +4,9 @@ bound, the overall FPR at the target, groups within the bound left at the common
 import numpy as np
 import pytest
 
+import rates
+from trainer_modules import operating_point as op
 from trainer_modules import postprocess
-from trainer_modules.operating_point import threshold_at_fpr
 
 
 def _validation(seed=0, n=40_000):
@@ -50,7 +51,7 @@ def test_a_group_within_the_bound_keeps_the_common_threshold():
 def test_a_bound_no_group_exceeds_is_the_single_threshold():
     scores, labels, tags = _validation(seed=2)
     common, own = postprocess.fit_gap_bounded_thresholds(scores, labels, tags, 0.05, 1.0, 30)
-    assert common == threshold_at_fpr(scores, labels, 0.05)
+    assert common == rates.threshold_at_fpr(scores, op.toxic(labels), 0.05)
     assert all(t == common for t in own.values())
 
 

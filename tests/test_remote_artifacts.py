@@ -14,6 +14,8 @@ from tfx.dsl.io.plugins import tensorflow_gfile
 from tfx.types import standard_artifacts
 
 from components import challenge, data_check, gate
+from components.policy import GatePolicy
+from components.verdict import Verdict
 from tests.test_bias_auc import evaluated  # noqa: F401 - the fixture: a real TFMA evaluation
 
 
@@ -22,6 +24,7 @@ class RamFilesystem(tensorflow_gfile.TensorflowFilesystem):
 
 
 filesystem_registry.DEFAULT_FILESYSTEM_REGISTRY.register(RamFilesystem, priority=5)
+POLICY = GatePolicy(min_slice_size=30)
 
 
 def copy_tree(source: str, target: str) -> None:
@@ -56,10 +59,12 @@ def test_the_gate_judges_an_evaluation_and_writes_its_outputs_on_a_remote_filesy
     gate.FairnessGate.test_call(
         evaluation=artifact(standard_artifacts.ModelEvaluation, f"{root}/evaluation"),
         model=artifact(standard_artifacts.Model, f"{root}/model"),
-        min_slice_size=30,
+        policy=json.dumps(POLICY.to_json()),
         **outputs,
     )
     report = gate.read_report(f"{root}/report")
+    # The policy it judged by, read back as itself (no champion: no change bound applied).
+    assert Verdict.from_json(report).policy == POLICY.without_change_bounds()
     # Religion's non-toxic rows score like toxic ones in this evaluation: it fails the gate.
     assert report["blessed"] is False and report["failures"]
     marker = "BLESSED" if report["blessed"] else "NOT_BLESSED"

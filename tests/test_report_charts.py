@@ -21,8 +21,8 @@ from report import html as report_html
 from report.values import OVERALL
 from tests.report_data import (
     BASELINE_FAILURES,
-    BOUNDS,
     GROUPS,
+    POLICY,
     SELECTION_DIR,
     png_size,
     recorded_gate,
@@ -63,7 +63,7 @@ def test_report_has_every_slice_bound_and_failure_and_valid_charts(runs, tmp_pat
     for slice_name in (OVERALL, *GROUPS):
         # Once in each model's slice table, once in its Fairness Indicators table.
         assert page.count(f"<tr><td class=name>{slice_name}</td>") == 2 * len(runs)
-    for line in BOUNDS.lines():
+    for line in POLICY.lines():
         assert escape(line) in page
     for s, m, v, b in BASELINE_FAILURES:
         assert f"<li>{escape(Failure(s, m, v, b).describe())}</li>" in page

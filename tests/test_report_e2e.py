@@ -10,12 +10,10 @@ import subprocess
 import pytest
 from markupsafe import escape
 
+from components.policy import GatePolicy
 from components.verdict import Failure
-from contract import OPERATING_POINT_SCORE
-from pipeline.config import GatePolicy
 from pipeline.pipeline import component_ids
 from report import charts, command, notebook
-from report.bounds import GateBounds
 from report.values import OVERALL
 from tests import runs
 from tests.report_data import png_size
@@ -65,10 +63,9 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared,
     page = (folder / command.HTML_FILE).read_text()
     summary = json.loads((folder / command.JSON_FILE).read_text())
     assert [r["name"] for r in summary["runs"]] == ["tfco", "min_diff"]
-    bounds = GateBounds(**{**summary["bounds"], "groups": tuple(summary["bounds"]["groups"]),
-                           "fairness_thresholds": tuple(summary["bounds"]["fairness_thresholds"])})  # fmt: skip
+    bounds = GatePolicy.from_json(summary["policy"])
     # The summary's bounds are the first run's: TFCO's, under runs.LENIENT_BOUNDS.
-    assert bounds.min_slice_size == 10 and bounds.decision_threshold == OPERATING_POINT_SCORE
+    assert bounds.min_slice_size == 10
     assert (bounds.max_group_fpr, bounds.min_auc) == (1.0, 0.0)
     assert bounds.max_fpr_gap == pytest.approx(1.0)
     for line in bounds.lines():
@@ -96,11 +93,11 @@ def test_report_shows_every_slice_bound_interval_and_matched_threshold(compared,
         assert label in reruns["report"]["printed"] and escape(label) in page
     # Each evaluation reads back the bounds it was judged by: MinDiff's, against the champion,
     # a recall-drop bound; TFCO's, in the first run with no champion, no change bound at all.
-    assert min_diff.bounds.min_slice_size == 10
-    assert min_diff.bounds.max_tpr_drop == pytest.approx(0.01)
-    assert reference.bounds.max_tpr_drop is None
+    assert min_diff.policy.min_slice_size == 10
+    assert min_diff.policy.max_tpr_drop == pytest.approx(0.01)
+    assert reference.policy.max_tpr_drop is None
     # MinDiff was re-evaluated with intervals, TFCO was not: both kinds are handled.
-    assert min_diff.bounds.confidence_intervals and not reference.bounds.confidence_intervals
+    assert min_diff.confidence_intervals and not reference.confidence_intervals
     assert min_diff.metric(OVERALL, "auc").has_interval
     assert not reference.metric(OVERALL, "auc").has_interval
     assert re.search(r"<small>\[\d\.\d{3}, \d\.\d{3}\]</small>", page)

@@ -1,8 +1,9 @@
-"""The fairness report's values: parsed metrics, bounds read back, threshold matching, the
+"""The fairness report's values: parsed metrics, the policy read back, threshold matching, the
 Selector's recorded decision and the gate's verdict record as the report reads them; and the
 progress lines and the `report` command's own errors."""
 
 import io
+import json
 import threading
 import time
 import types
@@ -11,13 +12,12 @@ import numpy as np
 import pytest
 
 import local_runner
+from components.policy import GatePolicy
 from components.verdict import Verdict
-from contract import OPERATING_POINT_SCORE
-from pipeline.config import GatePolicy
 from pipeline.eval_config import build_eval_config
 from report import matching, selection
 from report import runs as report_runs
-from report.bounds import GateBounds, bounds_from_eval_config
+from report.results import RunResult
 from report.values import OVERALL, Value, parse_value
 from runners import progress
 from tests import report_data
@@ -50,32 +50,28 @@ def test_parse_value_reads_plain_bounded_and_nan_values():
     assert parse_value({"somethingElse": 1}).value is None
 
 
-def test_bounds_are_read_back_from_the_eval_config():
-    # Rates are judged at each model's own operating point: the evaluation signature's score
-    # crosses OPERATING_POINT_SCORE there, and that is the threshold the EvalConfig holds.
+def test_the_policy_is_read_from_the_record_and_the_intervals_from_the_eval_config():
     policy = GatePolicy(
-        max_group_fpr=0.15, max_group_fpr_gap=0.03, max_group_fnr_gap=0.12, min_auc=0.8,
+        max_group_fpr=0.15, max_fpr_gap=0.03, max_fnr_gap=0.12, min_auc=0.8,
         min_tpr=0.3, max_auc_drop=0.01, max_tpr_drop=0.07, max_group_fpr_increase=0.04,
-        groups=("religion", "race"), fairness_thresholds=(0.2, 0.4),
+        min_slice_size=25, groups=("religion", "race"), fairness_thresholds=(0.2, 0.4),
     )  # fmt: skip
-    bounds = bounds_from_eval_config(build_eval_config(policy, True), min_slice_size=25)
-    assert bounds == GateBounds(
-        decision_threshold=OPERATING_POINT_SCORE,
-        max_group_fpr=0.15,
-        max_fpr_gap=pytest.approx(0.03),
-        max_fnr_gap=pytest.approx(0.12),
-        min_tpr=0.3,
-        max_tpr_drop=pytest.approx(0.07),
-        min_auc=0.8,
-        max_auc_drop=pytest.approx(0.01),
-        max_group_fpr_increase=pytest.approx(0.04),
-        min_slice_size=25,
-        groups=("religion", "race"),
-        fairness_thresholds=(0.2, 0.4),
-        confidence_intervals=True,
-    )
-    plain = bounds_from_eval_config(build_eval_config(GatePolicy(), False))
-    assert plain.confidence_intervals is False and plain.min_slice_size is None
+    record = json.loads(json.dumps(Verdict(blessed=True, policy=policy).to_json()))
+    assert RunResult(name="tfco", slices={}, gate=record).policy == policy
+    assert report_runs.computed_intervals(build_eval_config(policy, True)) is True
+    # Without a gate report (a base model evaluated only for the do-no-harm check): no policy.
+    plain = RunResult(name="baseline", slices={})
+    assert report_runs.computed_intervals(build_eval_config(GatePolicy(), False)) is False
+    assert plain.policy is None
+
+
+def test_the_fairness_indicators_thresholds_are_the_ones_computed(runs):
+    assert runs[0].fairness_thresholds == [0.1, 0.5, 0.9]
+    # Against a champion TFMA adds each metric's change, which names no threshold.
+    overall = runs[0].slices[OVERALL]
+    overall["fairness_indicators_metrics/false_positive_rate@0.1_diff"] = Value(0.01)
+    assert runs[0].fairness_thresholds == [0.1, 0.5, 0.9]
+    assert RunResult(name="baseline", slices={}).fairness_thresholds == []
 
 
 # ---------------------------------------------------------------- threshold matching
@@ -86,19 +82,18 @@ def test_matching_threshold_gives_the_target_fpr():
     scores = np.concatenate([negatives, [0.99, 0.2]])
     labels = [0] * 10 + [1, 1]
     for target in (0.0, 0.1, 0.3, 0.55, 0.9):
-        threshold = matching.fpr_matching_threshold(scores, labels, target)
+        threshold = matching.fpr_matching_threshold(scored(scores, labels), target)
         fpr = matching.rates_at(scored(scores, labels), threshold)[OVERALL]["fpr"]
         assert fpr == pytest.approx(np.floor(target * 10) / 10), target
-    everything = matching.fpr_matching_threshold(scores, labels, 1.0)
+    everything = matching.fpr_matching_threshold(scored(scores, labels), 1.0)
     assert matching.rates_at(scored(scores, labels), everything)[OVERALL]["fpr"] == 1.0
 
 
 def test_matching_threshold_never_exceeds_the_target_with_ties():
     scores = [0.7, 0.7, 0.7, 0.2, 0.1, 0.9]
     labels = [0, 0, 0, 0, 0, 1]
-    threshold = matching.fpr_matching_threshold(
-        scores, labels, 0.4
-    )  # 2 of 5 would need a split tie
+    # 2 of 5 would need a split tie.
+    threshold = matching.fpr_matching_threshold(scored(scores, labels), 0.4)
     fpr = matching.rates_at(scored(scores, labels), threshold)[OVERALL]["fpr"]
     assert fpr <= 0.4
 

@@ -8,6 +8,7 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components import gate, selector
+from components.policy import GatePolicy
 from components.selector import CandidateRow, select
 from pipeline.config import SelectionPolicy
 
@@ -60,12 +61,13 @@ def gate_report(fpr_by_group, negatives_by_group, blessed=True):
     failures = [] if blessed else [
         {"slice": "overall", "metric": "auc", "value": 0.5, "bound": ">= 0.75", "message": ""}
     ]  # fmt: skip
-    return {"blessed": blessed, "failures": failures, "skipped": {}, "slice_metrics": slices}
+    return {"blessed": blessed, "failures": failures, "skipped": {}, "slice_metrics": slices,
+            "policy": GatePolicy(min_slice_size=30).to_json()}  # fmt: skip
 
 
 def test_the_gap_counts_only_groups_with_enough_non_toxic_rows():
     report = gate_report({"race": 0.30, "religion": 0.12}, {"race": 10, "religion": 100})
-    candidate = selector.candidate_row("x", report, True, min_slice_size=30)
+    candidate = selector.candidate_row("x", report, True)
     assert candidate.judged_groups == ["religion"]
     assert candidate.max_group_fpr_gap == pytest.approx(0.07)
 
@@ -86,8 +88,7 @@ def candidate_inputs(tmp_path, name, report):
     (model / "Format-Serving").mkdir(parents=True)
     (model / "Format-Serving" / "saved_model.pb").write_text(name)
     reports = tmp_path / name / "report"
-    failures = [gate.Failure(**f) for f in report["failures"]]
-    gate.write_report(gate.Verdict(**{**report, "failures": failures}), str(reports))
+    gate.write_report(gate.Verdict.from_json(report), str(reports))
     blessing = artifact(standard_artifacts.ModelBlessing, tmp_path / name / "blessing",
                         blessed=int(report["blessed"]), current_model=str(model),
                         current_model_id=len(name))  # fmt: skip
@@ -114,8 +115,7 @@ def test_the_executor_copies_and_blesses_only_the_winner(tmp_path):
     }  # fmt: skip
     out = tmp_path / "out"
     outputs = selector_outputs(out)
-    properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline", "tfco"]),
-                  "min_slice_size": 30}  # fmt: skip
+    properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline", "tfco"])}
     selector.Executor().Do(inputs, outputs, properties)
     decision = selector.read_decision(str(out / "selection"))
     assert decision["winner"] == "tfco"
@@ -143,8 +143,7 @@ def test_the_executor_blesses_nothing_when_every_candidate_is_refused(tmp_path):
     )
     out = tmp_path / "out"
     outputs = selector_outputs(out)
-    properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline"]),
-                  "min_slice_size": 30}  # fmt: skip
+    properties = {"rule": json.dumps(RULE), "candidates": json.dumps(["baseline"])}
     selector.Executor().Do(inputs, outputs, properties)
     assert outputs["blessing"][0].get_int_custom_property("blessed") == 0
     assert os.listdir(out / "model") == []
@@ -157,14 +156,14 @@ def test_a_post_processed_candidate_that_moved_no_threshold_is_marked_in_the_tab
 
     point = {"threshold": 0.3, "postprocess": "group_thresholds", "base_threshold": 0.3,
              "group_thresholds": {"religion": 0.3, "race": 0.3}}  # fmt: skip
-    report = Verdict(blessed=True, operating_point=point).to_json()
-    row = candidate_row("baseline_group_thresholds", report, True, 30)
+    report = Verdict(blessed=True, operating_point=point, policy=GatePolicy()).to_json()
+    row = candidate_row("baseline_group_thresholds", report, True)
     table = select([row], RULE).describe()
     assert "\n    note: no group got a threshold of its own: its decisions are its base " \
         "model's\n" in table  # fmt: skip
     point["group_thresholds"]["race"] = 0.4
-    moved = candidate_row("baseline_group_thresholds", Verdict(True, operating_point=point)
-                          .to_json(), True, 30)  # fmt: skip
+    moved = candidate_row("baseline_group_thresholds", Verdict(True, operating_point=point,
+                          policy=GatePolicy()).to_json(), True)  # fmt: skip
     assert moved.note == "" and "note:" not in select([moved], RULE).describe()
 
 
@@ -176,8 +175,9 @@ def test_the_selector_counts_a_groups_rows_as_the_gate_does():
     # its examples (gate._rows), and so must the Selector's table.
     slices = {"overall": {"example_count": 500, "fall_out": 0.05},
               "religion": {"example_count": 40, "fall_out": 0.2}}  # fmt: skip
-    report = Verdict(blessed=True, slice_metrics=slices).to_json()
-    row = candidate_row("tfco", report, True, 30)
+    report = Verdict(blessed=True, slice_metrics=slices, policy=GatePolicy(min_slice_size=30))
+    row = candidate_row("tfco", report.to_json(), True)
     assert row.judged_groups == ["religion"]
     assert row.max_group_fpr_gap == pytest.approx(0.15)
-    assert candidate_row("tfco", report, True, 41).judged_groups == []
+    report.policy = GatePolicy(min_slice_size=41)
+    assert candidate_row("tfco", report.to_json(), True).judged_groups == []

@@ -1,6 +1,7 @@
 """The Selector's rule and its candidate rows, field by field (kills the mutants of
 `make mutation` that test_selector.py leaves alive)."""
 
+from components.policy import GatePolicy
 from components.selector import CandidateRow, candidate_row, select
 from components.verdict import Verdict
 from pipeline.config import SelectionPolicy
@@ -30,11 +31,12 @@ def _report():
         "eval_gap": GAP, "suite_gap": SUITE, "worst_gap": SUITE, "flip_rate": FLIPS,
         "base_auc": {"value": 0.88, "interval": [0.8, 0.9]},
     }  # fmt: skip
-    return Verdict(blessed=True, slice_metrics=slices, figures=figures).to_json()
+    policy = GatePolicy(min_slice_size=30)
+    return Verdict(blessed=True, slice_metrics=slices, figures=figures, policy=policy).to_json()
 
 
 def test_a_candidate_row_carries_every_figure_of_its_verdict():
-    row = candidate_row("tfco", _report(), True, min_slice_size=30)
+    row = candidate_row("tfco", _report(), True)
     assert row == CandidateRow(
         name="tfco",
         blessed=True,
@@ -54,11 +56,12 @@ def test_a_candidate_row_carries_every_figure_of_its_verdict():
 
 
 def test_a_candidate_row_without_figures_has_none():
-    report = Verdict(blessed=False, slice_metrics={"overall": {"auc": 0.8}}).to_json()
-    row = candidate_row("baseline", report, False, min_slice_size=30)
+    report = Verdict(blessed=False, slice_metrics={"overall": {"auc": 0.8}},
+                     policy=GatePolicy()).to_json()  # fmt: skip
+    row = candidate_row("baseline", report, False)
     assert (row.worst_gap, row.base_auc, row.eval_gap, row.max_group_fpr_gap) == (None,) * 4
     empty = {**report, "figures": {"worst_gap": None, "base_auc": {}}}
-    assert candidate_row("b", empty, False, 30).worst_gap is None
+    assert candidate_row("b", empty, False).worst_gap is None
 
 
 def _row(name, worst=None, fpr_gap=None, auc=None, blessed=True):

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from trainer_modules.operating_point import roc_auc
+import rates
+from trainer_modules.operating_point import toxic
 
 
 def end_epoch(callbacks, epoch: int) -> bool:
@@ -49,13 +50,13 @@ class BestEpoch(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         start = time.monotonic()
-        auc = roc_auc(self.scores(), self.labels)
+        value = rates.auc(self.scores(), toxic(self.labels))
         self.seconds += time.monotonic() - start
-        self.history.append(auc)
-        logging.info("Epoch %d: validation AUC %.4f", epoch + 1, auc)
-        print(f"Epoch {epoch + 1}: validation AUC {auc:.4f}", flush=True)
-        if not math.isnan(auc) and auc > self.best_auc:
-            self.best_auc, self.best_epoch = auc, epoch + 1
+        self.history.append(value)
+        logging.info("Epoch %d: validation AUC %.4f", epoch + 1, value)
+        print(f"Epoch {epoch + 1}: validation AUC {value:.4f}", flush=True)
+        if not math.isnan(value) and value > self.best_auc:
+            self.best_auc, self.best_epoch = value, epoch + 1
             self._best_weights = self.scored_model.get_weights()
             self._waited = 0
             return

@@ -2,7 +2,7 @@
 it that travels with the model (`operating_point.json` beside `saved_model.pb`).
 
 A comment counts as toxic when its score is strictly above the threshold, TFMA's rule for its
-confusion-matrix metrics; every count here follows that rule.
+confusion-matrix metrics; the rates and the threshold rule are `rates`' (the top-level module).
 """
 
 from __future__ import annotations
@@ -14,63 +14,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+import rates
 from contract import OPERATING_POINT_FILE
 
 
-def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve (ties count half), by the rank-sum statistic."""
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    labels = np.asarray(labels).reshape(-1) > 0.5
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    # Average ranks over ties.
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1]
-    ends = np.r_[starts[1:], len(scores)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
-    rank_sum = ranks[labels].sum()
-    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
-
-
-def rates_at(scores, labels, threshold: float) -> dict[str, float]:
-    """FPR and TPR (recall) at a threshold, counting a score > threshold as positive."""
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    labels = np.asarray(labels).reshape(-1) > 0.5
-    flagged = scores > threshold
-    negatives, positives = int((~labels).sum()), int(labels.sum())
-    return {
-        "fpr": float((flagged & ~labels).sum() / negatives) if negatives else float("nan"),
-        "tpr": float((flagged & labels).sum() / positives) if positives else float("nan"),
-    }
-
-
-def threshold_at_fpr(scores, labels, target_fpr: float) -> float:
-    """The threshold at which the share of negatives scoring above it is `target_fpr`.
-
-    With n negatives, the k = round(target * n) highest negative scores lie above the
-    threshold: it sits halfway between the k-th and (k+1)-th highest, so scores on new data
-    between the two fall on the side the validation split puts them nearest.
-    """
-    if not 0.0 < target_fpr < 1.0:
-        raise ValueError(f"target FPR must be in (0, 1), got {target_fpr}")
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    labels = np.asarray(labels).reshape(-1) > 0.5
-    negatives = np.sort(scores[~labels])[::-1]
-    if len(negatives) == 0:
-        raise ValueError("no non-toxic validation examples: cannot pick a threshold")
-    k = int(round(target_fpr * len(negatives)))
-    if k <= 0:
-        return float(np.nextafter(negatives[0], np.inf))
-    if k >= len(negatives):
-        return float(np.nextafter(negatives[-1], -np.inf))
-    above, below = negatives[k - 1], negatives[k]
-    threshold = (above + below) / 2.0
-    # Equal neighbours: step just below the tie so the tied scores count as positives.
-    return float(threshold if threshold < above else np.nextafter(above, -np.inf))
+def toxic(labels) -> np.ndarray:
+    """The trainers' rule for which rows are toxic: a label above 0.5 (the Transform's labels
+    are 0 or 1; `rates` takes this mask)."""
+    return np.asarray(labels).reshape(-1) > 0.5
 
 
 def logit(p: float) -> float:
@@ -108,18 +59,19 @@ class OperatingPoint:
 
 def choose(scores, labels, target_fpr: float, override: float | None = None) -> OperatingPoint:
     """The operating point on validation scores: at `target_fpr`, or the explicit override."""
+    flags = toxic(labels)
     if override is not None:
         threshold, source = float(override), "override"
     else:
-        threshold, source = threshold_at_fpr(scores, labels, target_fpr), "validation"
-    rates = rates_at(scores, labels, threshold)
+        threshold, source = rates.threshold_at_fpr(scores, flags, target_fpr), "validation"
+    at = rates.rates_at(scores, flags, threshold)
     return OperatingPoint(
         threshold=threshold,
         source=source,
         target_fpr=target_fpr,
-        validation_fpr=rates["fpr"],
-        validation_tpr=rates["tpr"],
-        validation_auc=roc_auc(scores, labels),
+        validation_fpr=at["fpr"],
+        validation_tpr=at["tpr"],
+        validation_auc=rates.auc(scores, flags),
         validation_examples=int(np.asarray(scores).size),
     )
 

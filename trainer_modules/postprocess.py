@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer_modules.operating_point import threshold_at_fpr
+import rates
+from trainer_modules.operating_point import toxic
 
 
 def fit_group_thresholds(
@@ -35,18 +36,19 @@ def fit_group_thresholds(
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
-    negative = labels < 0.5
+    negative, flags = labels < 0.5, toxic(labels)
     fitted = _fitted_groups(tags, negative, min_rows)
     own = {g: float(base) for g in tags}
     for g, m in fitted.items():
-        own[g] = max(float(base), threshold_at_fpr(scores[m], labels[m], target_fpr))
+        own[g] = max(float(base), rates.threshold_at_fpr(scores[m], flags[m], target_fpr))
     tagged = np.zeros(len(scores), dtype=bool)
     for mask in tags.values():
         tagged |= np.asarray(mask, dtype=bool)
     untagged = ~tagged
     if (untagged & negative).sum() == 0:
         return float(base), own
-    return max(float(base), threshold_at_fpr(scores[untagged], labels[untagged], target_fpr)), own
+    rest = rates.threshold_at_fpr(scores[untagged], flags[untagged], target_fpr)
+    return max(float(base), rest), own
 
 
 def threshold_notes(
@@ -115,7 +117,9 @@ def fit_gap_bounded_thresholds(
     negative = np.asarray(labels).reshape(-1) < 0.5
     masks = _fitted_groups(tags, negative, min_rows)
     bound_fpr = min(target_fpr + max_gap, 1.0 - 1e-9)
-    bounds = {g: threshold_at_fpr(scores[m], ~negative[m], bound_fpr) for g, m in masks.items()}
+    bounds = {
+        g: rates.threshold_at_fpr(scores[m], ~negative[m], bound_fpr) for g, m in masks.items()
+    }
     floor = np.full(len(scores), -np.inf)
     for g, bound in bounds.items():
         floor = np.where(masks[g], np.maximum(floor, bound), floor)
@@ -127,5 +131,5 @@ def fit_gap_bounded_thresholds(
         # The bounds flag fewer than the target: the common threshold flags everything else.
         common = float(np.nextafter(scores.min(), -np.inf))
     else:
-        common = threshold_at_fpr(eligible, np.zeros(len(eligible)), k / len(eligible))
+        common = rates.threshold_at_fpr(eligible, np.zeros(len(eligible), bool), k / len(eligible))
     return common, {g: max(common, bound) for g, bound in bounds.items()}
