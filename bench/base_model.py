@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("runner_args", nargs="*", help="extra local_runner flags, after --")
     args = parser.parse_args(argv)
 
+    provenance = common.stamp("bench/base_model.py", argv)
     path = Path(args.results) / "base-model.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     for dataset in args.datasets:
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
         ]
         results[dataset] = summarise(per_seed, args.seeds)
         results[dataset]["per_seed"] = per_seed
-        results["command"] = " ".join(["bench/base_model.py", *(argv or sys.argv[1:])])
+        results[dataset]["provenance"] = provenance
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         print(table(dataset, results[dataset]), flush=True)

@@ -19,6 +19,10 @@ candidates; and per run the pipeline's wall time and its nodes' seconds.
 to check this script without training; it writes results only with an explicit --results.
 `--no-run` reads the seed folders an earlier invocation left under --output, runs nothing, and
 writes the results (the wall times are those bench-run.json recorded).
+
+Each dataset's entry carries its provenance: the command as run, the commit and the date (a
+`--no-run` read also names the command that ran the pipelines); each seed's run records the
+commit of the code that ran its pipeline (bench-run.json; None for folders run before issue 27).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, mean_sd, prepare_embedded, prepare_ghc  # noqa: E402
+from bench.provenance import commit, stamp  # noqa: E402
 from components.certificate import suite_gaps  # noqa: E402
 from components.intervals import Rate  # noqa: E402
 from components.policy import GatePolicy  # noqa: E402
@@ -195,7 +200,7 @@ def run_seed(data: Path, folder: Path, seed: int, extra: list[str]) -> dict:
     stamp = folder / "bench-run.json"
     first = json.loads(stamp.read_text()) if stamp.exists() else None
     if first is None or first.get("exit_code") not in (0, 3):
-        first = {"wall_s": wall, "exit_code": code, "finished": _now()}
+        first = {"wall_s": wall, "exit_code": code, "finished": _now(), "commit": commit()}
         stamp.write_text(json.dumps(first))
     return {**recorded_seed(folder), "this_wall_s": wall, "exit_code": code}
 
@@ -216,7 +221,7 @@ def recorded_seed(folder: Path) -> dict:
     )
     return {"wall_s": first.get("wall_s"), "exit_code": first.get("exit_code"),
             "finished": finished, "pipeline_s": _runner_seconds(folder / "run.log"),
-            "log": str(folder / "run.log")}  # fmt: skip
+            "log": str(folder / "run.log"), "commit": first.get("commit")}  # fmt: skip
 
 
 def _runner_seconds(log: Path) -> float | None:
@@ -382,15 +387,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     extra = ["--candidates", args.candidates] if args.candidates else []
     given = list(argv if argv is not None else sys.argv[1:])
-    # The command that ran the pipelines; a --no-run read of them names itself apart.
-    ran = [a for a in given if a != "--no-run"]
-    command = " ".join(["nice -n 10 .venv/bin/python bench/certificate.py", *ran])
-    results: dict = {"command": command, "date": _now()}
+    # Each entry's stamp; a --no-run read also names the command that ran the pipelines.
+    provenance = stamp("bench/certificate.py", given)
     if args.no_run:
-        results["read_by"] = " ".join([".venv/bin/python bench/certificate.py", *given])
+        ran = [a for a in given if a != "--no-run"]
+        provenance["pipelines_run_by"] = " ".join(["bench/certificate.py", *ran])
+    results: dict = {}
     if args.read_only is not None:
         run = {"folder": str(args.read_only), **read_run(args.read_only)}
         results[args.datasets[0]] = summarise({args.seeds[0]: run})
+        results[args.datasets[0]]["provenance"] = provenance
     else:
         args.output = args.output.resolve()
         for dataset in args.datasets:
@@ -411,6 +417,7 @@ def main(argv=None) -> int:
                     continue
                 runs[seed] = {"folder": str(folder), **ran, **read_run(folder)}
             results[dataset] = summarise(runs)
+            results[dataset]["provenance"] = provenance
         args.results = args.results or DEFAULT_RESULTS
     for dataset in args.datasets:
         if dataset not in results:

@@ -41,8 +41,9 @@ the base threshold; the suite's rows tagged by keyword, as served). Do-no-harm
 (`certificate.harm`) is judged against the same head's w = 1 control.
 Writes bench/results/encoder-certificate.json. The encoder is frozen and each fit is
 deterministic (liblinear, fixed rows), so the logistic head has no seeds; the MLP head has
-three. `run` saves each minilm training set (labels, weights) under --work/heads for `mlp`,
-and scores every MLP it finds there.
+three. `run` saves each minilm training set (labels, weights) under --work/heads/COMMIT for
+`mlp`, and scores every MLP it finds there (COMMIT: bench/provenance.py's cache key, so scores
+of another commit's code are not reused). The results carry the command, commit and date.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ import argparse
 import json
 import pickle
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,7 +61,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.encoder_heads import MLP_SEEDS, mlp  # noqa: E402
+from bench.encoder_heads import MLP_SEEDS, heads_folder, mlp  # noqa: E402
+from bench.provenance import stamp  # noqa: E402
 
 WORK = Path("/tmp/enc")
 RESULT = ROOT / "bench" / "results" / "encoder-certificate.json"
@@ -300,8 +301,8 @@ def run(args) -> None:
     from trainer_modules import operating_point as op
     from trainer_modules import postprocess
 
-    work, heads = args.work, args.work / "heads"
-    heads.mkdir(exist_ok=True)
+    work, heads = args.work, heads_folder(args.work)
+    heads.mkdir(parents=True, exist_ok=True)
     rows = pickle.loads((work / "rows.pkl").read_bytes())
     suite = pickle.loads((work / "suite.pkl").read_bytes())
     parts = {k: json.loads((work / f"{k}-texts.json").read_text()) for k in PARTS}
@@ -389,8 +390,6 @@ def _compact(value):
 
 
 def write(args, out: dict) -> None:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
     speed = args.work / "encode-speed.json"
     for entry in out.values():
         suite = entry["suite"]
@@ -403,8 +402,7 @@ def write(args, out: dict) -> None:
         if v["gap"] <= MAX_EVAL_GAP and v["tpr"] >= MIN_EVAL_TPR and key not in picks:
             picks[key] = label
     result = {
-        "command": " ".join(["bench/encoder_certificate.py", *sys.argv[1:]]),
-        "commit": commit,
+        "provenance": args.provenance,
         "targets": {
             "max_eval_gap": MAX_EVAL_GAP,
             "min_eval_tpr": MIN_EVAL_TPR,
@@ -433,6 +431,7 @@ def main(argv=None) -> int:
     parser.add_argument("--features", nargs="+", default=["minilm", "minilm_tfidf"])
     parser.add_argument("--weights", nargs="+", type=int, default=list(WEIGHTS))
     args = parser.parse_args(argv)
+    args.provenance = stamp("bench/encoder_certificate.py", argv)
     {"texts": texts, "encode": encode, "run": run, "mlp": mlp}[args.step](args)
     return 0
 

@@ -7,8 +7,16 @@ import pickle
 
 import numpy as np
 
+from bench.provenance import cache_key
+
 MLP_SEEDS = (1, 2, 3)
 SCORED = ("validation", "test", "suite")
+
+
+def heads_folder(work):
+    """Where `run` saves the training sets and `mlp` its scores: one folder per commit of the
+    code (bench/provenance.py), so `run` never reads an MLP another commit's code fitted."""
+    return work / "heads" / cache_key()
 
 
 def mlp(args) -> None:
@@ -23,7 +31,7 @@ def mlp(args) -> None:
         for k in ("train", "debias", *SCORED)
     }
     val_labels = pickle.loads((args.work / "rows.pkl").read_bytes())["validation"]["labels"]
-    for path in sorted((args.work / "heads").glob("train-*.npz")):
+    for path in sorted(heads_folder(args.work).glob("train-*.npz")):
         data = np.load(path)
         weight = int(path.stem.split("w=")[1])
         if weight not in args.weights:

@@ -27,8 +27,10 @@ Each model is scored at its own operating point (5% FPR on validation) with `com
 on validation and test. For each control model, the threshold frontier: group-aware thresholds
 on its validation scores (`postprocess.fit_gap_bounded_thresholds`) applied to test. The pick,
 on validation: the loosest w whose mean validation gap is >= 70% below its control's. Writes
-bench/results/group-blind-study.json (figures per setting and seed) and prints tables; scores
-are cached per model under --output, so a rerun only fits what is missing.
+bench/results/group-blind-study.json (figures per setting and seed, stamped with the command,
+commit and date) and prints tables; rows and scores are cached per model under
+--output/runs/COMMIT (bench/provenance.py's cache key), so a rerun of the same code only fits what
+is missing, and other code fits everything again.
 """
 
 from __future__ import annotations
@@ -313,8 +315,11 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=Path, default=common.ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    rows = load_rows(args.model, args.data, args.output / "rows.pkl")
+    args.provenance = common.stamp("bench/group_blind_study.py", argv)
+    # Rows and scores are cached per commit of the code: other code computes them again.
+    cache = args.output / "runs" / common.cache_key()
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(args.model, args.data, cache / "rows.pkl")
     groups = remediated(rows["train"])
     print({k: len(rows[k]["labels"]) for k in ("train", "validation", "test")}, groups, flush=True)
     settings = [CONTROL, *[s for s in args.settings if s != CONTROL]]
@@ -327,7 +332,7 @@ def main(argv=None) -> int:
             features = linear_features(kind, rows, args.embeddings)
         for setting in settings:
             for seed in [0] if kind in LINEAR_C else args.seeds:
-                scores = run_one(kind, setting, seed, model_rows, groups, features, args.output)
+                scores = run_one(kind, setting, seed, model_rows, groups, features, cache)
                 figures = measure(rows, scores[0], scores[1])
                 per_model.setdefault(kind, {}).setdefault(setting, {})[seed] = figures
                 seconds[f"{kind}-{setting}-seed{seed}"] = scores[2]
@@ -345,7 +350,7 @@ def main(argv=None) -> int:
 def write(args, rows, groups, per_model, frontiers, seconds) -> dict:
     """The results file, rewritten after every setting so a stopped run keeps what it measured."""
     result = {
-        "command": " ".join(["bench/group_blind_study.py", *sys.argv[1:]]),
+        "provenance": args.provenance,
         "target_fpr": common.TARGET_FPR,
         "remediated_groups": groups,
         "rows": {k: len(rows[k]["labels"]) for k in ("train", "validation", "test")},

@@ -17,7 +17,6 @@ are listed, one line each, in docs/testing.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -28,6 +27,10 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.provenance import stamp  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "mutation.json"
 TOOL = "mutmut 3.8.1"
 TARGET = 0.90
@@ -79,15 +82,6 @@ def status_of(code) -> str:
     from mutmut.stats import status_by_exit_code
 
     return status_by_exit_code[code]
-
-
-def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    return out.stdout.strip() + ("+uncommitted" if dirty else "")
 
 
 def run_mutmut(command: list[str]) -> None:
@@ -143,6 +137,7 @@ def main() -> None:
     parser.add_argument("--max-children", type=int, default=1)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    provenance = stamp("bench/mutation.py")
     names = [f"{mangled(p, f)}__mutmut_*" for p, fs in SCOPE.items() for f in fs]
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
     started = time.monotonic()
@@ -150,14 +145,17 @@ def main() -> None:
         run_mutmut(command + names)
     wall = round(time.monotonic() - started, 1)
     stats = json.loads((ROOT / "mutants" / "mutmut-stats.json").read_text())
-    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    commit = git_commit()
+    # --report rewrites the figures of an earlier run: that run's stamp stays, and names this.
+    previous = json.loads(args.output.read_text()) if args.output.exists() else {}
     shown = "PYTHONPATH=.cache/mutmut-pkgs python -m mutmut run --max-children "
     modules = {}
     for path, functions in SCOPE.items():
         entry = module_entry(path, functions, stats)
-        entry.update(command=f"{shown}{args.max_children} '<module>.x_<function>__mutmut_*'...")
-        entry.update(commit=commit, date=date)
+        mutmut = f"{shown}{args.max_children} '<module>.x_<function>__mutmut_*'..."
+        entry["provenance"] = {**provenance, "mutmut": mutmut}
+        earlier = previous.get("modules", {}).get(path, {}).get("provenance")
+        if args.report and earlier:
+            entry["provenance"] = {**earlier, "rewritten_by": provenance}
         modules[path] = entry
         print(f"{path:36} {entry['killed_share']:.1%} of {entry['mutants']} mutants killed")
     out = {
@@ -169,8 +167,8 @@ def main() -> None:
         "threads": os.environ.get("OMP_NUM_THREADS"),
         "modules": modules,
     }
-    if args.report and args.output.exists():
-        out["wall_s"] = json.loads(args.output.read_text()).get("wall_s")
+    if args.report and previous:
+        out["wall_s"] = previous.get("wall_s")
     args.output.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
 
 

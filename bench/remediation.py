@@ -192,7 +192,7 @@ def table(name: str, summary: dict) -> str:
     lines = [f"### {name}", "", "| method | seeds | AUC | TPR | eval FPR | max gap | s/step |",
              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for method, e in summary.items():
-        if not isinstance(e, dict):
+        if not isinstance(e, dict) or "seeds" not in e:  # target_fpr, provenance
             continue
         lines.append(
             f"| {method} | {len(e['seeds'])} | {common.mean_sd(e['auc'])} | "
@@ -241,6 +241,7 @@ def main(argv=None) -> int:
     parser.add_argument("runner_args", nargs="*", help="extra local_runner flags, after --")
     args = parser.parse_args(argv)
 
+    provenance = common.stamp("bench/remediation.py", argv)
     path = Path(args.results) / "remediation.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     for dataset in args.datasets:
@@ -253,7 +254,8 @@ def main(argv=None) -> int:
         results[dataset] = summarise(per_seed, "main")
         for name in external:
             results[name] = summarise(per_seed, name)
-        results["command"] = " ".join(["bench/remediation.py", *(argv or sys.argv[1:])])
+        for name in [dataset, *external]:
+            results[name]["provenance"] = provenance
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         for name in [dataset, *external]:

@@ -23,8 +23,9 @@ seed, so successive calls build one table, and with several seeds the mean chang
 and the rule's pick. `measure` writes bench/results/robustness.json over the given seeds and
 prints the flip cuts, of the means and per seed; figures kept under other keys by earlier
 calls stay, and `--keep-previous KEY` also keeps the file's earlier CLP figures under KEY.
-Runs are cached per method, weight, CLP options and seed in the output folder, so adding a
-seed trains only that seed.
+Runs are cached per method, weight, CLP options and seed in the output folder, under the code's
+commit (`bench/provenance.py`'s cache key): adding a seed trains only that seed, and other code
+trains again instead of reusing another commit's runs.
 """
 
 from __future__ import annotations
@@ -130,14 +131,20 @@ def variant_flags(pairs: str, oov: str) -> tuple[str, list[str]]:
     return suffix, ["--clp-pairs", pairs, "--clp-oov", oov]
 
 
+def run_cache(out: Path) -> Path:
+    """The folder of the cached runs of this code: one per commit (and dirty tree)."""
+    return out / "runs" / common.cache_key()
+
+
 def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra,
              variant: tuple[str, list[str]] = ("", [])) -> dict:  # fmt: skip
-    """Train one model (cached by method, weight, CLP options and seed) and score everything."""
+    """Train one model (cached by method, weight, CLP options, seed and the code's commit) and
+    score everything."""
     import tensorflow as tf
 
     suffix, options = ("", []) if method == "baseline" else variant
     tag = f"{method}-w{weight:g}{suffix}-seed{seed}"
-    cached = out / f"{tag}.json"
+    cached = run_cache(out) / f"{tag}.json"
     if cached.exists():
         return json.loads(cached.read_text())
     trainer = "baseline" if method == "baseline" else "clp"
@@ -151,6 +158,7 @@ def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra
                           evaluation["groups"], threshold)  # fmt: skip
     result = {
         "tag": tag,
+        "commit": common.commit(),
         "threshold": threshold,
         "validation_auc": stats["validation_auc_by_epoch"][stats["best_epoch"] - 1],
         "validation_swap": swap_figures(
@@ -161,6 +169,7 @@ def run_once(data: Path, out: Path, method: str, weight: float, seed: int, extra
         "madlibs": madlibs_figures(model, threshold, madlibs()),
         "seconds_per_step": stats.get("seconds_per_step"),
     }
+    cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -217,7 +226,9 @@ def flip_cuts(results: dict) -> str:
 def tuning_table(base: dict, out: Path, seed: int) -> str:
     """Validation figures of the baseline and of every cached CLP run of the seed, with the
     changes against the baseline that the choice rule reads."""
-    runs = [json.loads(p.read_text()) for p in sorted(out.glob(f"clp-w*-seed{seed}.json"))]
+    runs = [
+        json.loads(p.read_text()) for p in sorted(run_cache(out).glob(f"clp-w*-seed{seed}.json"))
+    ]
     lines = ["| run | validation AUC | AUC change | validation flip rate | flip change | "
              "validation mean abs change |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     base_flip = base["validation_swap"]["flip_rate"]
@@ -236,9 +247,10 @@ def mean_tuning_table(bases: dict[int, dict], out: Path, suffix: str) -> str:
     (the largest mean cut whose mean AUC change is within 0.01)."""
     seeds = sorted(bases)
     by_weight: dict[str, list[dict]] = {}
-    for p in sorted(out.glob(f"clp-w*{suffix}-seed{seeds[0]}.json")):
+    cache = run_cache(out)
+    for p in sorted(cache.glob(f"clp-w*{suffix}-seed{seeds[0]}.json")):
         weight = p.name[len("clp-w") : -len(f"{suffix}-seed{seeds[0]}.json")]
-        paths = [out / f"clp-w{weight}{suffix}-seed{s}.json" for s in seeds]
+        paths = [cache / f"clp-w{weight}{suffix}-seed{s}.json" for s in seeds]
         if "-" not in weight and all(q.exists() for q in paths):
             by_weight[weight] = [json.loads(q.read_text()) for q in paths]
     lines = [f"| weight ({suffix or 'all/swap'}), seeds {' '.join(map(str, seeds))} | "
@@ -297,19 +309,21 @@ def main(argv=None) -> int:
 
     from trainer_modules.settings import TrainerSettings
 
+    provenance = common.stamp("bench/robustness.py", argv)
     weight = TrainerSettings().clp_weight if args.clp_weight is None else args.clp_weight
     results = {"target_fpr": common.TARGET_FPR, "clp_weight": weight,
                "clp_pairs": args.clp_pairs, "clp_oov": args.clp_oov}  # fmt: skip
     for method, w in (("baseline", 0.0), ("clp", weight), ("clp_control", 0.0)):
         runs = [run_once(data, out, method, w, s, args.runner_args, variant) for s in args.seeds]
         results[method] = summary_of(runs, list(args.seeds))
-    results["command"] = " ".join(["bench/robustness.py", *(argv or sys.argv[1:])])
+    results["provenance"] = provenance
     path = Path(args.results) / "robustness.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     # Figures kept by earlier calls travel on, with or without --keep-previous.
     results.update({k: v for k, v in previous.items() if isinstance(v, dict) and "clp" in v})
     if args.keep_previous and previous:
-        kept = ("clp", "clp_control", "clp_weight", "clp_pairs", "clp_oov", "command")
+        # An entry written before issue 27 names its command alone, not under provenance.
+        kept = ("clp", "clp_control", "clp_weight", "clp_pairs", "clp_oov", "command", "provenance")
         results[args.keep_previous] = {k: previous[k] for k in kept if k in previous}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

@@ -8,7 +8,8 @@ as a subprocess. Per-component seconds come from the run's ML Metadata store (an
 last update minus its creation); peak memory is the largest sum of RSS over the process and
 all its descendants (Beam workers included), sampled every 0.5 s. Results are merged into
 bench/results/scale.json, keyed by (examples, beam_workers, epochs), with the machine's
-1-minute load average before and after each run (other work on a shared machine slows it).
+1-minute load average before and after each run (other work on a shared machine slows it) and
+the run's provenance (the command, the commit and the date).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from pathlib import Path
 
 import psutil
 
-from pipeline.pipeline import component_ids
-
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from bench.provenance import stamp  # noqa: E402
+from pipeline.pipeline import component_ids  # noqa: E402
+
 RESULTS = PROJECT_ROOT / "bench" / "results" / "scale.json"
 GIB = 1024**3
 
@@ -75,7 +79,7 @@ def component_seconds(metadata_path: Path) -> tuple[dict[str, float], float]:
         return reader.node_seconds()
 
 
-def run_once(examples: int, workers: int, epochs: int, work_dir: Path) -> dict:
+def run_once(examples: int, workers: int, epochs: int, work_dir: Path, provenance=None) -> dict:
     train, eval_ = split_sizes(examples)
     output = work_dir / f"examples{examples}-workers{workers}"
     command = [
@@ -116,6 +120,7 @@ def run_once(examples: int, workers: int, epochs: int, work_dir: Path) -> dict:
         "peak_memory_gib": round(peak / GIB, 2),
         "components": components,
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "provenance": provenance,
     }
 
 
@@ -157,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="run folders (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep each run's outputs")
     args = parser.parse_args(argv)
+    provenance = stamp("bench/scale.py", argv)
 
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="scale-bench-"))
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     new = []
     for examples in args.sizes:
         for workers in args.workers:
-            new.append(run_once(examples, workers, args.epochs, work_dir))
+            new.append(run_once(examples, workers, args.epochs, work_dir, provenance))
             if not args.keep:
                 shutil.rmtree(work_dir / f"examples{examples}-workers{workers}")
             runs = merge(existing, new)

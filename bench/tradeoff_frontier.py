@@ -10,7 +10,7 @@ execution id) and each bound g: per-group thresholds fitted on the model's VALID
 validation rows at FPR <= 5% + g, groups within the bound left at the common threshold), then
 applied to the TEST split: TPR and its loss against the model's own operating point, overall
 FPR, the largest group FPR gap (groups with 30+ non-toxic test rows) and its cut. AUC does not
-move (the scores are the baseline's). Writes bench/results/remediation-frontier.json.
+move (the scores are the baseline's). Writes bench/results/remediation-frontier.json, stamped with the command, commit and date.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(common.ROOT / "outputs" / "bench-frontier"))
     parser.add_argument("--results", default=str(common.ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
+    provenance = common.stamp("bench/tradeoff_frontier.py", argv)
 
     import tensorflow as tf
 
@@ -108,8 +109,7 @@ def main(argv=None) -> int:
         summary[str(gap)] = {k: [r["bounds"][str(gap)][k] for r in per_seed.values()]
                              for k in KEYS}  # fmt: skip
     result = {"seeds": sorted(per_seed), "target_fpr": common.TARGET_FPR, "summary": summary,
-              "per_seed": per_seed,
-              "command": " ".join(["bench/tradeoff_frontier.py", *(argv or sys.argv[1:])])}  # fmt: skip
+              "per_seed": per_seed, "provenance": provenance}  # fmt: skip
     path = Path(args.results) / "remediation-frontier.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=float) + "\n")
     print(f"AUC (unchanged by thresholds): {common.mean_sd(summary['auc'])}")

@@ -16,7 +16,9 @@ picks the operating point on), at its own operating point (5% FPR on validation)
 overall FPR, per-group FPR, the largest group FPR gap. The pick: the loosest value (TFCO's
 largest epsilon, MinDiff's smallest weight) whose validation gap, mean over seeds, is at least
 70% below the baseline's mean on the same seeds.
-Writes bench/results/remediation-sweep-TRAINER.json.
+Writes bench/results/remediation-sweep-TRAINER.json, stamped with the command, the commit and the
+date. The runs are cached in the output folder under the code's commit (bench/provenance.py), so
+other code trains again.
 
 The picked setting is then measured on the test split by bench/remediation.py with the same
 flag after `--`.
@@ -47,7 +49,7 @@ def existing_run(spec: str) -> dict:
 def trained(args, data: Path, out: Path, key: str, seed: int, existing: dict) -> dict:
     """The run of `key` (`baseline` or a value) for `seed`: named, cached, or trained now."""
     name = f"{key}@{seed}"
-    cache = out / f"{args.trainer}-{name}.json"
+    cache = out / "runs" / common.cache_key() / f"{args.trainer}-{name}.json"
     if name in existing:
         return existing_run(existing[name])
     if cache.exists():
@@ -55,7 +57,10 @@ def trained(args, data: Path, out: Path, key: str, seed: int, existing: dict) ->
     trainer, flags = ("baseline", []) if key == "baseline" else (args.trainer, [args.flag, key])
     run = common.run_pipeline(data, trainer, out, ["--seed", str(seed), *flags, *args.runner_args],
                               f"{args.trainer}-{key}-seed{seed}")  # fmt: skip
-    cache.write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(
+        json.dumps({**run, "commit": common.commit()}, indent=2, sort_keys=True) + "\n"
+    )
     return run
 
 
@@ -116,6 +121,7 @@ def main(argv=None) -> int:
     parser.add_argument("runner_args", nargs="*", help="extra local_runner flags, after --")
     args = parser.parse_args(argv)
 
+    provenance = common.stamp("bench/validation_sweep.py", argv)
     existing = dict(spec.split("=", 1) for spec in args.existing)
     out = Path(args.output) / "ghc"
     out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +139,8 @@ def main(argv=None) -> int:
             figures = validation_figures(run, rows)
             per_key.setdefault(key, {})[seed] = figures
             result = summary(per_key, args.trainer)
-            document = {"split": "validation", "flag": args.flag, "per_seed": per_key, **result}
+            document = {"split": "validation", "flag": args.flag, "per_seed": per_key, **result,
+                        "provenance": provenance}  # fmt: skip
             path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
             print(f"{key}@{seed}: " + ", ".join(f"{k} {figures[k]:.3f}" for k in KEYS),
                   flush=True)  # fmt: skip
