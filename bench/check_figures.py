@@ -1,0 +1,635 @@
+"""Every figure the docs quote from a results file is in that file (issue 27).
+
+    .venv/bin/python bench/check_figures.py                 # README.md and docs/*.md
+    .venv/bin/python bench/check_figures.py docs/benchmarks.md
+    .venv/bin/python bench/check_figures.py --find 0.851 bench/results/base-model.json
+
+A block of a Markdown file (a paragraph, a table, a list: the lines up to the next blank line,
+or up to a `<!-- /figures -->` line before the next heading) that quotes measured figures
+carries a marker on the line before it, naming where they come from:
+
+    <!-- figures: bench/results/remediation.json ghc wiki_identity; bench/results/x.json -->
+    <!-- figures: bench/results/base-model.json ghc/baseline | also: 30 0.05 -->
+    <!-- figures: none: the gate's default bounds, settings not measurements -->
+
+Each source is a results file and, optionally, the parts of it (keys joined by "/", quoted
+when they hold spaces) the block quotes; `also:` lists numbers of the block that are settings or
+definitions (a bound, a weight), not measurements. `none:` marks a block whose numbers are all
+settings, with the reason. Each source part, or an entry above it, must carry its provenance
+(bench/provenance.py: the command, the commit and the date), or else each entry inside it must.
+
+What counts as a figure: every number in the block's text, except
+- numbers in code (fenced, indented, or `inline`), in HTML comments, in link targets and URLs,
+  and in headings;
+- numbers inside names and versions (all-MiniLM-L6-v2, Conv1D, 6B, 1e-3, TFX 1.16, a number
+  after a letter or a letter and a hyphen, or before a letter other than an `x` that ends it);
+- dates, clock times and years (2026-12-07, 16:00, 3:46, 2019, "29 November");
+- references: a number after "issue", "seed", "step", "item", "section", "version" (also in
+  the plural) and the list that follows it ("seeds 1, 2 and 3", "seeds 1-3", "1 / 2 / 3");
+- the numbers the marker lists under `also:`.
+
+A figure is found when, rounded to the decimals it is shown with, it equals a number of the
+named parts: a value, a number inside a key or a string (a setting such as "w=16"), or one
+computed from a series of values (a list of numbers, or the same key across the entries of a
+list or a dict, such as per-seed results): its mean or its standard deviation (n - 1). Also:
+- "m ± s" (or "m +- s") needs one series whose mean rounds to m and whose sd rounds to s (or a
+  {"mean", "sd"} pair);
+- "p%" is a fraction (0.81 for 81%) or a percentage in the file;
+- "k/n" is a pair {"k", "n"}, the string "k/n", or the fraction's value;
+- a rate shown with two or more decimals may be the complement of one (an FNR as 1 - TPR);
+- an integer shown with thousands separators (2,553) is a rounded value.
+A number not found that is a change or a ratio of two figures found near it (in the same table
+row, or within two lines in prose) is accepted as derived: "1.04x" as b / a, "-81%" as
+(b - a) / a or a share "25%" as b / a, another number as a difference b - a. This check is
+looser than the others (many pairs), so the operands are best quoted beside the change.
+
+The check reports, with file:line, each number not found, each marker whose file, part or
+provenance is missing, and, in README.md and docs/benchmarks.md, each block with figures and no
+marker (numbers with two or more decimals, a "±", or a table with numeric cells). Exit status 1
+when it reports anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import math
+import re
+import shlex
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FILES = ("README.md", "docs/*.md")
+# Files in which a block with figures and no marker is an error.
+MARKED_FILES = ("README.md", "docs/benchmarks.md")
+
+MARKER = re.compile(r"^\s*<!--\s*figures:\s*(?P<spec>.*?)\s*-->\s*$")
+CLOSE = re.compile(r"^\s*<!--\s*/figures\s*-->\s*$")
+NUM = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+MONTHS = ("January|February|March|April|May|June|July|August|September|October|November"
+          "|December")  # fmt: skip
+REFERENCE_WORDS = ("issue", "issues", "seed", "seeds", "step", "steps", "item", "items",
+                   "section", "sections", "version", "versions")  # fmt: skip
+SIGNS = "-+−"
+# A run of numbers after a reference word: "1, 2 and 3", "1-3", "1 / 2 / 3", "4 and 5".
+_REFERENCE = re.compile(
+    r"\b(?:" + "|".join(REFERENCE_WORDS) + r")\s+(?P<run>\d+(?:\s*(?:,|/|-|–|and|or|to)\s*\d+)*)",
+    re.IGNORECASE,
+)
+_BLANKED = [
+    re.compile(r"<!--.*?-->"),  # comments
+    re.compile(r"`[^`]*`"),  # inline code
+    re.compile(r"\]\([^)]*\)"),  # link targets
+    re.compile(r"https?://\S+"),
+    re.compile(r"\b\d{4}-\d{2}-\d{2}(?:T[\d:]+Z?)?"),  # dates
+    re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b"),  # clock times and m:ss
+    re.compile(r"\b\d{1,2}\s+(?:" + MONTHS + r")\b|\b(?:" + MONTHS + r")\s+\d{1,2}\b"),
+    re.compile(r"\b(?:19|20)\d{2}\b(?![.,]\d)"),  # years
+]
+_TOKEN = re.compile(
+    r"(?P<mean>" + NUM + r")\s*(?:±|\+-|\+/-)\s*(?P<sd>" + NUM + r")"
+    r"|(?P<k>\d+)/(?P<n>\d+)(?![\d/])"
+    r"|(?P<num>" + NUM + r")"
+)
+
+
+@dataclass
+class Figure:
+    line: int
+    text: str
+    value: float
+    decimals: int
+    sign: bool = False  # shown with a sign: a change
+    percent: bool = False
+    ratio: bool = False  # "1.04x"
+    sd: float | None = None
+    sd_decimals: int = 0
+    fraction: tuple[int, int] | None = None
+    column: int | None = None  # the table cell, in a table row
+
+
+@dataclass
+class Block:
+    path: Path
+    start: int  # 1-based line of the first line
+    lines: list[str]
+    spec: str | None  # the marker's text, None when unmarked
+    marker_line: int | None = None
+
+
+@dataclass
+class Pool:
+    """Every number of a results file's parts, sorted, and the series' (mean, sd) pairs."""
+
+    values: list[float] = field(default_factory=list)
+    pairs: list[tuple[float, float]] = field(default_factory=list)
+    fractions: set[tuple[int, int]] = field(default_factory=set)
+
+    def finish(self) -> Pool:
+        self.values = sorted(v for v in self.values if math.isfinite(v))
+        return self
+
+    def near(self, x: float, tolerance: float) -> list[float]:
+        lo = bisect.bisect_left(self.values, x - tolerance)
+        hi = bisect.bisect_right(self.values, x + tolerance)
+        return self.values[lo:hi]
+
+
+# --- reading the docs -----------------------------------------------------------------------
+
+
+def blocks(path: Path) -> list[Block]:
+    """The file's blocks outside code, each with the marker before it, if any."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[Block] = []
+    i, fenced, pending = 0, False, None
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            i += 1
+            continue
+        if fenced:
+            i += 1
+            continue
+        match = MARKER.match(line)
+        if match:
+            pending = (match.group("spec"), i + 1)
+            i += 1
+            continue
+        if not line.strip() or CLOSE.match(line):
+            i += 1
+            continue
+        start = i
+        end = _block_end(lines, i, pending is not None)
+        body = lines[start:end]
+        spec, marker_line = pending if pending else (None, None)
+        out.append(Block(path, start + 1, body, spec, marker_line))
+        pending = None
+        i = end
+    return out
+
+
+def _block_end(lines: list[str], i: int, marked: bool) -> int:
+    """The end of the block starting at line i: a blank line, or with a marker the close
+    marker when one comes before the next heading or marker."""
+    if marked:
+        for j in range(i, len(lines)):
+            if CLOSE.match(lines[j]):
+                return j
+            if MARKER.match(lines[j]) or (j > i and lines[j].startswith("#")):
+                break
+    j = i
+    while j < len(lines) and lines[j].strip() and not MARKER.match(lines[j]):
+        if lines[j].lstrip().startswith("```"):
+            break
+        j += 1
+    return max(j, i + 1)
+
+
+def figures_of(block: Block, also: set[str] = frozenset()) -> list[Figure]:
+    """The numbers of a block that count as figures (the rules in the module docstring)."""
+    found: list[Figure] = []
+    code = block.lines[0].startswith(("    ", "\t")) and not block.lines[0].lstrip().startswith(
+        ("-", "*", "|")
+    )
+    if code:
+        return found
+    for offset, raw in enumerate(block.lines):
+        if raw.lstrip().startswith("#"):
+            continue
+        text = raw
+        for pattern in _BLANKED:
+            text = pattern.sub(lambda m: " " * len(m.group(0)), text)
+        for m in _REFERENCE.finditer(text):
+            a, b = m.span("run")
+            text = text[:a] + " " * (b - a) + text[b:]
+        row = text.lstrip().startswith("|")
+        for m in _TOKEN.finditer(text):
+            figure = _figure(text, m, block.start + offset)
+            if figure is not None and _bare(figure.text) not in also:
+                figure.column = text[: m.start()].count("|") if row else None
+                found.append(figure)
+    return found
+
+
+def _figure(text: str, m: re.Match, line: int) -> Figure | None:
+    start, end = m.span()
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    # Inside a name: a letter, digit, dot or underscore before; a letter after (not a closing x).
+    if before.isalnum() or before in "._" or after.isdigit() or after == "_":
+        return None
+    if after.isalpha() and not (after == "x" and not text[end + 1 : end + 2].isalpha()):
+        return None
+    sign = False
+    if before in SIGNS:
+        ahead = text[start - 2] if start >= 2 else " "
+        if ahead.isalpha():  # "e-3", "L6-v2", "top-5": a name
+            return None
+        sign = not (ahead.isdigit() or ahead in ")%")  # "0.30-0.43" is a range
+    if m.group("mean"):
+        mean, sd = m.group("mean"), m.group("sd")
+        value = _number(mean) * (-1 if sign and before in "-−" else 1)
+        percent = after == "%"
+        return Figure(line, m.group(0), value, _decimals(mean), sign, percent,
+                      sd=_number(sd), sd_decimals=_decimals(sd))  # fmt: skip
+    if m.group("k"):
+        k, n = int(m.group("k")), int(m.group("n"))
+        return Figure(line, m.group(0), k / n, 4, fraction=(k, n))
+    number = m.group("num")
+    value = _number(number) * (-1 if sign and before in "-−" else 1)
+    return Figure(line, (before if sign else "") + number, value, _decimals(number), sign,
+                  percent=after == "%", ratio=after == "x")  # fmt: skip
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+# --- reading the results --------------------------------------------------------------------
+
+
+_POOLS: dict[tuple[str, str], Pool] = {}
+
+
+def parse_spec(spec: str) -> tuple[list[tuple[str, list[str]]], set[str], str | None]:
+    """(sources as (file, parts), the `also` numbers, the `none` reason)."""
+    if spec.startswith("none"):
+        return [], set(), spec.partition(":")[2].strip() or "settings"
+    spec, _, also = spec.partition("| also:")
+    sources = []
+    for source in spec.split(";"):
+        words = shlex.split(source)
+        if words:
+            sources.append((words[0], words[1:]))
+    return sources, {_bare(t) for t in also.split()}, None
+
+
+def _bare(text: str) -> str:
+    """A number as `also` lists it and as a figure shows it: no sign, % or x."""
+    return text.strip().lstrip(SIGNS).rstrip("%x")
+
+
+def subtree(data, part: str):
+    node = data
+    for key in part.split("/") if part else []:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            raise KeyError(part)
+    return node
+
+
+def provenance_problems(data, part: str) -> list[str]:
+    """Where the part lacks a provenance stamp: on it, above it, or on each entry inside it."""
+    node, keys = data, part.split("/") if part else []
+    for key in [None, *keys]:
+        if key is not None:
+            node = node[key] if isinstance(node, dict) else node[int(key)]
+        if _stamped(node):
+            return []
+    entries = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    entries = [e for e in entries if isinstance(e, dict)]
+    if entries and all(_stamped(e) or not _has_numbers(e) for e in entries):
+        return []
+    return [f"no provenance (command, commit, date) for {part or 'the whole file'}"]
+
+
+def _stamped(node) -> bool:
+    stamp = node.get("provenance") if isinstance(node, dict) else None
+    return isinstance(stamp, dict) and all(stamp.get(k) for k in ("command", "commit", "date"))
+
+
+def _has_numbers(node) -> bool:
+    if isinstance(node, dict):
+        return any(_has_numbers(v) for k, v in node.items() if k != "provenance")
+    if isinstance(node, list):
+        return any(_has_numbers(v) for v in node)
+    return isinstance(node, int | float) and not isinstance(node, bool)
+
+
+def pool_of(path: str, part: str) -> Pool:
+    key = (path, part)
+    if key not in _POOLS:
+        data = json.loads((ROOT / path).read_text())
+        pool = Pool()
+        _collect(subtree(data, part), pool)
+        _POOLS[key] = pool.finish()
+    return _POOLS[key]
+
+
+_STRING_NUMBER = re.compile(r"(?<![\w.])[-−]?" + NUM + r"(?![\d])")
+_STRING_FRACTION = re.compile(r"(?<![\w./])(\d+)/(\d+)(?![\d/])")
+
+
+def _collect(node, pool: Pool, depth: int = 0) -> None:
+    if isinstance(node, bool) or node is None:
+        return
+    if isinstance(node, int | float):
+        pool.values.append(float(node))
+        return
+    if isinstance(node, str):
+        _strings(node, pool)
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "provenance":
+                continue
+            _strings(str(key), pool)
+            _collect(value, pool, depth + 1)
+        if isinstance(node.get("mean"), int | float) and isinstance(node.get("sd"), int | float):
+            pool.pairs.append((float(node["mean"]), float(node["sd"])))
+        if isinstance(node.get("k"), int) and isinstance(node.get("n"), int):
+            pool.fractions.add((node["k"], node["n"]))
+        children = [v for k, v in node.items() if k != "provenance"]
+    else:
+        for value in node:
+            _collect(value, pool, depth + 1)
+        children = list(node)
+        pool.values.append(float(len(node)))
+    _series(children, pool, depth)
+
+
+def _series(children: list, pool: Pool, depth: int) -> None:
+    """Means and sds of a list of numbers, and of each key across a list of entries."""
+    numbers = [float(c) for c in children if isinstance(c, int | float) and not isinstance(c, bool)]
+    if len(numbers) >= 2 and len(numbers) >= len([c for c in children if c is not None]):
+        mean, sd = statistics.mean(numbers), statistics.stdev(numbers)
+        pool.values += [mean, sd, sum(numbers)]
+        pool.pairs.append((mean, sd))
+    entries = [c for c in children if isinstance(c, dict)]
+    if len(entries) < 2 or depth > 12:
+        return
+    keys = dict.fromkeys(k for e in entries for k in e if k != "provenance")
+    for key in keys:
+        across = [e[key] for e in entries if key in e]
+        if len(across) < 2:
+            continue
+        if all(isinstance(v, dict) for v in across):
+            _series(across, pool, depth + 1)
+        else:
+            _series(across, pool, depth + 1) if any(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in across
+            ) else None
+
+
+def _strings(text: str, pool: Pool) -> None:
+    for m in _STRING_NUMBER.finditer(text):
+        pool.values.append(float(m.group(0).replace(",", "").replace("−", "-")))
+    for m in _STRING_FRACTION.finditer(text):
+        pool.fractions.add((int(m.group(1)), int(m.group(2))))
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+def _tolerance(decimals: int) -> float:
+    return 0.5 * 10.0**-decimals * (1 + 1e-9) + 1e-12
+
+
+def found(figure: Figure, pool: Pool) -> float | None:
+    """The file's value the figure shows, or None."""
+    if figure.fraction is not None:
+        k, n = figure.fraction
+        if figure.fraction in pool.fractions:
+            return k / n
+        hits = pool.near(k / n, 5e-5)
+        return hits[0] if hits else None
+    if figure.sd is not None:
+        tol, sd_tol = _tolerance(figure.decimals), _tolerance(figure.sd_decimals)
+        for mean, sd in pool.pairs:
+            for scale in (100.0, 1.0) if figure.percent else (1.0,):
+                if (
+                    abs(mean * scale - figure.value) <= tol
+                    and abs(sd * scale - figure.sd) <= sd_tol
+                ):
+                    return mean
+        return None
+    tol = _tolerance(figure.decimals)
+    candidates = [figure.value] + ([-figure.value] if figure.sign else [])
+    plain = not (figure.percent or figure.ratio or figure.sign)
+    if plain and 0 <= figure.value <= 1 and figure.decimals >= 2:
+        candidates.append(1 - figure.value)  # a rate's complement: FNR as 1 - TPR
+    for value in candidates:
+        hits = pool.near(value, tol)
+        if figure.percent:
+            hits = pool.near(value / 100, tol / 100) or hits
+        if hits:
+            return min(hits, key=lambda v: abs(v - value))
+    return None
+
+
+def derived(figure: Figure, pairs) -> bool:
+    """Whether the figure is a change or a ratio of a pair of figures near it (each operand as
+    (shown value, file's value)): a ratio for "1.04x", a relative change or a share for a
+    percentage, a difference otherwise."""
+    tol = _tolerance(figure.decimals)
+    target = abs(figure.value)
+    for (a_shown, a), (b_shown, b) in pairs:
+        for x, y in ((a, b), (a_shown, b_shown), (b, a), (b_shown, a_shown)):
+            if figure.ratio:
+                results = [x / y] if y else []
+            elif figure.percent:
+                results = [abs(x / y - 1) * 100, x / y * 100] if y else []
+            else:
+                results = [abs(x - y)]
+            if any(abs(r - target) <= tol for r in results):
+                return True
+    return False
+
+
+def _pairs(figure: Figure, operands: list[tuple[Figure, float]], references: set[int]) -> list:
+    """The pairs a derived figure may come from. In prose: any two figures within two lines of
+    it (a sentence wraps). In a table: two cells of its row, or a cell of its row and the same
+    column's cell in a reference row (the first row, or one naming a baseline or control)."""
+    if figure.column is None:
+        near = [(abs(f.value), v) for f, v in operands if abs(f.line - figure.line) <= 2]
+        return [(a, b) for i, a in enumerate(near) for b in near[i + 1 :]]
+    row = [(f, v) for f, v in operands if f.line == figure.line]
+    pairs = [((abs(a.value), x), (abs(b.value), y))
+             for i, (a, x) in enumerate(row) for b, y in row[i + 1 :]]  # fmt: skip
+    for f, v in row:
+        pairs += [((abs(f.value), v), (abs(r.value), w)) for r, w in operands
+                  if r.line in references and r.line != f.line and r.column == f.column]  # fmt: skip
+    return pairs
+
+
+def _references(block: Block) -> set[int]:
+    """The reference rows of a table block: the first data row, and rows naming a baseline,
+    a control or none."""
+    rows = [(block.start + i, line) for i, line in enumerate(block.lines)
+            if line.lstrip().startswith("|") and not re.match(r"^\s*\|[\s:|-]+\|\s*$", line)]  # fmt: skip
+    out = {rows[1][0]} if len(rows) > 1 else set()
+    first_cell = re.compile(r"^\s*\|[^|]*\b(baseline|control|none)\b", re.IGNORECASE)
+    return out | {n for n, line in rows[1:] if first_cell.match(line)}
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    markers: int = 0
+    none_markers: int = 0
+    checked: int = 0
+    matched: int = 0
+    derived: int = 0
+    sources: set[str] = field(default_factory=set)
+    explain: list[str] | None = None
+
+
+def check_file(path: Path, report: Report) -> None:
+    relative = path.relative_to(ROOT) if path.is_absolute() else path
+    require = str(relative) in MARKED_FILES
+    for block in blocks(path):
+        if block.spec is None:
+            if require and looks_like_figures(block):
+                report.problems.append(f"{relative}:{block.start}: figures with no source marker")
+            continue
+        report.markers += 1
+        sources, also, none = parse_spec(block.spec)
+        if none is not None:
+            report.none_markers += 1
+            continue
+        pools = []
+        where = f"{relative}:{block.marker_line}"
+        for file, parts in sources:
+            if not (ROOT / file).is_file():
+                report.problems.append(f"{where}: no results file {file}")
+                continue
+            data = json.loads((ROOT / file).read_text())
+            for part in parts or [""]:
+                try:
+                    subtree(data, part)
+                except KeyError:
+                    report.problems.append(f"{where}: {file} has no part {part!r}")
+                    continue
+                report.problems += [
+                    f"{where}: {file}: {p}" for p in provenance_problems(data, part)
+                ]
+                pools.append(pool_of(file, part))
+                report.sources.add(f"{file} {part}".strip())
+        if not pools:
+            continue
+        figures = figures_of(block, also)
+        operands, missing = [], []
+        for figure in figures:
+            report.checked += 1
+            value = next((v for v in (found(figure, p) for p in pools) if v is not None), None)
+            if figure.ratio:  # a ratio is derived first: "0.80x" is no rate of 0.8
+                missing.append(figure)
+                continue
+            if value is None:
+                missing.append(figure)
+            else:
+                report.matched += 1
+                operands.append((figure, abs(value)))
+                if report.explain is not None:
+                    report.explain.append(f"{relative}:{figure.line}: {_shown(figure)} = {value!r}")
+        references = _references(block)
+        for figure in missing:
+            pairs = _pairs(figure, operands, references)
+            if figure.ratio and not derived(figure, pairs):
+                value = next((v for v in (found(figure, p) for p in pools) if v is not None), None)
+                if value is not None:
+                    report.matched += 1
+                    continue
+            if derived(figure, pairs):
+                report.derived += 1
+                if report.explain is not None:
+                    report.explain.append(f"{relative}:{figure.line}: {_shown(figure)} derived")
+                continue
+            names = "; ".join(f"{f} {' '.join(p)}".strip() for f, p in sources)
+            report.problems.append(f"{relative}:{figure.line}: {figure.text} not in {names}")
+
+
+def _shown(figure: Figure) -> str:
+    sd = f" ± {figure.sd}" if figure.sd is not None else ""
+    return f"{figure.text}{'%' if figure.percent else ''}{'x' if figure.ratio else ''}{sd}"
+
+
+def looks_like_figures(block: Block) -> bool:
+    """Numbers with two or more decimals, a "±", or a table with a numeric cell."""
+    for figure in figures_of(block):
+        if figure.sd is not None or figure.decimals >= 2:
+            return True
+    table = [line for line in block.lines if line.lstrip().startswith("|")]
+    cell = re.compile(r"^\s*\**[-+−]?\d[\d,.]*\s*(?:%|x|s)?\**\s*$")
+    return any(cell.match(c) for line in table for c in line.strip().strip("|").split("|"))
+
+
+def markdown_files(names: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for name in names or DEFAULT_FILES:
+        paths += sorted(ROOT.glob(name)) if any(c in name for c in "*?[") else [ROOT / name]
+    return paths
+
+
+def find(value: str, file: str) -> list[str]:
+    """Where a number shown as `value` is in a results file: the JSON paths, for annotating."""
+    data = json.loads((ROOT / file).read_text())
+    bare = value.rstrip("%").replace(",", "")
+    target, tol = float(bare), _tolerance(_decimals(bare))
+    scale = 100.0 if value.endswith("%") else 1.0
+    out = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}/{k}" if path else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}/{i}")
+            numbers = [v for v in node if isinstance(v, int | float) and not isinstance(v, bool)]
+            if len(numbers) >= 2 and abs(statistics.mean(numbers) * scale - target) <= tol:
+                out.append(f"{path} (mean)")
+        elif isinstance(node, int | float) and not isinstance(node, bool):
+            if abs(node * scale - target) <= tol:
+                out.append(path)
+
+    walk(data, "")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", help="Markdown files (default: README.md docs/*.md)")
+    parser.add_argument("--find", nargs=2, metavar=("VALUE", "RESULTS_FILE"),
+                        help="print where a number is in a results file, and exit")  # fmt: skip
+    parser.add_argument("--explain", action="store_true",
+                        help="also print each figure found and the file's value")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.find:
+        print("\n".join(find(*args.find)) or "not found")
+        return 0
+    report = Report(explain=[] if args.explain else None)
+    for path in markdown_files(args.files):
+        check_file(path, report)
+    for line in report.explain or []:
+        print(line)
+    for problem in report.problems:
+        print(problem)
+    print(
+        f"{report.markers} marked blocks ({report.none_markers} of settings), "
+        f"{len(report.sources)} results parts, {report.checked} figures checked: "
+        f"{report.matched} found, {report.derived} derived from them, "
+        f"{len(report.problems)} problems",
+        file=sys.stderr,
+    )
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
