@@ -24,6 +24,7 @@ What counts as a figure: every number in the block's text, except
 - numbers inside names and versions (all-MiniLM-L6-v2, Conv1D, 6B, 1e-3, TFX 1.16, a number
   after a letter or a letter and a hyphen, or before a letter other than an `x` that ends it);
 - dates, clock times and years (2026-12-07, 16:00, 3:46, 2019, "29 November");
+- the number of a numbered item or step at the start of a line ("1.", "**2.");
 - references: a number after "issue", "seed", "step", "item", "section", "version" (also in
   the plural) and the list that follows it ("seeds 1, 2 and 3", "seeds 1-3", "1 / 2 / 3");
 - the numbers the marker lists under `also:`.
@@ -89,7 +90,10 @@ _BLANKED = [
     re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b"),  # clock times and m:ss
     re.compile(r"\b\d{1,2}\s+(?:" + MONTHS + r")\b|\b(?:" + MONTHS + r")\s+\d{1,2}\b"),
     re.compile(r"\b(?:19|20)\d{2}\b(?![.,]\d)"),  # years
+    re.compile(r"\b\d+\.\d+\.\d+\b"),  # versions: 6.2.0
+    re.compile(r"^\s*(?:\*\*)?\d+\.(?=\s|\*\*)"),  # a numbered item or step: "**2."
 ]
+_RANGE_UNIT = re.compile(r"[-–]" + NUM + r"(%|x(?![A-Za-z]))")
 _TOKEN = re.compile(
     r"(?P<mean>" + NUM + r")\s*(?:±|\+-|\+/-)\s*(?P<sd>" + NUM + r")"
     r"|(?P<k>\d+)/(?P<n>\d+)(?![\d/])"
@@ -243,6 +247,9 @@ def _figure(text: str, m: re.Match, line: int) -> Figure | None:
         return Figure(line, m.group(0), k / n, 4, fraction=(k, n))
     number = m.group("num")
     value = _number(number) * (-1 if sign and before in "-−" else 1)
+    # The first number of a range takes the range's unit: "69-71%", "2.2-2.5x".
+    unit = _RANGE_UNIT.match(text, end)
+    after = unit.group(1) if unit else after
     return Figure(line, (before if sign else "") + number, value, _decimals(number), sign,
                   percent=after == "%", ratio=after == "x")  # fmt: skip
 
@@ -292,18 +299,25 @@ def subtree(data, part: str):
 
 
 def provenance_problems(data, part: str) -> list[str]:
-    """Where the part lacks a provenance stamp: on it, above it, or on each entry inside it."""
+    """Where the part lacks a provenance stamp: on it or above it, or else on each entry with
+    numbers inside it (each entry, or each of its own entries, and so on)."""
     node, keys = data, part.split("/") if part else []
     for key in [None, *keys]:
         if key is not None:
             node = node[key] if isinstance(node, dict) else node[int(key)]
         if _stamped(node):
             return []
-    entries = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
-    entries = [e for e in entries if isinstance(e, dict)]
-    if entries and all(_stamped(e) or not _has_numbers(e) for e in entries):
+    if _covered(node):
         return []
     return [f"no provenance (command, commit, date) for {part or 'the whole file'}"]
+
+
+def _covered(node) -> bool:
+    if _stamped(node):
+        return True
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    entries = [c for c in children if isinstance(c, dict | list) and _has_numbers(c)]
+    return bool(entries) and all(_covered(c) for c in entries)
 
 
 def _stamped(node) -> bool:
@@ -451,17 +465,21 @@ def derived(figure: Figure, pairs) -> bool:
 
 def _pairs(figure: Figure, operands: list[tuple[Figure, float]], references: set[int]) -> list:
     """The pairs a derived figure may come from. In prose: any two figures within two lines of
-    it (a sentence wraps). In a table: two cells of its row, or a cell of its row and the same
-    column's cell in a reference row (the first row, or one naming a baseline or control)."""
+    it (a sentence wraps). In a table: two cells of its row, a cell of its row and the same
+    column's cell in a reference row (the first row, or one naming a baseline or control), or a
+    cell of its row and a figure of the header."""
     if figure.column is None:
         near = [(abs(f.value), v) for f, v in operands if abs(f.line - figure.line) <= 2]
         return [(a, b) for i, a in enumerate(near) for b in near[i + 1 :]]
     row = [(f, v) for f, v in operands if f.line == figure.line]
     pairs = [((abs(a.value), x), (abs(b.value), y))
              for i, (a, x) in enumerate(row) for b, y in row[i + 1 :]]  # fmt: skip
+    header = min((f.line for f, _ in operands), default=None)
     for f, v in row:
+        # The same column of a reference row, or any figure of the header ("against X (0.388)").
         pairs += [((abs(f.value), v), (abs(r.value), w)) for r, w in operands
-                  if r.line in references and r.line != f.line and r.column == f.column]  # fmt: skip
+                  if r.line != f.line and (r.line == header or
+                                           (r.line in references and r.column == f.column))]  # fmt: skip
     return pairs
 
 

@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             machine = {
                 "cpus": os.cpu_count(),
                 "memory_gib": round(psutil.virtual_memory().total / GIB, 1),
+                "provenance": provenance,  # the run that last wrote it
             }
             args.output.write_text(json.dumps({"machine": machine, "runs": runs}, indent=2) + "\n")
     print()
