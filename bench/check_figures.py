@@ -14,8 +14,12 @@ carries a marker on the line before it, naming where they come from:
 
 Each source is a results file and, optionally, the parts of it (keys joined by "/", quoted
 when they hold spaces) the block quotes; `also:` lists numbers of the block that are settings or
-definitions (a bound, a weight), not measurements. `none:` marks a block whose numbers are all
-settings, with the reason. Each source part, or an entry above it, must carry its provenance
+definitions (a bound, a weight), not measurements; `derive: A - B; C / D` names changes the
+block quotes that the file holds only as their two terms (parts of the first file: two series
+of one length are taken element by element, and their means; a ratio also gives its relative
+change, A / B - 1), or `max A` / `min A` with a "*" in A for the largest or smallest of the
+children, seed by seed; a part may end in a slice, "[0:3]". `none:` marks a block whose numbers
+are all settings, with the reason. Each source part, or an entry above it, must carry its provenance
 (bench/provenance.py: the command, the commit and the date), or else each entry inside it must.
 
 What counts as a figure: every number in the block's text, except
@@ -32,11 +36,13 @@ What counts as a figure: every number in the block's text, except
 A figure is found when, rounded to the decimals it is shown with, it equals a number of the
 named parts: a value, a number inside a key or a string (a setting such as "w=16"), or one
 computed from a series of values (a list of numbers, or the same key across the entries of a
-list or a dict, such as per-seed results): its mean or its standard deviation (n - 1). Also:
+list or a dict, such as per-seed results, or across entries whose names differ only by "seed
+N"): its mean or its standard deviation (n - 1). Also:
 - "m ± s" (or "m +- s") needs one series whose mean rounds to m and whose sd rounds to s (or a
   {"mean", "sd"} pair);
 - "p%" is a fraction (0.81 for 81%) or a percentage in the file;
-- "k/n" is a pair {"k", "n"}, the string "k/n", or the fraction's value;
+- "k/n" is a pair {"k", "n"}, the string "k/n", the trues of a list of k true of n booleans,
+  or the fraction's value;
 - a rate shown with two or more decimals may be the complement of one (an FNR as 1 - TPR);
 - an integer shown with thousands separators (2,553) is a rounded value.
 A number not found that is a change or a ratio of two figures found near it (in the same table
@@ -268,17 +274,100 @@ def _decimals(text: str) -> int:
 _POOLS: dict[tuple[str, str], Pool] = {}
 
 
-def parse_spec(spec: str) -> tuple[list[tuple[str, list[str]]], set[str], str | None]:
-    """(sources as (file, parts), the `also` numbers, the `none` reason)."""
+@dataclass
+class Spec:
+    sources: list[tuple[str, list[str]]]  # (results file, its parts)
+    also: set[str]
+    none: str | None = None  # the reason, for a block of settings
+    derive: list[tuple[str, str, str]] = field(default_factory=list)  # (part, op, part)
+
+
+_DERIVATION = re.compile(r"^\s*(\S+)\s*([-/])\s*(\S+)\s*$")
+_AGGREGATE = re.compile(r"^\s*(max|min)\s+(\S+)\s*$")
+
+
+def parse_spec(spec: str) -> Spec:
+    """A marker's text: `SOURCES [| also: N ...] [| derive: A - B; C / D]`, or `none: REASON`."""
     if spec.startswith("none"):
-        return [], set(), spec.partition(":")[2].strip() or "settings"
-    spec, _, also = spec.partition("| also:")
-    sources = []
-    for source in spec.split(";"):
-        words = shlex.split(source)
-        if words:
-            sources.append((words[0], words[1:]))
-    return sources, {_bare(t) for t in also.split()}, None
+        return Spec([], set(), spec.partition(":")[2].strip() or "settings")
+    head, *options = spec.split("|")
+    sources = [(w[0], w[1:]) for w in (shlex.split(s) for s in head.split(";")) if w]
+    out = Spec(sources, set())
+    for option in options:
+        name, _, value = option.partition(":")
+        if name.strip() == "also":
+            out.also = {_bare(t) for t in value.split()}
+        elif name.strip() == "derive":
+            for item in value.split(";"):
+                match = _DERIVATION.match(item) or _AGGREGATE.match(item)
+                if not match:
+                    raise ValueError(f"derive: not A - B, A / B, max A or min A: {item!r}")
+                groups = match.groups()
+                out.derive.append(groups if len(groups) == 3 else (groups[1], groups[0], ""))
+        else:
+            raise ValueError(f"unknown marker option {name.strip()!r}")
+    return out
+
+
+def _series_at(data, path: str):
+    """A part of the file; "*" takes every child (a list of them); a final "[a:b]" slices."""
+    path, _, cut = path.partition("[")
+    if "*" in path:
+        head, _, tail = path.partition("*")
+        node = subtree(data, head.strip("/"))
+        children = node.values() if isinstance(node, dict) else node
+        value = [_series_at(child, tail.strip("/")) for child in children]
+    else:
+        value = subtree(data, path)
+    if cut:
+        start, _, stop = cut.rstrip("]").partition(":")
+        value = value[int(start or 0) : int(stop) if stop else None]
+    return value
+
+
+def derivations(data, derive: list[tuple[str, str, str]]) -> Pool:
+    """The values a marker's `derive:` names: A - B or A / B (and A / B - 1) of two parts of the
+    first source file, element by element for two series of one length, and of their means;
+    `max A` or `min A` over the children a "*" in A takes, element by element, and their mean
+    and sd."""
+    pool = Pool()
+    for left, op, right in derive:
+        if op in ("max", "min"):
+            columns = list(zip(*_series_at(data, left), strict=True))
+            pick = max if op == "max" else min
+            series = [pick(v for v in column if v is not None) for column in columns]
+            pool.values += series
+            if len(series) >= 2:
+                pool.values += [statistics.mean(series), statistics.stdev(series)]
+                pool.pairs.append((statistics.mean(series), statistics.stdev(series)))
+            continue
+        a, b = _series_at(data, left), _series_at(data, right)
+        pairs = []
+        if isinstance(a, list) and isinstance(b, list):
+            pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+            if len(pairs) >= 2:
+                pairs.append((statistics.mean(p[0] for p in pairs),
+                              statistics.mean(p[1] for p in pairs)))  # fmt: skip
+        elif isinstance(a, list):
+            pairs = [(x, b) for x in a if x is not None]
+        elif isinstance(b, list):
+            pairs = [(a, y) for y in b if y is not None]
+        else:
+            pairs = [(a, b)]
+        results = []
+        for x, y in pairs:
+            if op == "-":
+                results.append(x - y)
+            elif y:
+                results += [x / y, x / y - 1]
+        ratios = [x / y - 1 for x, y in pairs[:-1] if y] if op == "/" and len(pairs) > 2 else []
+        if len(ratios) >= 2:  # the mean of the element-wise relative changes
+            results += [statistics.mean(ratios), statistics.mean(ratios) + 1]
+        pool.values += results
+        series = [x - y for x, y in pairs[:-1]] if op == "-" and len(pairs) > 2 else []
+        if len(series) >= 2:
+            pool.pairs.append((statistics.mean(series), statistics.stdev(series)))
+    return pool.finish()
 
 
 def _bare(text: str) -> str:
@@ -343,8 +432,10 @@ def pool_of(path: str, part: str) -> Pool:
     return _POOLS[key]
 
 
+_SEED = re.compile(r"\bseed\s*\d+")
 _STRING_NUMBER = re.compile(r"(?<![\w.])[-−]?" + NUM + r"(?![\d])")
 _STRING_FRACTION = re.compile(r"(?<![\w./])(\d+)/(\d+)(?![\d/])")
+_WHOLE_FRACTION = re.compile(r"^(\d+)/(\d+)$")
 
 
 def _collect(node, pool: Pool, depth: int = 0) -> None:
@@ -367,17 +458,38 @@ def _collect(node, pool: Pool, depth: int = 0) -> None:
         if isinstance(node.get("k"), int) and isinstance(node.get("n"), int):
             pool.fractions.add((node["k"], node["n"]))
         children = [v for k, v in node.items() if k != "provenance"]
+        # Entries that differ only by their seed ("... seed 1", "... seed 2") form a series too.
+        by_seed: dict[str, list] = {}
+        for key, value in node.items():
+            if isinstance(value, dict) and _SEED.search(str(key)):
+                by_seed.setdefault(_SEED.sub("seed #", str(key)), []).append(value)
+        for group in by_seed.values():
+            if len(group) >= 2:
+                _series(group, pool, depth + 1)
     else:
         for value in node:
             _collect(value, pool, depth + 1)
         children = list(node)
         pool.values.append(float(len(node)))
+        if node and all(isinstance(v, bool) for v in node):  # blessed on 2 of 3 seeds: "2/3"
+            pool.fractions.add((sum(node), len(node)))
     _series(children, pool, depth)
+
+
+def _numeric(value) -> float | None:
+    """A number, or a count "k/n" as its fraction."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = _WHOLE_FRACTION.match(value)
+        if match and int(match.group(2)):
+            return int(match.group(1)) / int(match.group(2))
+    return None
 
 
 def _series(children: list, pool: Pool, depth: int) -> None:
     """Means and sds of a list of numbers, and of each key across a list of entries."""
-    numbers = [float(c) for c in children if isinstance(c, int | float) and not isinstance(c, bool)]
+    numbers = [n for n in map(_numeric, children) if n is not None]
     if len(numbers) >= 2 and len(numbers) >= len([c for c in children if c is not None]):
         mean, sd = statistics.mean(numbers), statistics.stdev(numbers)
         pool.values += [mean, sd, sum(numbers)]
@@ -390,12 +502,8 @@ def _series(children: list, pool: Pool, depth: int) -> None:
         across = [e[key] for e in entries if key in e]
         if len(across) < 2:
             continue
-        if all(isinstance(v, dict) for v in across):
+        if all(isinstance(v, dict) for v in across) or any(_numeric(v) is not None for v in across):
             _series(across, pool, depth + 1)
-        else:
-            _series(across, pool, depth + 1) if any(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in across
-            ) else None
 
 
 def _strings(text: str, pool: Pool) -> None:
@@ -403,6 +511,9 @@ def _strings(text: str, pool: Pool) -> None:
         pool.values.append(float(m.group(0).replace(",", "").replace("−", "-")))
     for m in _STRING_FRACTION.finditer(text):
         pool.fractions.add((int(m.group(1)), int(m.group(2))))
+    value = _numeric(text)
+    if value is not None:  # "59/707": the rate it counts
+        pool.values.append(value)
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -431,7 +542,8 @@ def found(figure: Figure, pool: Pool) -> float | None:
                     return mean
         return None
     tol = _tolerance(figure.decimals)
-    candidates = [figure.value] + ([-figure.value] if figure.sign else [])
+    # A change may be shown without its sign: "cuts by 81.5%" is a change of -81.5%.
+    candidates = [figure.value] + ([-figure.value] if figure.sign or figure.percent else [])
     plain = not (figure.percent or figure.ratio or figure.sign)
     if plain and 0 <= figure.value <= 1 and figure.decimals >= 2:
         candidates.append(1 - figure.value)  # a rate's complement: FNR as 1 - TPR
@@ -517,12 +629,17 @@ def check_file(path: Path, report: Report) -> None:
                 report.problems.append(f"{relative}:{block.start}: figures with no source marker")
             continue
         report.markers += 1
-        sources, also, none = parse_spec(block.spec)
-        if none is not None:
+        where = f"{relative}:{block.marker_line}"
+        try:
+            spec = parse_spec(block.spec)
+        except ValueError as error:
+            report.problems.append(f"{where}: {error}")
+            continue
+        sources, also = spec.sources, spec.also
+        if spec.none is not None:
             report.none_markers += 1
             continue
         pools = []
-        where = f"{relative}:{block.marker_line}"
         for file, parts in sources:
             if not (ROOT / file).is_file():
                 report.problems.append(f"{where}: no results file {file}")
@@ -539,6 +656,13 @@ def check_file(path: Path, report: Report) -> None:
                 ]
                 pools.append(pool_of(file, part))
                 report.sources.add(f"{file} {part}".strip())
+        if spec.derive and sources and (ROOT / sources[0][0]).is_file():
+            try:
+                pools.append(
+                    derivations(json.loads((ROOT / sources[0][0]).read_text()), spec.derive)
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                report.problems.append(f"{where}: derive: {error}")
         if not pools:
             continue
         figures = figures_of(block, also)
