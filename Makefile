@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test test-fast e2e lint format clean mutation
+.PHONY: install run test test-fast e2e lint format clean mutation figures-check
 
 # tfx/ml-pipelines-sdk 1.16 declare Requires-Python <3.11 but are pure Python: see docs/design.md.
 $(STAMP): requirements.txt requirements-nodeps.txt setup.py
@@ -46,6 +46,11 @@ $(MUTMUT_PKGS)/.installed:
 mutation: $(STAMP) $(MUTMUT_PKGS)/.installed
 	PYTHONPATH=$(CURDIR)/$(MUTMUT_PKGS) OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
 		$(PY) bench/mutation.py $(ARGS)
+
+# Each number the docs quote from bench/results/ is in the results file its marker names
+# (bench/check_figures.py, docs/testing.md); also run by tests/test_figures.py.
+figures-check: $(STAMP)
+	$(PY) bench/check_figures.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -43,7 +43,8 @@ N"): its mean or its standard deviation (n - 1). Also:
 - "p%" is a fraction (0.81 for 81%) or a percentage in the file;
 - "k/n" is a pair {"k", "n"}, the string "k/n", the trues of a list of k true of n booleans,
   or the fraction's value;
-- a rate shown with two or more decimals may be the complement of one (an FNR as 1 - TPR);
+- on a line (or under a table header) naming an FNR, a rate shown with two or more decimals may
+  be the complement of one (an FNR as 1 - TPR);
 - an integer shown with thousands separators (2,553) is a rounded value.
 A number not found that is a change or a ratio of two figures found near it (in the same table
 row, or within two lines in prose) is accepted as derived: "1.04x" as b / a, "-81%" as
@@ -73,6 +74,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILES = ("README.md", "docs/*.md")
 # Files in which a block with figures and no marker is an error.
 MARKED_FILES = ("README.md", "docs/benchmarks.md")
+# A figure with more matches than this in its parts is left out of the row check (locality).
+MANY = 200
 
 MARKER = re.compile(r"^\s*<!--\s*figures:\s*(?P<spec>.*?)\s*-->\s*$")
 CLOSE = re.compile(r"^\s*<!--\s*/figures\s*-->\s*$")
@@ -120,6 +123,8 @@ class Figure:
     sd_decimals: int = 0
     fraction: tuple[int, int] | None = None
     column: int | None = None  # the table cell, in a table row
+    complement: bool = False  # on a line that names an FNR: may be 1 - TPR
+    span: tuple[int, int] = (0, 0)  # where the number is in its line
 
 
 @dataclass
@@ -133,28 +138,39 @@ class Block:
 
 @dataclass
 class Pool:
-    """Every number of a results file's parts, sorted, and the series' (mean, sd) pairs."""
+    """Every number of a results file's parts with the JSON path it is at (a series' mean and sd
+    at the path of the entry holding the series), sorted; the (mean, sd) pairs; the k/n counts."""
 
+    entries: list[tuple[float, str]] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
-    pairs: list[tuple[float, float]] = field(default_factory=list)
-    fractions: set[tuple[int, int]] = field(default_factory=set)
+    paths: list[str] = field(default_factory=list)
+    pairs: list[tuple[float, float, str]] = field(default_factory=list)
+    fractions: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+
+    def add(self, value: float, path: str) -> None:
+        self.entries.append((float(value), path))
+
+    def add_fraction(self, k: int, n: int, path: str) -> None:
+        self.fractions.setdefault((k, n), []).append(path)
 
     def finish(self) -> Pool:
-        self.values = sorted(v for v in self.values if math.isfinite(v))
+        ordered = sorted((v, p) for v, p in self.entries if math.isfinite(v))
+        self.values, self.paths = [v for v, _ in ordered], [p for _, p in ordered]
+        self.entries = []
         return self
 
-    def near(self, x: float, tolerance: float) -> list[float]:
+    def near(self, x: float, tolerance: float) -> list[tuple[float, str]]:
         lo = bisect.bisect_left(self.values, x - tolerance)
         hi = bisect.bisect_right(self.values, x + tolerance)
-        return self.values[lo:hi]
+        return list(zip(self.values[lo:hi], self.paths[lo:hi], strict=True))
 
 
 # --- reading the docs -----------------------------------------------------------------------
 
 
-def blocks(path: Path) -> list[Block]:
+def blocks(path: Path, text: str | None = None) -> list[Block]:
     """The file's blocks outside code, each with the marker before it, if any."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
     out: list[Block] = []
     i, fenced, pending = 0, False, None
     while i < len(lines):
@@ -219,10 +235,13 @@ def figures_of(block: Block, also: set[str] = frozenset()) -> list[Figure]:
             a, b = m.span("run")
             text = text[:a] + " " * (b - a) + text[b:]
         row = text.lstrip().startswith("|")
+        fnr = "FNR" in raw or "FNR" in "".join(block.lines[:1])
         for m in _TOKEN.finditer(text):
             figure = _figure(text, m, block.start + offset)
             if figure is not None and _bare(figure.text) not in also:
                 figure.column = text[: m.start()].count("|") if row else None
+                figure.complement = fnr and not (figure.percent or figure.ratio or figure.sign)
+                figure.span = m.span()
                 found.append(figure)
     return found
 
@@ -309,6 +328,11 @@ def parse_spec(spec: str) -> Spec:
     return out
 
 
+def _plain(path: str) -> str:
+    """A derive: part without its "*" and slice: where its values sit in the file."""
+    return path.partition("[")[0].partition("*")[0].strip("/")
+
+
 def _series_at(data, path: str):
     """A part of the file; "*" takes every child (a list of them); a final "[a:b]" slices."""
     path, _, cut = path.partition("[")
@@ -325,7 +349,7 @@ def _series_at(data, path: str):
     return value
 
 
-def derivations(data, derive: list[tuple[str, str, str]]) -> Pool:
+def derivations(data, derive: list[tuple[str, str, str]], root: str = "#") -> Pool:
     """The values a marker's `derive:` names: A - B or A / B (and A / B - 1) of two parts of the
     first source file, element by element for two series of one length, and of their means;
     `max A` or `min A` over the children a "*" in A takes, element by element, and their mean
@@ -336,10 +360,14 @@ def derivations(data, derive: list[tuple[str, str, str]]) -> Pool:
             columns = list(zip(*_series_at(data, left), strict=True))
             pick = max if op == "max" else min
             series = [pick(v for v in column if v is not None) for column in columns]
-            pool.values += series
+            where = _join(f"{root}##", _plain(left))
+            for value in series:
+                pool.add(value, where)
             if len(series) >= 2:
-                pool.values += [statistics.mean(series), statistics.stdev(series)]
-                pool.pairs.append((statistics.mean(series), statistics.stdev(series)))
+                mean, sd = statistics.mean(series), statistics.stdev(series)
+                pool.add(mean, where)
+                pool.add(sd, where)
+                pool.pairs.append((mean, sd, where))
             continue
         a, b = _series_at(data, left), _series_at(data, right)
         pairs = []
@@ -363,10 +391,12 @@ def derivations(data, derive: list[tuple[str, str, str]]) -> Pool:
         ratios = [x / y - 1 for x, y in pairs[:-1] if y] if op == "/" and len(pairs) > 2 else []
         if len(ratios) >= 2:  # the mean of the element-wise relative changes
             results += [statistics.mean(ratios), statistics.mean(ratios) + 1]
-        pool.values += results
+        where = _join(f"{root}##", _plain(left))
+        for value in results:
+            pool.add(value, where)
         series = [x - y for x, y in pairs[:-1]] if op == "-" and len(pairs) > 2 else []
         if len(series) >= 2:
-            pool.pairs.append((statistics.mean(series), statistics.stdev(series)))
+            pool.pairs.append((statistics.mean(series), statistics.stdev(series), where))
     return pool.finish()
 
 
@@ -427,7 +457,7 @@ def pool_of(path: str, part: str) -> Pool:
     if key not in _POOLS:
         data = json.loads((ROOT / path).read_text())
         pool = Pool()
-        _collect(subtree(data, part), pool)
+        _collect(subtree(data, part), pool, f"{path}#{part}#")
         _POOLS[key] = pool.finish()
     return _POOLS[key]
 
@@ -438,42 +468,131 @@ _STRING_FRACTION = re.compile(r"(?<![\w./])(\d+)/(\d+)(?![\d/])")
 _WHOLE_FRACTION = re.compile(r"^(\d+)/(\d+)$")
 
 
-def _collect(node, pool: Pool, depth: int = 0) -> None:
+def _collect(node, pool: Pool, path: str, depth: int = 0) -> None:
     if isinstance(node, bool) or node is None:
         return
     if isinstance(node, int | float):
-        pool.values.append(float(node))
+        pool.add(node, path)
         return
     if isinstance(node, str):
-        _strings(node, pool)
+        _strings(node, pool, path)
         return
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "provenance":
                 continue
-            _strings(str(key), pool)
-            _collect(value, pool, depth + 1)
+            _strings(str(key), pool, _join(path, key))
+            _collect(value, pool, _join(path, key), depth + 1)
         if isinstance(node.get("mean"), int | float) and isinstance(node.get("sd"), int | float):
-            pool.pairs.append((float(node["mean"]), float(node["sd"])))
+            pool.pairs.append((float(node["mean"]), float(node["sd"]), path))
         if isinstance(node.get("k"), int) and isinstance(node.get("n"), int):
-            pool.fractions.add((node["k"], node["n"]))
+            pool.add_fraction(node["k"], node["n"], path)
         children = [v for k, v in node.items() if k != "provenance"]
         # Entries that differ only by their seed ("... seed 1", "... seed 2") form a series too.
         by_seed: dict[str, list] = {}
         for key, value in node.items():
             if isinstance(value, dict) and _SEED.search(str(key)):
                 by_seed.setdefault(_SEED.sub("seed #", str(key)), []).append(value)
-        for group in by_seed.values():
+        for name, group in by_seed.items():
             if len(group) >= 2:
-                _series(group, pool, depth + 1)
+                _series(group, pool, _join(path, name), depth + 1)
     else:
-        for value in node:
-            _collect(value, pool, depth + 1)
+        for i, value in enumerate(node):
+            _collect(value, pool, _join(path, i), depth + 1)
         children = list(node)
-        pool.values.append(float(len(node)))
+        pool.add(len(node), path)
         if node and all(isinstance(v, bool) for v in node):  # blessed on 2 of 3 seeds: "2/3"
-            pool.fractions.add((sum(node), len(node)))
-    _series(children, pool, depth)
+            pool.add_fraction(sum(node), len(node), path)
+    _series(children, pool, path, depth)
+
+
+def _join(path: str, key) -> str:
+    """A path in a pool: "FILE#PART#key/key" (the part's root ends in "#")."""
+    return f"{path}{key}" if path.endswith("#") else f"{path}/{key}"
+
+
+def _entries(path: str) -> list[str]:
+    """The entries a path lies in, below its part's root: "F#P#a", "F#P#a/b", ...; an entry
+    named for a seed also lies in its seed group ("... seed #")."""
+    root, _, tail = path.rpartition("#")
+    keys = tail.split("/") if tail else []
+    out = [f"{root}#{'/'.join(keys[: i + 1])}" for i in range(len(keys))]
+    grouped = [_SEED.sub("seed #", k) for k in keys]
+    if grouped != keys:
+        out += [f"{root}#{'/'.join(grouped[: i + 1])}" for i in range(len(keys))]
+    return out
+
+
+def locality(
+    rows: dict[int, list[tuple[Figure, list[str]]]], lines: dict[int, str], accept
+) -> list[str]:
+    """A table's figures must come from its entries. Each row (of two figures or more) has
+    entries holding all its figures; in a table whose rows quote one entry each (a method, a
+    setting, a seed), the deepest of them lie at about one depth, which three rows in four reach.
+    A row whose figures meet only higher up (in the whole file, say) has a figure from
+    elsewhere: each figure not in the entry, at that depth, that holds most of its row is
+    reported. The same holds for
+    the cells that list figures alone ("0.079 / 0.150 / 0.083"), in a table with an entry per
+    column. A figure derived from others of its row (`accept`) may be elsewhere."""
+    units = [r for r in rows.values() if len(r) >= 2]
+    cells = []
+    for row in rows.values():
+        by_column: dict[int, list] = {}
+        for figure, paths in row:
+            by_column.setdefault(figure.column, []).append((figure, paths))
+        for column, cell in by_column.items():
+            text = lines[cell[0][0].line].split("|")[column] if column is not None else ""
+            if len(cell) >= 2 and _LISTED.match(_TOKEN.sub("", text)):
+                cells.append(cell)
+    out: list[str] = []
+    for group, kind in ((units, "row"), (cells, "cell")):
+        depths = [_full_depth(u) for u in group]
+        if len(group) < 2:
+            continue
+        typical = sorted(depths)[len(depths) // 4]  # the lower quartile: most rows reach it
+        for unit, depth in zip(group, depths, strict=True):
+            if depth >= typical:
+                continue
+            entry, strays = _strays(unit, typical)
+            out += [_stray(f, entry, kind) for f in strays if not accept(f)]
+    return sorted(set(out), key=lambda line: int(line.split(":")[0]))
+
+
+def _depth(entry: str) -> int:
+    return entry.rpartition("#")[2].count("/") + 1
+
+
+def _coverage(unit: list[tuple[Figure, list[str]]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, paths in unit:
+        for entry in {e for p in paths for e in _entries(p)}:
+            counts[entry] = counts.get(entry, 0) + 1
+    return counts
+
+
+def _full_depth(unit: list[tuple[Figure, list[str]]]) -> int:
+    """The depth of the deepest entry holding every figure of the unit (0: only the part)."""
+    return max((_depth(e) for e, n in _coverage(unit).items() if n == len(unit)), default=0)
+
+
+def _strays(unit: list[tuple[Figure, list[str]]], depth: int) -> tuple[str, list[Figure]]:
+    """The entry at `depth` or deeper holding most of the unit, and the figures not in it."""
+    counts = {e: n for e, n in _coverage(unit).items() if _depth(e) >= depth}
+    if not counts:
+        return "", []
+    best = max(counts, key=lambda e: (counts[e], _depth(e)))
+    if counts[best] < 2 or counts[best] * 2 < len(unit):
+        return "", []
+    return best, [f for f, paths in unit if not any(best in _entries(p) for p in paths)]
+
+
+_LISTED = re.compile(r"^[\s/,;±%x*()+-]*$")
+
+
+def _stray(figure: Figure, entry: str, where: str) -> str:
+    file, _, inside = entry.partition("#")
+    return (f"{figure.line}: {_shown(figure)} is in {file}, but not in {inside.replace('#', ' ', 1)}"
+            f", the entry the rest of its {where} comes from")  # fmt: skip
 
 
 def _numeric(value) -> float | None:
@@ -487,13 +606,15 @@ def _numeric(value) -> float | None:
     return None
 
 
-def _series(children: list, pool: Pool, depth: int) -> None:
-    """Means and sds of a list of numbers, and of each key across a list of entries."""
+def _series(children: list, pool: Pool, path: str, depth: int) -> None:
+    """Means and sds of a list of numbers, and of each key across a list of entries (kept at
+    the path of the entry that holds them)."""
     numbers = [n for n in map(_numeric, children) if n is not None]
     if len(numbers) >= 2 and len(numbers) >= len([c for c in children if c is not None]):
         mean, sd = statistics.mean(numbers), statistics.stdev(numbers)
-        pool.values += [mean, sd, sum(numbers)]
-        pool.pairs.append((mean, sd))
+        for value in (mean, sd, sum(numbers)):
+            pool.add(value, path)
+        pool.pairs.append((mean, sd, path))
     entries = [c for c in children if isinstance(c, dict)]
     if len(entries) < 2 or depth > 12:
         return
@@ -503,17 +624,17 @@ def _series(children: list, pool: Pool, depth: int) -> None:
         if len(across) < 2:
             continue
         if all(isinstance(v, dict) for v in across) or any(_numeric(v) is not None for v in across):
-            _series(across, pool, depth + 1)
+            _series(across, pool, path, depth + 1)
 
 
-def _strings(text: str, pool: Pool) -> None:
+def _strings(text: str, pool: Pool, path: str) -> None:
     for m in _STRING_NUMBER.finditer(text):
-        pool.values.append(float(m.group(0).replace(",", "").replace("−", "-")))
+        pool.add(float(m.group(0).replace(",", "").replace("−", "-")), path)
     for m in _STRING_FRACTION.finditer(text):
-        pool.fractions.add((int(m.group(1)), int(m.group(2))))
+        pool.add_fraction(int(m.group(1)), int(m.group(2)), path)
     value = _numeric(text)
     if value is not None:  # "59/707": the rate it counts
-        pool.values.append(value)
+        pool.add(value, path)
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -523,37 +644,36 @@ def _tolerance(decimals: int) -> float:
     return 0.5 * 10.0**-decimals * (1 + 1e-9) + 1e-12
 
 
-def found(figure: Figure, pool: Pool) -> float | None:
-    """The file's value the figure shows, or None."""
+def hits(figure: Figure, pool: Pool) -> list[tuple[float, str]]:
+    """Every (value, path) of the pool the figure shows: the closest first."""
     if figure.fraction is not None:
         k, n = figure.fraction
-        if figure.fraction in pool.fractions:
-            return k / n
-        hits = pool.near(k / n, 5e-5)
-        return hits[0] if hits else None
+        exact = [(k / n, p) for p in pool.fractions.get(figure.fraction, [])]
+        return exact + pool.near(k / n, 5e-5)
     if figure.sd is not None:
         tol, sd_tol = _tolerance(figure.decimals), _tolerance(figure.sd_decimals)
-        for mean, sd in pool.pairs:
-            for scale in (100.0, 1.0) if figure.percent else (1.0,):
-                if (
-                    abs(mean * scale - figure.value) <= tol
-                    and abs(sd * scale - figure.sd) <= sd_tol
-                ):
-                    return mean
-        return None
+        return [(mean, path) for mean, sd, path in pool.pairs
+                for scale in ((100.0, 1.0) if figure.percent else (1.0,))
+                if abs(mean * scale - figure.value) <= tol
+                and abs(sd * scale - figure.sd) <= sd_tol]  # fmt: skip
     tol = _tolerance(figure.decimals)
     # A change may be shown without its sign: "cuts by 81.5%" is a change of -81.5%.
     candidates = [figure.value] + ([-figure.value] if figure.sign or figure.percent else [])
-    plain = not (figure.percent or figure.ratio or figure.sign)
-    if plain and 0 <= figure.value <= 1 and figure.decimals >= 2:
+    if figure.complement and 0 <= figure.value <= 1 and figure.decimals >= 2:
         candidates.append(1 - figure.value)  # a rate's complement: FNR as 1 - TPR
+    out: list[tuple[float, str]] = []
     for value in candidates:
-        hits = pool.near(value, tol)
+        near = pool.near(value, tol)
         if figure.percent:
-            hits = pool.near(value / 100, tol / 100) or hits
-        if hits:
-            return min(hits, key=lambda v: abs(v - value))
-    return None
+            near += [(v, p) for v, p in pool.near(value / 100, tol / 100)]
+        out += sorted(near, key=lambda vp, x=value: min(abs(vp[0] - x), abs(vp[0] * 100 - x)))
+    return out
+
+
+def found(figure: Figure, pool: Pool) -> float | None:
+    """The file's value the figure shows (the closest), or None."""
+    matches = hits(figure, pool)
+    return matches[0][0] if matches else None
 
 
 def derived(figure: Figure, pairs) -> bool:
@@ -620,81 +740,95 @@ class Report:
     explain: list[str] | None = None
 
 
-def check_file(path: Path, report: Report) -> None:
+def check_file(path: Path, report: Report, text: str | None = None) -> None:
+    """Check every block of a Markdown file (or of `text`, read as that file)."""
     relative = path.relative_to(ROOT) if path.is_absolute() else path
     require = str(relative) in MARKED_FILES
-    for block in blocks(path):
-        if block.spec is None:
-            if require and looks_like_figures(block):
-                report.problems.append(f"{relative}:{block.start}: figures with no source marker")
+    for block in blocks(path, text):
+        check_block(relative, block, report, require)
+
+
+def check_block(relative: Path, block: Block, report: Report, require: bool = True) -> None:
+    """Check one block: its marker, and each figure against the parts it names."""
+    if block.spec is None:
+        if require and looks_like_figures(block):
+            report.problems.append(f"{relative}:{block.start}: figures with no source marker")
+        return
+    report.markers += 1
+    where = f"{relative}:{block.marker_line}"
+    try:
+        spec = parse_spec(block.spec)
+    except ValueError as error:
+        report.problems.append(f"{where}: {error}")
+        return
+    sources, also = spec.sources, spec.also
+    if spec.none is not None:
+        report.none_markers += 1
+        return
+    pools = []
+    for file, parts in sources:
+        if not (ROOT / file).is_file():
+            report.problems.append(f"{where}: no results file {file}")
             continue
-        report.markers += 1
-        where = f"{relative}:{block.marker_line}"
-        try:
-            spec = parse_spec(block.spec)
-        except ValueError as error:
-            report.problems.append(f"{where}: {error}")
-            continue
-        sources, also = spec.sources, spec.also
-        if spec.none is not None:
-            report.none_markers += 1
-            continue
-        pools = []
-        for file, parts in sources:
-            if not (ROOT / file).is_file():
-                report.problems.append(f"{where}: no results file {file}")
-                continue
-            data = json.loads((ROOT / file).read_text())
-            for part in parts or [""]:
-                try:
-                    subtree(data, part)
-                except KeyError:
-                    report.problems.append(f"{where}: {file} has no part {part!r}")
-                    continue
-                report.problems += [
-                    f"{where}: {file}: {p}" for p in provenance_problems(data, part)
-                ]
-                pools.append(pool_of(file, part))
-                report.sources.add(f"{file} {part}".strip())
-        if spec.derive and sources and (ROOT / sources[0][0]).is_file():
+        data = json.loads((ROOT / file).read_text())
+        for part in parts or [""]:
             try:
-                pools.append(
-                    derivations(json.loads((ROOT / sources[0][0]).read_text()), spec.derive)
-                )
-            except (KeyError, TypeError, ValueError) as error:
-                report.problems.append(f"{where}: derive: {error}")
-        if not pools:
+                subtree(data, part)
+            except KeyError:
+                report.problems.append(f"{where}: {file} has no part {part!r}")
+                continue
+            report.problems += [f"{where}: {file}: {p}" for p in provenance_problems(data, part)]
+            pools.append(pool_of(file, part))
+            report.sources.add(f"{file} {part}".strip())
+    if spec.derive and sources and (ROOT / sources[0][0]).is_file():
+        try:
+            data = json.loads((ROOT / sources[0][0]).read_text())
+            pools.append(derivations(data, spec.derive, sources[0][0]))
+        except (KeyError, TypeError, ValueError) as error:
+            report.problems.append(f"{where}: derive: {error}")
+    if not pools:
+        return
+    figures = figures_of(block, also)
+    operands, missing = [], []
+    rows: dict[int, list[tuple[Figure, list[str]]]] = {}
+    for figure in figures:
+        report.checked += 1
+        value = next((v for v in (found(figure, p) for p in pools) if v is not None), None)
+        if figure.ratio:  # a ratio is derived first: "0.80x" is no rate of 0.8
+            missing.append(figure)
             continue
-        figures = figures_of(block, also)
-        operands, missing = [], []
-        for figure in figures:
-            report.checked += 1
+        if value is None:
+            missing.append(figure)
+        else:
+            report.matched += 1
+            operands.append((figure, abs(value)))
+            if figure.column is not None:
+                paths = [path for pool in pools for _, path in hits(figure, pool)]
+                if len(paths) <= MANY:  # a figure found all over the file tells no entry apart
+                    rows.setdefault(figure.line, []).append((figure, paths))
+            if report.explain is not None:
+                report.explain.append(f"{relative}:{figure.line}: {_shown(figure)} = {value!r}")
+    references = _references(block)
+    lines = {block.start + i: line for i, line in enumerate(block.lines)}
+
+    def accept(figure: Figure) -> bool:
+        return derived(figure, _pairs(figure, operands, references))
+
+    report.problems += [f"{relative}:{line}" for line in locality(rows, lines, accept)]
+    for figure in missing:
+        pairs = _pairs(figure, operands, references)
+        if figure.ratio and not derived(figure, pairs):
             value = next((v for v in (found(figure, p) for p in pools) if v is not None), None)
-            if figure.ratio:  # a ratio is derived first: "0.80x" is no rate of 0.8
-                missing.append(figure)
-                continue
-            if value is None:
-                missing.append(figure)
-            else:
+            if value is not None:
                 report.matched += 1
-                operands.append((figure, abs(value)))
-                if report.explain is not None:
-                    report.explain.append(f"{relative}:{figure.line}: {_shown(figure)} = {value!r}")
-        references = _references(block)
-        for figure in missing:
-            pairs = _pairs(figure, operands, references)
-            if figure.ratio and not derived(figure, pairs):
-                value = next((v for v in (found(figure, p) for p in pools) if v is not None), None)
-                if value is not None:
-                    report.matched += 1
-                    continue
-            if derived(figure, pairs):
-                report.derived += 1
-                if report.explain is not None:
-                    report.explain.append(f"{relative}:{figure.line}: {_shown(figure)} derived")
                 continue
-            names = "; ".join(f"{f} {' '.join(p)}".strip() for f, p in sources)
-            report.problems.append(f"{relative}:{figure.line}: {figure.text} not in {names}")
+        if derived(figure, pairs):
+            report.derived += 1
+            if report.explain is not None:
+                report.explain.append(f"{relative}:{figure.line}: {_shown(figure)} derived")
+            continue
+        names = "; ".join(f"{f} {' '.join(p)}".strip() for f, p in sources)
+        report.problems.append(f"{relative}:{figure.line}: {figure.text} not in {names}")
 
 
 def _shown(figure: Figure) -> str:
@@ -745,6 +879,37 @@ def find(value: str, file: str) -> list[str]:
     return out
 
 
+def sensitivity(paths: list[Path], every: int = 1) -> tuple[int, int]:
+    """How many single-digit changes the check reports: each figure of every marked block (or
+    every `every`-th one), its last digit raised by 3 (mod 10), the block checked again.
+    Returns (reported, tried)."""
+    reported = tried = 0
+    for path in paths:
+        relative = path.relative_to(ROOT) if path.is_absolute() else path
+        for block in blocks(path):
+            if block.spec is None or block.spec.startswith("none"):
+                continue
+            base = Report()
+            check_block(relative, block, base)
+            for n, figure in enumerate(figures_of(block, parse_spec(block.spec).also)):
+                if n % every:
+                    continue
+                i, (a, b) = figure.line - block.start, figure.span
+                token = block.lines[i][a:b]
+                shown = re.split(r"±|\+-", token)[0].rstrip()
+                digit = re.search(r"\d(?=\D*$)", shown)
+                changed = (token[: digit.start()] + str((int(digit.group(0)) + 3) % 10)
+                           + token[digit.end():])  # fmt: skip
+                lines = list(block.lines)
+                lines[i] = lines[i][:a] + changed + lines[i][b:]
+                report = Report()
+                check_block(relative, Block(path, block.start, lines, block.spec,
+                                            block.marker_line), report)  # fmt: skip
+                tried += 1
+                reported += len(report.problems) > len(base.problems)
+    return reported, tried
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="Markdown files (default: README.md docs/*.md)")
@@ -752,7 +917,14 @@ def main(argv=None) -> int:
                         help="print where a number is in a results file, and exit")  # fmt: skip
     parser.add_argument("--explain", action="store_true",
                         help="also print each figure found and the file's value")  # fmt: skip
+    parser.add_argument("--sensitivity", type=int, metavar="EVERY", default=0,
+                        help="change the last digit of every EVERY-th figure and print how "
+                             "many changes the check reports, and exit")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.sensitivity:
+        reported, tried = sensitivity(markdown_files(args.files), args.sensitivity)
+        print(f"{reported} of {tried} changed figures reported ({reported / max(tried, 1):.0%})")
+        return 0
     if args.find:
         print("\n".join(find(*args.find)) or "not found")
         return 0
