@@ -492,7 +492,7 @@ def _collect(node, pool: Pool, path: str, depth: int = 0) -> None:
         by_seed: dict[str, list] = {}
         for key, value in node.items():
             if isinstance(value, dict) and _SEED.search(str(key)):
-                by_seed.setdefault(_SEED.sub("seed #", str(key)), []).append(value)
+                by_seed.setdefault(_SEED.sub("seed *", str(key)), []).append(value)
         for name, group in by_seed.items():
             if len(group) >= 2:
                 _series(group, pool, _join(path, name), depth + 1)
@@ -513,11 +513,11 @@ def _join(path: str, key) -> str:
 
 def _entries(path: str) -> list[str]:
     """The entries a path lies in, below its part's root: "F#P#a", "F#P#a/b", ...; an entry
-    named for a seed also lies in its seed group ("... seed #")."""
+    named for a seed also lies in its seed group ("... seed *")."""
     root, _, tail = path.rpartition("#")
     keys = tail.split("/") if tail else []
     out = [f"{root}#{'/'.join(keys[: i + 1])}" for i in range(len(keys))]
-    grouped = [_SEED.sub("seed #", k) for k in keys]
+    grouped = [_SEED.sub("seed *", k) for k in keys]
     if grouped != keys:
         out += [f"{root}#{'/'.join(grouped[: i + 1])}" for i in range(len(keys))]
     return out
@@ -529,8 +529,8 @@ def locality(
     """A table's figures must come from its entries. Each row (of two figures or more) has
     entries holding all its figures; in a table whose rows quote one entry each (a method, a
     setting, a seed), the deepest of them lie at about one depth, which three rows in four reach.
-    A row whose figures meet only higher up (in the whole file, say) has a figure from
-    elsewhere: each figure not in the entry, at that depth, that holds most of its row is
+    A row whose figures meet only higher up (or in no entry below the part, where most rows
+    meet in one) has a figure from elsewhere: each figure not in the entry, at that depth, that holds most of its row is
     reported. The same holds for
     the cells that list figures alone ("0.079 / 0.150 / 0.083"), in a table with an entry per
     column. A figure derived from others of its row (`accept`) may be elsewhere."""
@@ -550,16 +550,22 @@ def locality(
         if len(group) < 2:
             continue
         typical = sorted(depths)[len(depths) // 4]  # the lower quartile: most rows reach it
+        if statistics.median_high(depths) >= 1:
+            typical = max(typical, 1)  # figures that meet in no entry below the part
         for unit, depth in zip(group, depths, strict=True):
             if depth >= typical:
                 continue
             entry, strays = _strays(unit, typical)
+            if not entry and not all(accept(f) for f, _ in unit):
+                shown = ", ".join(_shown(f) for f, _ in unit)
+                out.append(f"{unit[0][0].line}: {shown}: the {kind}'s figures share no entry")
             out += [_stray(f, entry, kind) for f in strays if not accept(f)]
     return sorted(set(out), key=lambda line: int(line.split(":")[0]))
 
 
 def _depth(entry: str) -> int:
-    return entry.rpartition("#")[2].count("/") + 1
+    """How deep an entry lies below its part: its keys, not counting the "*" of a series."""
+    return sum(1 for key in entry.rpartition("#")[2].split("/") if key != "*")
 
 
 def _coverage(unit: list[tuple[Figure, list[str]]]) -> dict[str, int]:
@@ -624,7 +630,7 @@ def _series(children: list, pool: Pool, path: str, depth: int) -> None:
         if len(across) < 2:
             continue
         if all(isinstance(v, dict) for v in across) or any(_numeric(v) is not None for v in across):
-            _series(across, pool, path, depth + 1)
+            _series(across, pool, _join(path, f"*/{key}"), depth + 1)
 
 
 def _strings(text: str, pool: Pool, path: str) -> None:
