@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tensorflow as tf  # noqa: E402
 from tensorflow_model_remediation import min_diff as md  # noqa: E402
 
+from bench.provenance import stamp  # noqa: E402
 import rates  # noqa: E402
 from contract import IDENTITY_GROUPS, IDENTITY_KEYWORDS, TOKENS_KEY, identity_feature  # noqa: E402
 from ingest.shared_data import shared_data_dir  # noqa: E402
@@ -207,6 +208,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, help="append one JSON line per configuration here")
     a = p.parse_args()
+    provenance = stamp("bench/min_diff_sweep.py")
     transform = TransformSettings()
     settings = TrainerSettings(seed=a.seed)
     data = load(transform.max_tokens, transform.vocab_size)
@@ -214,7 +216,7 @@ def main() -> None:
     rows = {g: int((m & (va_y < 0.5)).sum()) for g, m in va_groups.items()}
     print(f"train {len(data['train'][1])} val {len(va_y)}; non-toxic val rows {rows}", flush=True)
     for name in a.configs:
-        r = run_config(name, data, settings, transform.max_tokens)
+        r = {**run_config(name, data, settings, transform.max_tokens), "provenance": provenance}
         print(json.dumps(r), flush=True)
         if a.out:
             with open(a.out, "a") as f:

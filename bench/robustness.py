@@ -20,7 +20,8 @@ toxic when its score is strictly above the threshold:
 a keyword, with each keyword swapped for another at random (seeded), scored against the
 originals; with the validation AUC from the training stats; it lists every cached run of each
 seed, so successive calls build one table, and with several seeds the mean changes per weight
-and the rule's pick. `measure` writes bench/results/robustness.json over the given seeds and
+and the rule's pick, and writes those rows under `tuning` in bench/results/robustness.json.
+`measure` writes bench/results/robustness.json over the given seeds and
 prints the flip cuts, of the means and per seed; figures kept under other keys by earlier
 calls stay, and `--keep-previous KEY` also keeps the file's earlier CLP figures under KEY.
 Runs are cached per method, weight, CLP options and seed in the output folder, under the code's
@@ -241,6 +242,28 @@ def tuning_table(base: dict, out: Path, seed: int) -> str:
     return "\n".join(lines)
 
 
+def write_tuning(path: Path, out: Path, seeds: list[int], provenance: dict) -> None:
+    """The validation figures of every cached run of each tuned seed (the rows `tune` prints),
+    under `tuning` in the results file, each seed's entry with the stamp of the call that
+    wrote it."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    tuning = results.setdefault("tuning", {})
+    for seed in seeds:
+        runs = [
+            json.loads(p.read_text()) for p in sorted(run_cache(out).glob(f"*-seed{seed}.json"))
+        ]
+        tuning[f"seed{seed}"] = {
+            "provenance": provenance,
+            "runs": {r["tag"]: {"validation_auc": r["validation_auc"],
+                                "validation_flip_rate": r["validation_swap"]["flip_rate"],
+                                "validation_mean_abs_change":
+                                    r["validation_swap"]["mean_abs_score_change"]}
+                     for r in runs},
+        }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
 def mean_tuning_table(bases: dict[int, dict], out: Path, suffix: str) -> str:
     """Per CLP weight of the given options run at every seed: the validation AUC change and
     flip cut against the same seed's baseline, averaged over the seeds, and the rule's pick
@@ -305,6 +328,8 @@ def main(argv=None) -> int:
             print(f"seed {seed}\n{tuning_table(bases[seed], out, seed)}\n", flush=True)
         if len(bases) > 1:
             print(mean_tuning_table(bases, out, variant[0]))
+        write_tuning(Path(args.results) / "robustness.json", out, list(bases),
+                     common.stamp("bench/robustness.py", argv))  # fmt: skip
         return 0
 
     from trainer_modules.settings import TrainerSettings
@@ -320,7 +345,9 @@ def main(argv=None) -> int:
     path = Path(args.results) / "robustness.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     # Figures kept by earlier calls travel on, with or without --keep-previous.
-    results.update({k: v for k, v in previous.items() if isinstance(v, dict) and "clp" in v})
+    results.update(
+        {k: v for k, v in previous.items() if isinstance(v, dict) and ("clp" in v or k == "tuning")}
+    )
     if args.keep_previous and previous:
         # An entry written before issue 27 names its command alone, not under provenance.
         kept = ("clp", "clp_control", "clp_weight", "clp_pairs", "clp_oov", "command", "provenance")
