@@ -885,11 +885,11 @@ def find(value: str, file: str) -> list[str]:
     return out
 
 
-def sensitivity(paths: list[Path], every: int = 1) -> tuple[int, int]:
+def sensitivity(paths: list[Path], every: int = 1) -> dict[str, dict[str, int]]:
     """How many single-digit changes the check reports: each figure of every marked block (or
-    every `every`-th one), its last digit raised by 3 (mod 10), the block checked again.
-    Returns (reported, tried)."""
-    reported = tried = 0
+    every `every`-th one), its last digit raised by 3 (mod 10), the block checked again. Per
+    kind of figure ("m ± s" pairs, other figures in tables, in prose): {"tried", "reported"}."""
+    out: dict[str, dict[str, int]] = {}
     for path in paths:
         relative = path.relative_to(ROOT) if path.is_absolute() else path
         for block in blocks(path):
@@ -911,9 +911,12 @@ def sensitivity(paths: list[Path], every: int = 1) -> tuple[int, int]:
                 report = Report()
                 check_block(relative, Block(path, block.start, lines, block.spec,
                                             block.marker_line), report)  # fmt: skip
-                tried += 1
-                reported += len(report.problems) > len(base.problems)
-    return reported, tried
+                kind = ("mean_sd" if figure.sd is not None
+                        else "table" if figure.column is not None else "prose")  # fmt: skip
+                tally = out.setdefault(kind, {"tried": 0, "reported": 0})
+                tally["tried"] += 1
+                tally["reported"] += len(report.problems) > len(base.problems)
+    return out
 
 
 def main(argv=None) -> int:
@@ -926,10 +929,20 @@ def main(argv=None) -> int:
     parser.add_argument("--sensitivity", type=int, metavar="EVERY", default=0,
                         help="change the last digit of every EVERY-th figure and print how "
                              "many changes the check reports, and exit")  # fmt: skip
+    parser.add_argument("--results", type=Path, default=None,
+                        help="with --sensitivity: write the counts, stamped, to this file")  # fmt: skip
     args = parser.parse_args(argv)
     if args.sensitivity:
-        reported, tried = sensitivity(markdown_files(args.files), args.sensitivity)
-        print(f"{reported} of {tried} changed figures reported ({reported / max(tried, 1):.0%})")
+        result = sensitivity(markdown_files(args.files), args.sensitivity)
+        for kind, tally in result.items():
+            print(f"{kind}: {tally['reported']} of {tally['tried']} changed figures reported")
+        if args.results:
+            sys.path.insert(0, str(ROOT))
+            from bench.provenance import stamp
+
+            stamped = {"provenance": stamp("bench/check_figures.py", argv),
+                       "every": args.sensitivity, "change": "last digit + 3 (mod 10)", **result}  # fmt: skip
+            args.results.write_text(json.dumps(stamped, indent=2) + "\n")
         return 0
     if args.find:
         print("\n".join(find(*args.find)) or "not found")
