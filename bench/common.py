@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from bench.provenance import cache_key, commit, stamp  # noqa: E402,F401  (results entries' stamps)
 import rates  # noqa: E402
+from bench.provenance import cache_key, commit, stamp  # noqa: E402,F401  (results entries' stamps)
 from contract import (  # noqa: E402
     HOLDOUT_KEY,
     IDENTITY_GROUPS,

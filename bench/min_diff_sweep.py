@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tensorflow as tf  # noqa: E402
 from tensorflow_model_remediation import min_diff as md  # noqa: E402
 
-from bench.provenance import stamp  # noqa: E402
 import rates  # noqa: E402
+from bench.provenance import stamp  # noqa: E402
 from contract import IDENTITY_GROUPS, IDENTITY_KEYWORDS, TOKENS_KEY, identity_feature  # noqa: E402
 from ingest.shared_data import shared_data_dir  # noqa: E402
 from trainer_modules import common, embeddings, min_diff  # noqa: E402
