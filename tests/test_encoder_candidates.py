@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from contract import ENCODING_KEY, TOKENS_KEY
 from pipeline import config
+from pipeline.candidates import Candidate, candidates_from_names
 from pipeline.pipeline import _training_order
 from tests import synthetic as syn
 from trainer_modules import common, min_diff, tfco
@@ -29,7 +30,7 @@ WIDTH = 6
     ],
 )
 def test_a_candidate_name_gives_its_trainer_its_model_and_its_base(name, trainer, model, base):
-    candidate = config.Candidate(name)
+    candidate = Candidate(name)
     assert (candidate.trainer, candidate.model, candidate.base) == (trainer, model, base)
     assert candidate.uses_encoder == name.startswith("encoder")
 
@@ -38,18 +39,18 @@ def test_clp_on_the_encoder_is_refused_with_the_choices():
     with pytest.raises(
         ValueError, match="unknown candidate 'encoder_clp'; choose from .*encoder_tfco"
     ):
-        config.Candidate("encoder_clp")
+        Candidate("encoder_clp")
 
 
 def test_every_base_is_trained_first():
-    order = [c.name for c in _training_order(config.candidates_from_names(["encoder_tfco"]))]
+    order = [c.name for c in _training_order(candidates_from_names(["encoder_tfco"]))]
     assert order == ["baseline", "encoder", "encoder_tfco"]
 
 
 def test_transform_runs_the_encoder_only_for_a_candidate_that_reads_it():
     plain = config.Settings()
     assert plain.transform_config()["sentence_encoder"] == NO_ENCODER
-    with_encoder = config.Settings(candidates=config.candidates_from_names(["tfco", "encoder"]))
+    with_encoder = config.Settings(candidates=candidates_from_names(["tfco", "encoder"]))
     assert with_encoder.transform_config()["sentence_encoder"] == SENTENCE_ENCODER
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from contract import COMPLETE_MARKER
 from pipeline import config
+from pipeline.candidates import POSTPROCESSED
 from pipeline.pipeline import component_ids
 from tests import runs
 
@@ -63,7 +64,7 @@ def test_every_candidate_is_trained_judged_and_the_selected_one_pushed(blessed_r
     marker = json.loads((out / "serving" / version / COMPLETE_MARKER).read_text())
     assert marker["candidate"] == outcome.winner
     # The post-processed candidate took the baseline's weights: same scores, own thresholds.
-    stats = training_stats(out, f"baseline{config.POSTPROCESSED}")
+    stats = training_stats(out, f"baseline{POSTPROCESSED}")
     assert stats["weights_from"].startswith(
         str(out / "pipelines" / config.PIPELINE_NAME / "Trainer.baseline")
     )
