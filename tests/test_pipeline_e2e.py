@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from contract import COMPLETE_MARKER
+from contract import COMPLETE_MARKER, TRAINER_RECORD_FILE
 from pipeline import config
-from pipeline.candidates import POSTPROCESSED
+from pipeline.candidates import POSTPROCESSED, Candidate
 from pipeline.pipeline import component_ids
 from tests import runs
 
@@ -83,6 +83,15 @@ def training_stats(out, candidate: str) -> dict:
         "model_run/*/training_stats.json"
     )
     return json.loads(path.read_text())
+
+
+def test_each_trainer_records_its_own_name_for_the_model_card(blessed_run):
+    out, _ = blessed_run
+    for name in CANDIDATES:
+        [path] = (out / "pipelines" / config.PIPELINE_NAME / f"Trainer.{name}").glob(
+            f"model/*/Format-Serving/{TRAINER_RECORD_FILE}"
+        )
+        assert json.loads(path.read_text())["trainer"] == Candidate(name).trainer, name
 
 
 def test_pushed_model_serves_all_signatures(blessed_run):

@@ -20,10 +20,12 @@ least). This uses identity terms at inference time; docs/postprocessing.md gives
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import rates
-from trainer_modules.operating_point import toxic
+from trainer_modules.operating_point import OperatingPoint, toxic
 
 
 def fit_group_thresholds(
@@ -97,6 +99,29 @@ def decisions(scores, tags: dict[str, np.ndarray], rest: float, own: dict[str, f
         )
     thresholds = np.where(np.isfinite(thresholds), thresholds, rest)
     return scores > thresholds
+
+
+def group_threshold_point(
+    point: OperatingPoint, scores, labels, tags: dict, target_fpr: float, min_rows: int
+) -> OperatingPoint:
+    """The post-processed operating point, a new record on `point` (the base model's own): the
+    untagged rows' threshold, each group's, how each was set, and the validation rates of the
+    post-processed decisions rather than of the base threshold."""
+    base = point.threshold
+    rest, own = fit_group_thresholds(scores, labels, tags, target_fpr, min_rows, base)
+    flagged = decisions(scores, tags, rest, own)
+    negative = np.asarray(labels).reshape(-1) < 0.5
+    return dataclasses.replace(
+        point,
+        threshold=rest,
+        postprocess="group_thresholds",
+        group_thresholds=own,
+        base_threshold=base,
+        fitted_groups=fitted_groups(tags, labels, min_rows),
+        threshold_notes=threshold_notes(tags, labels, min_rows, own, base, rest),
+        validation_fpr=float(flagged[negative].mean()),
+        validation_tpr=float(flagged[~negative].mean()),
+    )
 
 
 def fit_gap_bounded_thresholds(
