@@ -1,11 +1,13 @@
 """The names every layer shares: feature keys, identity groups and their keywords, the slice
-key, metric keys, the prediction keys and the push marker.
+key, metric keys, the prediction keys, the push marker, and the trainers.
 
 This module is the bottom of the house: it imports nothing of the project, and everything else
 may import it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 TEXT_KEY = "comment_text"
 LABEL_KEY = "toxicity"
@@ -209,3 +211,67 @@ CHALLENGE_PATTERN = "*.tfrecord"
 # Beside is_toxic in every served signature: how many of a text's tokens the vocabulary knows.
 # A text with none (empty, emoji only, another script) is served as not toxic, and says so.
 KNOWN_TOKENS_KEY = "known_tokens"
+
+
+@dataclass(frozen=True)
+class TrainerInfo:
+    """One trainer: the module `trainer_modules.<name>` with its `run_fn`, and what the layers
+    above need to know of it without importing it (it imports TensorFlow)."""
+
+    name: str
+    # What it does to the loss, as the model card says it.
+    text: str
+    # Runs when no --candidates are given.
+    default: bool = False
+    # It remediates the identity groups of `target_groups` / `target_group_min_rows`.
+    target_groups: bool = False
+    # A candidate may train it on the sentence encoding beside the tokens
+    # (pipeline/candidates.py names those candidates).
+    encoder: bool = False
+    # A `<model>_group_thresholds` candidate may fit per-group thresholds on its weights.
+    postprocess: bool = True
+
+    @property
+    def module(self) -> str:
+        """The dotted path TFX imports (the project is installed: no module_file copying)."""
+        return f"trainer_modules.{self.name}"
+
+    @property
+    def run_fn(self) -> str:
+        return f"{self.module}.run_fn"
+
+    @property
+    def settings_prefix(self) -> str:
+        """Its own settings are the TrainerSettings fields named `<name>_*` (the card lists
+        them); the others every trainer reads."""
+        return f"{self.name}_"
+
+
+# The trainer of no remediation: every remediation is judged against it (do no harm).
+BASELINE = "baseline"
+# The trainer registry: adding a trainer is its module and one line here. Dict order is the
+# order the CLI's help and the errors list them.
+TRAINERS = {
+    t.name: t
+    for t in (
+        TrainerInfo(BASELINE, "none: the baseline trainer (binary cross-entropy only)",
+                    default=True, encoder=True),
+        TrainerInfo("min_diff", "MinDiff: an MMD penalty between the score distributions of "
+                    "the target groups' non-toxic comments and the other non-toxic comments",
+                    default=True, target_groups=True, encoder=True),
+        TrainerInfo("tfco", "TFCO: constrained training, each target group's FPR at most the "
+                    "overall FPR plus epsilon at the operating point",
+                    default=True, target_groups=True, encoder=True),
+        # CLP swaps identity token ids, which a sentence encoding does not have.
+        TrainerInfo("clp", "Counterfactual Logit Pairing: a penalty on the logit change when a "
+                    "comment's identity terms are swapped"),
+    )
+}  # fmt: skip
+
+
+def trainer_of_module(module: str) -> TrainerInfo:
+    """The trainer whose module this is (a trainer module passes its `__name__`)."""
+    found = [t for t in TRAINERS.values() if t.module == module]
+    if not found:
+        raise ValueError(f"{module} is not a registered trainer module (contract.TRAINERS)")
+    return found[0]

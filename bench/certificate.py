@@ -47,7 +47,7 @@ from components.intervals import Rate  # noqa: E402
 from components.policy import GatePolicy  # noqa: E402
 from components.selector import CandidateRow, select  # noqa: E402
 from components.verdict import Failure, Verdict  # noqa: E402
-from pipeline import config  # noqa: E402
+from pipeline import config, nodes  # noqa: E402
 
 PREPARE = {"ghc": prepare_ghc, "embedded": prepare_embedded}
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "certificate.json"
@@ -56,8 +56,9 @@ OLD_RULE = {"primary": "max_group_fpr_gap", "tie_margin": 0.02, "tiebreak": "auc
 # Failures the certificate added (issue 21): the suite's sources, do-no-harm, a group judged
 # nowhere, the suite's texts with no known word. The old gate had only TFMA's eval checks, so dropping these gives its blessing.
 CERTIFICATE_SLICES = ("(madlibs)", "(functional)", "(wiki)", "(wiki identity swaps)", "(suite)")
-# Nodes the challenge suite adds to a run: the issue bounds their time together.
-SUITE_NODES = ("ChallengeExampleGen", "ChallengeEvaluator.")
+# The node the challenge suite adds to a run beside each candidate's ChallengeEvaluator: the
+# issue bounds their time together.
+SUITE_EXAMPLE_GEN = "ChallengeExampleGen"
 FIGURES = ("eval_gap", "madlibs_max_group_fpr", "madlibs_max_term_fpr", "wiki_gap",
            "flip_rate", "auc", "tpr", "base_auc")  # fmt: skip
 # The targets of issue 21 on the pushed model (GHC), each figure's bound.
@@ -156,7 +157,11 @@ def run_timing(metadata: Path, run_id: str) -> dict:
     }
     starts = [e.create_time_since_epoch for e in chosen.values()]
     ends = [e.last_update_time_since_epoch for e in chosen.values()]
-    suite = {n: s for n, s in seconds.items() if n.startswith(SUITE_NODES)}
+    suite = {
+        n: s
+        for n, s in seconds.items()
+        if n == SUITE_EXAMPLE_GEN or nodes.candidate_of(n, nodes.CHALLENGE_EVALUATOR)
+    }
     return {
         "node_seconds": seconds,
         "span_s": round((max(ends) - min(starts)) / 1000, 1) if starts else None,

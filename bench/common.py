@@ -33,7 +33,7 @@ from contract import (  # noqa: E402
     identity_feature,
 )
 from ingest.shared_data import shared_data_dir  # noqa: E402
-from pipeline import config  # noqa: E402
+from pipeline import config, nodes  # noqa: E402
 from trainer_modules import operating_point as op  # noqa: E402
 
 MIN_NEGATIVES = 30
@@ -92,7 +92,7 @@ def run_pipeline(data: Path, trainer: str, out: Path, args: list[str], tag: str)
     outcome = latest_outcome(metadata, config.PIPELINE_NAME)
     with Reader(metadata) as reader:
         run = reader.run_outputs(outcome.run_id)
-    trainer_outputs = run[f"Trainer.{trainer}"]
+    trainer_outputs = run[nodes.node_id(nodes.TRAINER, trainer)]
     model = trained_model(trainer_outputs["model"][0].uri, trainer_outputs["model_run"][0].uri)
     return {**model, "blessed": outcome.blessed, "pipeline_seconds": wall}
 

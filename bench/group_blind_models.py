@@ -71,9 +71,9 @@ def keras_scores(rows: dict, weights: np.ndarray, seed: int, kind: str):
     patience 3), fitted with per-row weights."""
     import tensorflow as tf
 
-    from trainer_modules import common as trainer_common
     from trainer_modules import embeddings
     from trainer_modules.early_stopping import BestEpoch
+    from trainer_modules.model import build_model
     from trainer_modules.settings import TrainerSettings
 
     settings = TrainerSettings(seed=seed)
@@ -87,7 +87,7 @@ def keras_scores(rows: dict, weights: np.ndarray, seed: int, kind: str):
     if kind.startswith("conv"):
         model = conv_model(vectors, max_tokens, seed)
     else:
-        model = trainer_common.build_model(len(vocab), max_tokens, settings, vectors)
+        model = build_model(len(vocab), max_tokens, settings, vectors)
     model.compile(optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
                   loss=tf.keras.losses.BinaryCrossentropy())  # fmt: skip
     best = BestEpoch(model, val["tokens"], val["labels"], settings.patience)

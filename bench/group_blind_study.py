@@ -25,7 +25,7 @@ and beside the peer's TF-IDF features.
 
 Each model is scored at its own operating point (5% FPR on validation) with `common.figures`,
 on validation and test. For each control model, the threshold frontier: group-aware thresholds
-on its validation scores (`postprocess.fit_gap_bounded_thresholds`) applied to test. The pick,
+on its validation scores (`gap_thresholds.fit_gap_bounded_thresholds`) applied to test. The pick,
 on validation: the loosest w whose mean validation gap is >= 70% below its control's. Writes
 bench/results/group-blind-study.json (figures per setting and seed, stamped with the command,
 commit and date) and prints tables; rows and scores are cached per model under
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import rates  # noqa: E402
 from bench import common  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
+from bench.gap_thresholds import fit_gap_bounded_thresholds  # noqa: E402
 from bench.group_blind_models import (  # noqa: E402
     LINEAR_C,
     keras_scores,
@@ -201,7 +202,7 @@ def oracle(test: dict, scores, base: dict) -> dict:
 def _bounded(fit: dict, fit_scores, target_fpr: float, gap: float, test: dict, scores, base):
     """Test figures of group-aware thresholds (`fit_gap_bounded_thresholds`) fitted on `fit`,
     with their TPR loss and gap cut against the control's `base` figures."""
-    rest, own = postprocess.fit_gap_bounded_thresholds(
+    rest, own = fit_gap_bounded_thresholds(
         fit_scores, fit["labels"], fit["groups"], target_fpr, gap, common.MIN_NEGATIVES
     )
     flagged = postprocess.decisions(scores, test["groups"], rest, own)

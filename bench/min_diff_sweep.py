@@ -6,7 +6,7 @@ Reproduces the pipeline's data path in numpy: GHC train less its md5-hash tenth 
 that tenth is validation; text normalized as Transform does (lower case, runs of non letters or
 digits to one space), the 20,000 most frequent training tokens of the first 100, identity tags
 as whole-word keyword matches (contract.IDENTITY_KEYWORDS). The model is the project's own
-`common.build_model` with `embeddings.embedding_matrix`, wrapped in MinDiffModel as `min_diff.fit`
+`model.build_model` with `embeddings.embedding_matrix`, wrapped in MinDiffModel as `min_diff.fit`
 did before its single-pass step (the same loss; the `min_diff_pools` rows, target groups = every
 group with >= 30 non-toxic training rows), with early stopping on validation AUC
 (`early_stopping.BestEpoch`). For each configuration: validation AUC, and at the threshold where
@@ -43,9 +43,11 @@ import rates  # noqa: E402
 from bench.provenance import stamp  # noqa: E402
 from contract import IDENTITY_GROUPS, IDENTITY_KEYWORDS, TOKENS_KEY, identity_feature  # noqa: E402
 from ingest.shared_data import shared_data_dir  # noqa: E402
-from trainer_modules import common, embeddings, min_diff  # noqa: E402
+from trainer_modules import embeddings, min_diff  # noqa: E402
 from trainer_modules import operating_point as op  # noqa: E402
+from trainer_modules.datasets import model_inputs  # noqa: E402
 from trainer_modules.early_stopping import BestEpoch  # noqa: E402
+from trainer_modules.model import build_model, logits_of  # noqa: E402
 from trainer_modules.settings import TrainerSettings, TransformSettings  # noqa: E402
 
 MIN_ROWS = 30
@@ -165,8 +167,8 @@ def run_config(name: str, data: dict, settings: TrainerSettings, max_tokens: int
 
     tf.keras.utils.set_random_seed(settings.seed)
     vectors = embeddings.embedding_matrix(settings.glove_path, data["vocab"], settings.seed)
-    model = common.build_model(len(data["vocab"]), max_tokens, settings, vectors)
-    trained = common.logits_of(model) if on_logits else model
+    model = build_model(len(data["vocab"]), max_tokens, settings, vectors)
+    trained = logits_of(model) if on_logits else model
 
     features = {TOKENS_KEY: tr_ids}
     features.update({identity_feature(g): tr_groups[g].astype("int64") for g in IDENTITY_GROUPS})
@@ -174,7 +176,7 @@ def run_config(name: str, data: dict, settings: TrainerSettings, max_tokens: int
     train = examples.shuffle(len(tr_y), seed=settings.seed).batch(settings.batch_size)
     sensitive, nonsensitive = min_diff.min_diff_pools(train, targets, "all")
     packed = md.keras.utils.input_utils.pack_min_diff_data(
-        original_dataset=common.model_inputs(train),
+        original_dataset=model_inputs(train),
         sensitive_group_dataset=min_diff._endless(
             sensitive, settings.min_diff_batch_size, settings.seed
         ),

@@ -51,7 +51,7 @@ SCOPE = {
     "components/selector.py": ["select", "candidate_row", "_max_gap", "_value"],
     "trainer_modules/postprocess.py": [
         "fit_group_thresholds", "threshold_notes", "fitted_groups", "_fitted_groups",
-        "decisions", "fit_gap_bounded_thresholds",
+        "decisions", "group_threshold_point",
     ],
     "trainer_modules/operating_point.py": ["toxic", "choose"],
     "rates.py": [

@@ -27,12 +27,13 @@ DATA = Path("/work/main/outputs/bench-certificate/data/ghc")
 
 
 def record(folder: Path, name: str, into: Path | None = None) -> dict:
-    from runners.mlmd import Reader, latest_outcome, sqlite_connection
+    from pipeline import nodes
+    from pipeline.mlmd import Reader, latest_outcome, sqlite_connection
 
     metadata = folder / "metadata.sqlite"
     outcome = latest_outcome(sqlite_connection(metadata, read_only=True), PIPELINE)
     with Reader(sqlite_connection(metadata, read_only=True)) as reader:
-        outputs = reader.run_outputs(outcome.run_id)["Trainer.tfco"]
+        outputs = reader.run_outputs(outcome.run_id)[nodes.node_id(nodes.TRAINER, "tfco")]
     model = common.trained_model(outputs["model"][0].uri, outputs["model_run"][0].uri)
     run = read_run(folder)
     result = {"name": name, "run_id": outcome.run_id, **model, "gate": run}

@@ -6,7 +6,7 @@ identity tags at inference (a feasibility reference for the group-blind methods)
 
 For each baseline model (one per seed; TRAINER_DIR is its Trainer's output folder, ID the
 execution id) and each bound g: per-group thresholds fitted on the model's VALIDATION scores
-(`postprocess.fit_gap_bounded_thresholds`: overall FPR 5%, each group with 30+ non-toxic
+(`gap_thresholds.fit_gap_bounded_thresholds`: overall FPR 5%, each group with 30+ non-toxic
 validation rows at FPR <= 5% + g, groups within the bound left at the common threshold), then
 applied to the TEST split: TPR and its loss against the model's own operating point, overall
 FPR, the largest group FPR gap (groups with 30+ non-toxic test rows) and its cut. AUC does not
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
 from bench.base_model import rows_the_model_saw  # noqa: E402
+from bench.gap_thresholds import fit_gap_bounded_thresholds  # noqa: E402
 from bench.validation_sweep import existing_run  # noqa: E402
 from trainer_modules import postprocess  # noqa: E402
 
@@ -42,7 +43,7 @@ def one_seed(run: dict, rows, gaps) -> dict:
     base = common.figures(test_scores, test["labels"], test["groups"], threshold)
     out = {"baseline": base, "bounds": {}}
     for gap in gaps:
-        rest, own = postprocess.fit_gap_bounded_thresholds(
+        rest, own = fit_gap_bounded_thresholds(
             val_scores, validation["labels"], validation["groups"], common.TARGET_FPR, gap,
             common.MIN_NEGATIVES,
         )  # fmt: skip

@@ -33,6 +33,7 @@ from contract import (
     TP_METRIC,
     TPR_METRIC,
     TRAINER_RECORD_FILE,
+    TRAINERS,
 )
 
 TFMA_NOTE = (
@@ -45,20 +46,12 @@ WILSON_NOTE = (
     "toxic rows); TFMA's own intervals were not computed (run with --confidence-intervals)."
 )
 MIXED_MARK = "†"
-TRAINER_TEXT = {
-    "baseline": "none: the baseline trainer (binary cross-entropy only)",
-    "min_diff": "MinDiff: an MMD penalty between the score distributions of the target groups' "
-    "non-toxic comments and the other non-toxic comments",
-    "tfco": "TFCO: constrained training, each target group's FPR at most the overall FPR plus "
-    "epsilon at the operating point",
-    "clp": "Counterfactual Logit Pairing: a penalty on the logit change when a comment's identity "
-    "terms are swapped",
-}
 ENCODER_TEXT = (
     "; the model reads the frozen all-MiniLM-L6-v2 sentence encoding of each comment beside "
     "its tokens"
 )
-SHARED_REMEDIATION_SETTINGS = ("target_groups", "target_group_min_rows")
+# Shown for a trainer that remediates target groups (contract.TrainerInfo.target_groups).
+TARGET_GROUP_SETTINGS = ("target_groups", "target_group_min_rows")
 
 
 def _count(row: dict, key: str) -> int | None:
@@ -150,16 +143,18 @@ def _performance(gate: dict, verdict: Verdict | None) -> dict:
 
 def _remediation(trainer: dict, point: dict) -> dict:
     name = trainer.get("trainer") or "unknown"
+    # None for a record of a trainer no longer registered: its name stands for its text.
+    known = TRAINERS.get(name)
     settings = trainer.get("settings") or {}
-    own = {k: v for k, v in settings.items() if k.startswith(f"{name}_")}
-    if own:
-        own.update({k: settings[k] for k in SHARED_REMEDIATION_SETTINGS if k in settings})
+    own = {k: v for k, v in settings.items() if known and k.startswith(known.settings_prefix)}
+    if known and known.target_groups:
+        own.update({k: settings[k] for k in TARGET_GROUP_SETTINGS if k in settings})
     postprocess = point.get("postprocess") or settings.get("postprocess") or "none"
     if postprocess != "none" and "postprocess_min_rows" in settings:
         own["postprocess_min_rows"] = settings["postprocess_min_rows"]
     return {
         "trainer": name,
-        "text": TRAINER_TEXT.get(name, name)
+        "text": (known.text if known else name)
         + (ENCODER_TEXT if settings.get("use_sentence_encoding") else ""),
         "settings": [(k, _setting(v)) for k, v in sorted(own.items())],
         "groups": list(trainer.get("remediated_groups") or []),

@@ -31,8 +31,17 @@ from contract import AUC_METRIC, FNR_METRIC, FPR_METRIC, OVERALL, TPR_METRIC
 
 DECISION_FILE = "selection.json"
 DECISION_TEXT = "selection.txt"
-REPORT_PREFIX, BLESSING_PREFIX = "report_", "blessing_"
 SOURCE_MODEL_ID = "source_model_id"
+
+
+def report_key(name: str) -> str:
+    """The Selector's input key of a candidate's gate report."""
+    return f"report_{name}"
+
+
+def blessing_key(name: str) -> str:
+    """The Selector's input key of a candidate's gate blessing."""
+    return f"blessing_{name}"
 
 
 class SelectionReport(Artifact):
@@ -192,16 +201,15 @@ def _copy_model(source_uri: str, target: Artifact) -> None:
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         rule = json.loads(exec_properties["rule"])
-        names = [k[len(REPORT_PREFIX) :] for k in sorted(input_dict) if k.startswith(REPORT_PREFIX)]
-        blessings = {n: input_dict[BLESSING_PREFIX + n][0] for n in names}
+        # In the pipeline's candidate order.
+        names = json.loads(exec_properties["candidates"])
+        blessings = {n: input_dict[blessing_key(n)][0] for n in names}
         rows, champion = [], None
         for name in names:
-            report = read_report(input_dict[REPORT_PREFIX + name][0].uri)
+            report = read_report(input_dict[report_key(name)][0].uri)
             blessed = blessings[name].get_int_custom_property("blessed") == 1
             rows.append(candidate_row(name, report, blessed))
             champion = champion or report.get("champion")
-        order = json.loads(exec_properties["candidates"])
-        rows.sort(key=lambda r: order.index(r.name))
         decision = select(rows, rule, champion)
         write_decision(decision, output_dict["selection"][0].uri)
 
@@ -220,7 +228,7 @@ class Executor(base_executor.BaseExecutor):
         # The winner's gate report, for the model card the Pusher writes.
         report_out = output_dict["report"][0]
         if decision.winner:
-            io_utils.copy_dir(input_dict[REPORT_PREFIX + decision.winner][0].uri, report_out.uri)
+            io_utils.copy_dir(input_dict[report_key(decision.winner)][0].uri, report_out.uri)
         else:
             fileio.makedirs(report_out.uri)
         # Only a winner is blessed; the Pusher reads this blessing and the copied model.
@@ -254,9 +262,9 @@ def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict):
             "candidates": ExecutionParameter(type=str),
         }
         INPUTS = {
-            **{REPORT_PREFIX + n: ChannelParameter(type=GateReport) for n in candidate_names},
+            **{report_key(n): ChannelParameter(type=GateReport) for n in candidate_names},
             **{
-                BLESSING_PREFIX + n: ChannelParameter(type=standard_artifacts.ModelBlessing)
+                blessing_key(n): ChannelParameter(type=standard_artifacts.ModelBlessing)
                 for n in candidate_names
             },
         }
@@ -276,8 +284,8 @@ def make_selector(candidate_names, reports: dict, blessings: dict, rule: dict):
                 spec=SelectorSpec(
                     rule=json.dumps(rule, sort_keys=True),
                     candidates=json.dumps(list(candidate_names)),
-                    **{REPORT_PREFIX + n: reports[n] for n in candidate_names},
-                    **{BLESSING_PREFIX + n: blessings[n] for n in candidate_names},
+                    **{report_key(n): reports[n] for n in candidate_names},
+                    **{blessing_key(n): blessings[n] for n in candidate_names},
                     model=types.Channel(type=standard_artifacts.Model),
                     blessing=types.Channel(type=standard_artifacts.ModelBlessing),
                     selection=types.Channel(type=SelectionReport),

@@ -11,88 +11,16 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from components.policy import GatePolicy
+from pipeline.candidates import DEFAULT_CANDIDATES, Candidate, candidates_from_names
 from trainer_modules.settings import NO_ENCODER, TrainerSettings, TransformSettings
 
 # One pipeline trains every candidate; its champion is the latest model it pushed.
 PIPELINE_NAME = "fair-toxicity"
-TRAINERS = ("baseline", "min_diff", "tfco", "clp")
-POSTPROCESSED = "_group_thresholds"
-# The story of the main job: the baseline, each remediation, and the baseline with per-group
-# thresholds (docs/postprocessing.md), which reuses the baseline's weights instead of training.
-DEFAULT_CANDIDATES = ("baseline", "min_diff", "tfco", f"baseline{POSTPROCESSED}")
 
-# The frozen sentence encoder's candidates (trainer_modules/sentence_encoder.py): `encoder` is
-# the baseline's model reading the encoding beside its tokens, `encoder_<trainer>` a remediation
-# on it. Opt-in: Transform runs the encoder only when a candidate uses it. CLP swaps identity
-# token ids, which a sentence encoding does not have.
-ENCODER = "encoder"
-ENCODER_TRAINERS = ("baseline", "min_diff", "tfco")
-
-# Dotted paths resolved inside the installed package (no module_file copying).
+# Dotted paths resolved inside the installed package (no module_file copying); each trainer's
+# run_fn is its registry entry's (contract.TRAINERS).
 EVALUATOR_UDF = "trainer_modules.evaluator_udf"
 PREPROCESSING_FN = "trainer_modules.preprocessing.preprocessing_fn"
-RUN_FN = {name: f"trainer_modules.{name}.run_fn" for name in TRAINERS}
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One model the pipeline trains and judges: a trainer, optionally on the sentence encoder,
-    optionally with per-group thresholds. Its name is the component ids' suffix
-    (`Trainer.<name>`)."""
-
-    name: str
-
-    def __post_init__(self):
-        allowed = ENCODER_TRAINERS if self.uses_encoder else TRAINERS
-        if self.trainer not in allowed:
-            models = [*TRAINERS, ENCODER, *(f"{ENCODER}_{t}" for t in ENCODER_TRAINERS[1:])]
-            choices = [*models, *(m + POSTPROCESSED for m in models)]
-            raise ValueError(f"unknown candidate {self.name!r}; choose from {', '.join(choices)}")
-
-    @property
-    def model(self) -> str:
-        """The candidate whose Trainer trains the weights: itself, or for a post-processed
-        candidate the one it fits thresholds on."""
-        return self.name.removesuffix(POSTPROCESSED)
-
-    @property
-    def uses_encoder(self) -> bool:
-        return self.model == ENCODER or self.model.startswith(ENCODER + "_")
-
-    @property
-    def trainer(self) -> str:
-        """The trainer module (`trainer_modules.<trainer>`)."""
-        if self.model == ENCODER:
-            return "baseline"
-        return self.model.removeprefix(ENCODER + "_") if self.uses_encoder else self.model
-
-    @property
-    def postprocess(self) -> str:
-        return "group_thresholds" if self.name.endswith(POSTPROCESSED) else "none"
-
-    @property
-    def base(self) -> str | None:
-        """The model this candidate must do no harm against: the same trainer with the method
-        switched off (a post-processed candidate's own model; for a remediation the baseline,
-        or `encoder` for one on the encoder; for `encoder` the baseline), trained in the same
-        run. None for the baseline itself."""
-        if self.postprocess != "none":
-            return self.model
-        if self.uses_encoder:
-            return "baseline" if self.model == ENCODER else ENCODER
-        return None if self.trainer == "baseline" else "baseline"
-
-
-def candidates_from_names(names) -> tuple[Candidate, ...]:
-    candidates = tuple(Candidate(n) for n in names)
-    if not candidates:
-        raise ValueError("at least one candidate is needed")
-    repeated = sorted(
-        {c.name for c in candidates if [d.name for d in candidates].count(c.name) > 1}
-    )
-    if repeated:
-        raise ValueError(f"candidate(s) named twice: {', '.join(repeated)}")
-    return candidates
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from pipeline import nodes
+
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
@@ -145,8 +147,8 @@ class Reader:
         first = {}
         for context in self.store.get_contexts_by_type(NODE_CONTEXT):
             pipeline, _, node = context.name.partition(".")
-            kind, _, name = node.partition(".")
-            if pipeline == pipeline_name and kind == "Evaluator" and name:
+            name = nodes.candidate_of(node, nodes.EVALUATOR)
+            if pipeline == pipeline_name and name:
                 executions = self.node_executions(pipeline_name, node, run_id)
                 if executions:
                     first[name] = executions[0].id
@@ -288,11 +290,11 @@ def run_outcome(connection, run_id: str) -> RunOutcome:
             n for n, e in executions.items() if e.last_known_state == cached
         )
     for node in sorted(outputs, key=lambda n: executions[n].id if n in executions else 0):
-        prefix, _, name = node.partition(".")
+        name = nodes.candidate_of(node, nodes.GATE)
         reports = outputs[node].get("report", [])
-        if prefix == "FairnessGate" and reports:
+        if name and reports:
             outcome.reports[name] = (reports[-1].uri, read_report(reports[-1].uri))
-    selections = outputs.get("Selector", {}).get("selection", [])
+    selections = outputs.get(nodes.SELECTOR, {}).get("selection", [])
     if selections:
         outcome.selection_dir = selections[-1].uri
         outcome.selection = read_decision(selections[-1].uri)
@@ -304,7 +306,7 @@ def run_outcome(connection, run_id: str) -> RunOutcome:
                 key=lambda item: order.index(item[0]) if item[0] in order else len(order),
             )
         )
-    pushes = outputs.get("Pusher", {}).get("pushed_model", [])
+    pushes = outputs.get(nodes.PUSHER, {}).get("pushed_model", [])
     if pushes:
         props = pushes[-1].custom_properties
         outcome.pushed = bool(props["pushed"].int_value) if "pushed" in props else False

@@ -14,29 +14,24 @@ from components.policy import GatePolicy
 from components.pusher import AtomicPusher
 from components.selector import make_selector
 from contract import CHALLENGE_PATTERN, CHALLENGE_SPLIT, load_text_ops
-from pipeline import config
+from pipeline import config, nodes
+from pipeline.candidates import Candidate
 from pipeline.eval_config import build_eval_config
 
-# The component ids shared by every candidate, in execution order; each candidate adds
-# `Trainer.<name>`, `Evaluator.<name>`, `ChallengeEvaluator.<name>` and `FairnessGate.<name>`
-# (see `candidate_ids`), and each base model trained only for the do-no-harm comparison its
+# The component ids shared by every candidate, in execution order; each candidate adds its own
+# (`nodes.candidate_ids`), and each base model trained only for the do-no-harm comparison its
 # Trainer and both Evaluators.
 SHARED_IDS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataCheck",
               "Transform", "ChallengeExampleGen", "ChampionResolver")  # fmt: skip
-FINAL_IDS = ("Selector", "Pusher")
-
-
-def candidate_ids(name: str) -> tuple[str, str, str, str]:
-    return (f"Trainer.{name}", f"Evaluator.{name}", f"ChallengeEvaluator.{name}",
-            f"FairnessGate.{name}")  # fmt: skip
+FINAL_IDS = (nodes.SELECTOR, nodes.PUSHER)
 
 
 def component_ids(candidates) -> tuple[str, ...]:
     """Every component id of a pipeline with these candidates (names or `Candidate`s)."""
-    listed = [c if isinstance(c, config.Candidate) else config.Candidate(c) for c in candidates]
+    listed = [c if isinstance(c, Candidate) else Candidate(c) for c in candidates]
     ids = []
     for candidate in _training_order(listed):
-        own = candidate_ids(candidate.name)
+        own = nodes.candidate_ids(candidate.name)
         ids += own if candidate in listed else own[:3]
     return (*SHARED_IDS, *ids, *FINAL_IDS)
 
@@ -123,13 +118,13 @@ def create_pipeline(
                            sort_keys=True)),
     )  # fmt: skip
     names = [c.name for c in settings.candidates]
-    gates = {name: nodes[-1] for name, nodes in judged.items()}
+    gates = {name: judged_nodes[-1] for name, judged_nodes in judged.items()}
     selector = make_selector(
         names,
         reports={n: gates[n].outputs["report"] for n in names},
         blessings={n: gates[n].outputs["blessing"] for n in names},
         rule=settings.selection.to_json(),
-    ).with_id("Selector")
+    ).with_id(nodes.SELECTOR)
 
     pusher = _pusher(selector, serving_model_dir, vertex_push, data_root)
 
@@ -141,7 +136,7 @@ def create_pipeline(
             *([suite] if suite else []),
             champion,
             *trained,
-            *(node for nodes in judged.values() for node in nodes),
+            *(node for judged_nodes in judged.values() for node in judged_nodes),
             selector,
             pusher,
         ],
@@ -222,7 +217,7 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
     )
     trainers, trained_only, judged, evaluations = {}, [], {}, {}
     for candidate in _training_order(settings.candidates):
-        trainer_id, evaluator_id, challenge_id, gate_id = candidate_ids(candidate.name)
+        trainer_id, evaluator_id, challenge_id, gate_id = nodes.candidate_ids(candidate.name)
         custom_config = {
             **settings.training.custom_config(),
             "validation_from_train": not has_validation,
@@ -234,7 +229,7 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
         }
         base = trainers[candidate.model] if candidate.postprocess != "none" else None
         trainer = _trainer(vertex_training)(
-            run_fn=config.RUN_FN[candidate.trainer],
+            run_fn=candidate.run_fn,
             custom_config=custom_config,
             base_model=base.outputs["model"] if base is not None else None,
             **trainer_args,
@@ -256,14 +251,14 @@ def _candidates(settings, eval_config, split_folders, vertex_training, upstream,
                 suite_note=manifest,
             ).with_id(challenge_id)
         evaluations[candidate.name] = (evaluator, on_suite)
-        nodes = (trainer, evaluator, *([on_suite] if on_suite else []))
+        own = (trainer, evaluator, *([on_suite] if on_suite else []))
         if candidate not in settings.candidates:
-            trained_only += nodes
+            trained_only += own
             continue
         gate = _gate(
             candidate, evaluations, trainer, settings.gate, champion.outputs["model_blessing"]
         ).with_id(gate_id)
-        judged[candidate.name] = (*nodes, gate)
+        judged[candidate.name] = (*own, gate)
     return trained_only, judged
 
 
@@ -287,14 +282,14 @@ def _gate(candidate, evaluations, trainer, policy: GatePolicy, champion_blessing
     )
 
 
-def _training_order(candidates) -> list[config.Candidate]:
+def _training_order(candidates) -> list[Candidate]:
     """The candidates, each after its base model (added, trained and evaluated but not judged,
     when it is not a candidate itself)."""
-    order: list[config.Candidate] = []
+    order: list[Candidate] = []
 
     def add(candidate):
         if candidate.base and all(o.name != candidate.base for o in order):
-            add(config.Candidate(candidate.base))
+            add(Candidate(candidate.base))
         if candidate not in order:
             order.append(candidate)
 
@@ -311,7 +306,7 @@ def _pusher(selector, serving_model_dir: str, vertex_push: dict | None, data_roo
             model=selector.outputs["model"],
             model_blessing=selector.outputs["blessing"],
             custom_config=vertex_push,
-        ).with_id("Pusher")
+        ).with_id(nodes.PUSHER)
     # Atomic rename into a new version folder, never an overwrite.
     return AtomicPusher(
         model=selector.outputs["model"],
@@ -319,7 +314,7 @@ def _pusher(selector, serving_model_dir: str, vertex_push: dict | None, data_roo
         serving_dir=serving_model_dir,
         gate_report=selector.outputs["report"],
         data_location=data_root,
-    ).with_id("Pusher")
+    ).with_id(nodes.PUSHER)
 
 
 def _trainer(vertex_training: dict | None):

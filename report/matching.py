@@ -23,6 +23,7 @@ import numpy as np
 
 import rates
 from contract import (
+    BASELINE,
     EVAL_SIGNATURE,
     IDENTITY_GROUPS,
     LABEL_KEY,
@@ -93,9 +94,7 @@ def match_thresholds(
     names = [r.name for r in runs if r.name in scored]
     if not names:
         return None
-    reference = (
-        reference if reference in names else ("baseline" if "baseline" in names else names[0])
-    )
+    reference = reference if reference in names else (BASELINE if BASELINE in names else names[0])
     by_name = {r.name: r for r in runs}
     # Every model's `evaluate` score crosses OPERATING_POINT_SCORE at its own operating point.
     decision = OPERATING_POINT_SCORE

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from contract import MODEL_CARD_HTML
-from pipeline import config
+from pipeline import config, nodes
 from pipeline.mlmd import Reader
 from report.results import RunResult
 from report.values import slice_rows
@@ -56,7 +56,9 @@ def latest_evaluation(
     when `run_id` is given, with its examples, model and the FairnessGate report written from
     its evaluation."""
     with Reader(_checked(connection)) as reader:
-        executions = reader.node_executions(pipeline_name, f"Evaluator.{candidate}", run_id)
+        executions = reader.node_executions(
+            pipeline_name, nodes.node_id(nodes.EVALUATOR, candidate), run_id
+        )
         if not executions:
             return None
         execution = executions[-1]
@@ -88,7 +90,7 @@ def _attach_gate_report(
     reader: Reader, ref: EvaluationRef, evaluation_id: int, run_id: str | None = None
 ) -> None:
     readers = reader.readers_of(evaluation_id)
-    gate_node = f"FairnessGate.{ref.candidate}"
+    gate_node = nodes.node_id(nodes.GATE, ref.candidate)
     gates = [e for e in reader.node_executions(ref.pipeline, gate_node) if e.id in readers]
     if not gates:
         return
@@ -104,7 +106,7 @@ def _attach_selection(reader: Reader, ref: EvaluationRef, report_id: int, run_id
     newest (a later run whose gate was a cache hit reads the same report)."""
     readers = reader.readers_of(report_id)
     selectors = [
-        e for e in reader.node_executions(ref.pipeline, "Selector", run_id) if e.id in readers
+        e for e in reader.node_executions(ref.pipeline, nodes.SELECTOR, run_id) if e.id in readers
     ]
     for execution in reversed(selectors):
         selections = reader.execution_artifacts(execution.id).get("selection", [])

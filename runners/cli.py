@@ -7,7 +7,7 @@ import sys
 
 from components.policy import GatePolicy
 from contract import IDENTITY_GROUPS
-from pipeline import config
+from pipeline import candidates, config
 from trainer_modules.settings import CLP_OOV, CLP_PAIRS, TFCO_CONSTRAINT_ROWS
 
 
@@ -48,7 +48,7 @@ def identity_groups(text: str) -> tuple[str, ...]:
 def candidate_names(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     try:
-        config.candidates_from_names(names)
+        candidates.candidates_from_names(names)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return names
@@ -70,17 +70,18 @@ def add_gate_and_training_arguments(parser: argparse.ArgumentParser, add=_add_to
 
 def _add_candidate_arguments(parser, add, training) -> None:
     c = parser.add_argument_group("candidates (docs/selection.md)")
+    models = {encoder: [m for m, (_, e) in candidates.MODELS.items() if e == encoder]
+              for encoder in (False, True)}  # fmt: skip
     add(
         c,
         "--candidates",
         type=candidate_names,
-        default=config.DEFAULT_CANDIDATES,
+        default=candidates.DEFAULT_CANDIDATES,
         help="comma-separated models to train, judge and select from: trainers "
-        f"({', '.join(config.TRAINERS)}), the sentence encoder's ({config.ENCODER}, "
-        f"{', '.join(f'{config.ENCODER}_{t}' for t in config.ENCODER_TRAINERS[1:])}; "
+        f"({', '.join(models[False])}), the sentence encoder's ({', '.join(models[True])}; "
         f"docs/sentence_encoder.md), each optionally with per-group thresholds "
-        f"(NAME{config.POSTPROCESSED}, docs/postprocessing.md); default: "
-        f"{','.join(config.DEFAULT_CANDIDATES)}",
+        f"(NAME{candidates.POSTPROCESSED}, docs/postprocessing.md); default: "
+        f"{','.join(candidates.DEFAULT_CANDIDATES)}",
     )
 
     o = parser.add_argument_group("operating point (docs/operating_point.md)")
@@ -376,7 +377,7 @@ def settings_from_args(
     defaults = config.Settings()
     try:
         return config.Settings(
-            candidates=config.candidates_from_names(args.candidates),
+            candidates=candidates.candidates_from_names(args.candidates),
             transform=config.TransformSettings(
                 max_tokens=args.max_tokens,
                 vocab_size=args.vocab_size,

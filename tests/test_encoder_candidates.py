@@ -9,9 +9,12 @@ import tensorflow as tf
 
 from contract import ENCODING_KEY, TOKENS_KEY
 from pipeline import config
+from pipeline.candidates import Candidate, candidates_from_names
 from pipeline.pipeline import _training_order
 from tests import synthetic as syn
-from trainer_modules import common, min_diff, tfco
+from trainer_modules import min_diff, tfco
+from trainer_modules.datasets import inputs_of
+from trainer_modules.model import build_model
 from trainer_modules.settings import NO_ENCODER, SENTENCE_ENCODER
 
 WIDTH = 6
@@ -29,7 +32,7 @@ WIDTH = 6
     ],
 )
 def test_a_candidate_name_gives_its_trainer_its_model_and_its_base(name, trainer, model, base):
-    candidate = config.Candidate(name)
+    candidate = Candidate(name)
     assert (candidate.trainer, candidate.model, candidate.base) == (trainer, model, base)
     assert candidate.uses_encoder == name.startswith("encoder")
 
@@ -38,18 +41,18 @@ def test_clp_on_the_encoder_is_refused_with_the_choices():
     with pytest.raises(
         ValueError, match="unknown candidate 'encoder_clp'; choose from .*encoder_tfco"
     ):
-        config.Candidate("encoder_clp")
+        Candidate("encoder_clp")
 
 
 def test_every_base_is_trained_first():
-    order = [c.name for c in _training_order(config.candidates_from_names(["encoder_tfco"]))]
+    order = [c.name for c in _training_order(candidates_from_names(["encoder_tfco"]))]
     assert order == ["baseline", "encoder", "encoder_tfco"]
 
 
 def test_transform_runs_the_encoder_only_for_a_candidate_that_reads_it():
     plain = config.Settings()
     assert plain.transform_config()["sentence_encoder"] == NO_ENCODER
-    with_encoder = config.Settings(candidates=config.candidates_from_names(["tfco", "encoder"]))
+    with_encoder = config.Settings(candidates=candidates_from_names(["tfco", "encoder"]))
     assert with_encoder.transform_config()["sentence_encoder"] == SENTENCE_ENCODER
 
 
@@ -65,14 +68,14 @@ def _examples(n: int, seed: int):
 
 def test_the_model_reads_the_encoding_beside_the_tokens():
     settings = syn.settings()
-    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings, encoding_width=WIDTH)
+    model = build_model(syn.VOCAB, syn.MAX_TOKENS, settings, encoding_width=WIDTH)
     assert set(model.input) == {TOKENS_KEY, ENCODING_KEY}
     features, _ = _examples(64, seed=1)
-    inputs = common.inputs_of(features)
+    inputs = inputs_of(features)
     moved = {**inputs, ENCODING_KEY: inputs[ENCODING_KEY] + 1.0}
     assert not np.allclose(model(inputs).numpy(), model(moved).numpy())
     # A token-only model takes only its tokens from the same features.
-    plain = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    plain = build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     assert set(plain.input) == {TOKENS_KEY}
 
 
@@ -84,11 +87,11 @@ def test_remediation_trains_a_model_that_reads_the_encoding(trainer):
     tf.keras.utils.set_random_seed(settings.seed)
     features, labels = _examples(600, seed=2)
     train = syn.dataset(features, labels, 64)
-    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings, encoding_width=WIDTH)
+    model = build_model(syn.VOCAB, syn.MAX_TOKENS, settings, encoding_width=WIDTH)
     module = {"min_diff": min_diff, "tfco": tfco}[trainer]
     module.fit(model, train, settings, [])
     test, test_labels = _examples(400, seed=3)
-    inputs = common.inputs_of(test)
+    inputs = inputs_of(test)
     scores = model(inputs).numpy().reshape(-1)
     # The encoding's signal: swapping the encodings between rows must move the scores.
     swapped = {**inputs, ENCODING_KEY: inputs[ENCODING_KEY][::-1]}

@@ -72,8 +72,8 @@ def model_dir(tmp_path_factory):
     import tensorflow as tf
 
     from contract import VOCAB_NAME
-    from trainer_modules.common import build_model
     from trainer_modules.export import export_serving_model
+    from trainer_modules.model import build_model
     from trainer_modules.settings import TrainerSettings
 
     folder = tmp_path_factory.mktemp("known-tokens")

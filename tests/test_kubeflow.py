@@ -10,9 +10,12 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from contract import TRAINERS
 from kubeflow import runner
 from pipeline import config
-from pipeline.pipeline import candidate_ids, component_ids
+from pipeline.candidates import DEFAULT_CANDIDATES, candidates_from_names
+from pipeline.nodes import candidate_ids
+from pipeline.pipeline import component_ids
 from runners import kubeflow_compile, kubeflow_flags
 from tests.conftest import PROJECT_ROOT
 
@@ -46,7 +49,7 @@ DATAFLOW_ARGS = (
     f"--sdk_container_image={IMAGE}",
 )
 # One compile per trainer as the only candidate, and one of the default candidates.
-CANDIDATE_SETS = (*config.TRAINERS, ",".join(config.DEFAULT_CANDIDATES))
+CANDIDATE_SETS = (*TRAINERS, ",".join(DEFAULT_CANDIDATES))
 JOB_FILE = f"{config.PIPELINE_NAME}.json"
 
 
@@ -106,7 +109,7 @@ def compiled(request, tmp_path_factory):
     argv = compile_args(folder, request.param)
     assert runner.main(argv) == 0
     return {
-        "candidates": config.candidates_from_names(request.param.split(",")),
+        "candidates": candidates_from_names(request.param.split(",")),
         "folder": folder,
         "text": (folder / "out" / JOB_FILE).read_text(encoding="utf-8"),
         "spec": written_spec(folder),

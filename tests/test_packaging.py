@@ -10,8 +10,8 @@ from tests.conftest import PROJECT_ROOT
 
 PACKAGES = ["pipeline", "trainer_modules", "components", "kubeflow", "ingest", "runners", "report"]
 RESOLVE_PATHS = (
-    "import importlib; from pipeline import config\n"
-    "for path in [config.PREPROCESSING_FN, *config.RUN_FN.values()]:\n"
+    "import importlib; from contract import TRAINERS; from pipeline import config\n"
+    "for path in [config.PREPROCESSING_FN, *(t.run_fn for t in TRAINERS.values())]:\n"
     "    module, name = path.rsplit('.', 1)\n"
     "    assert callable(getattr(importlib.import_module(module), name)), path\n"
     "print('ok')"
@@ -51,11 +51,11 @@ def test_importing_a_package_selects_legacy_keras(fresh_imports, package):
 
 
 def test_trainer_and_preprocessing_paths_resolve_from_the_installed_package(fresh_imports):
-    from pipeline import config
+    from contract import TRAINERS
 
     result = fresh_imports["resolve"]
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
-    assert set(config.RUN_FN) == {"baseline", "min_diff", "tfco", "clp"}
+    assert set(TRAINERS) == {"baseline", "min_diff", "tfco", "clp"}
 
 
 def test_the_wheel_ships_the_templates_and_the_top_level_modules(tmp_path):

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from contract import COMPLETE_MARKER
+from contract import COMPLETE_MARKER, TRAINER_RECORD_FILE
 from pipeline import config
+from pipeline.candidates import POSTPROCESSED, Candidate
 from pipeline.pipeline import component_ids
 from tests import runs
 
@@ -63,7 +64,7 @@ def test_every_candidate_is_trained_judged_and_the_selected_one_pushed(blessed_r
     marker = json.loads((out / "serving" / version / COMPLETE_MARKER).read_text())
     assert marker["candidate"] == outcome.winner
     # The post-processed candidate took the baseline's weights: same scores, own thresholds.
-    stats = training_stats(out, f"baseline{config.POSTPROCESSED}")
+    stats = training_stats(out, f"baseline{POSTPROCESSED}")
     assert stats["weights_from"].startswith(
         str(out / "pipelines" / config.PIPELINE_NAME / "Trainer.baseline")
     )
@@ -82,6 +83,15 @@ def training_stats(out, candidate: str) -> dict:
         "model_run/*/training_stats.json"
     )
     return json.loads(path.read_text())
+
+
+def test_each_trainer_records_its_own_name_for_the_model_card(blessed_run):
+    out, _ = blessed_run
+    for name in CANDIDATES:
+        [path] = (out / "pipelines" / config.PIPELINE_NAME / f"Trainer.{name}").glob(
+            f"model/*/Format-Serving/{TRAINER_RECORD_FILE}"
+        )
+        assert json.loads(path.read_text())["trainer"] == Candidate(name).trainer, name
 
 
 def test_pushed_model_serves_all_signatures(blessed_run):

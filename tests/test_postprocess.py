@@ -102,18 +102,19 @@ def test_untagged_rows_above_the_target_get_a_stricter_threshold():
 
 
 def test_a_post_processed_candidate_gets_its_base_weights_and_keeps_its_own_thresholds(tmp_path):
-    from trainer_modules import common
+    from trainer_modules.model import build_model
     from trainer_modules.settings import TrainerSettings
+    from trainer_modules.weights import load_weights, save_weights
 
     settings = TrainerSettings(glove_path="none")
-    base = common.build_model(50, 5, settings)
+    base = build_model(50, 5, settings)
     # What export attaches to the base model before its weights are saved.
     base.decision_threshold = tf.Variable(0.3)
     serving = str(tmp_path / "model" / "Format-Serving")
-    common.save_weights(base, serving)
+    save_weights(base, serving)
     tf.keras.utils.set_random_seed(7)
-    candidate = common.build_model(50, 5, settings)
-    common.load_weights(candidate, serving)
+    candidate = build_model(50, 5, settings)
+    load_weights(candidate, serving)
     candidate.decision_threshold = tf.Variable(0.7)
 
     def layer_weights(model):
@@ -157,8 +158,8 @@ def test_each_threshold_says_why_it_is_what_it_is():
 
 
 def test_the_trainers_operating_point_records_the_post_processed_decisions():
-    from trainer_modules.common import choose_operating_point
     from trainer_modules.settings import TrainerSettings
+    from trainer_modules.training import choose_operating_point
 
     scores, labels, tags = _validation(seed=2, n=6000)
     negative = labels < 0.5

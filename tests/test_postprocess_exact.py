@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rates
+from bench.gap_thresholds import fit_gap_bounded_thresholds
 from trainer_modules import operating_point as op
 from trainer_modules import postprocess as pp
 
@@ -80,19 +81,19 @@ def test_decisions_flag_strictly_above_the_highest_threshold_of_a_rows_groups():
 def test_gap_bounded_thresholds_at_the_edges():
     scores, labels = SCORES, LABELS
     tags = {"a": A}
-    common, own = pp.fit_gap_bounded_thresholds(scores, labels, tags, 0.01, 0.0, 4)
+    common, own = fit_gap_bounded_thresholds(scores, labels, tags, 0.01, 0.0, 4)
     assert common == np.nextafter(0.9, np.inf) and own == {"a": common}
     # Every bound flags fewer than the target: the common threshold flags everything else.
     everyone = {"a": np.ones(10, dtype=int)}
-    common, own = pp.fit_gap_bounded_thresholds(scores, labels, everyone, 0.9, 0.0, 1)
+    common, own = fit_gap_bounded_thresholds(scores, labels, everyone, 0.9, 0.0, 1)
     assert common == np.nextafter(0.05, -np.inf)
     with pytest.raises(ValueError):
-        pp.fit_gap_bounded_thresholds(scores, labels, tags, 0.25, -0.01, 4)
+        fit_gap_bounded_thresholds(scores, labels, tags, 0.25, -0.01, 4)
 
 
 def test_gap_bounded_thresholds_in_the_middle():
     scores, labels = SCORES.reshape(-1, 1), LABELS.reshape(-1, 1)
-    common, own = pp.fit_gap_bounded_thresholds(scores, labels, {"a": A}, 0.25, 0.0, 4)
+    common, own = fit_gap_bounded_thresholds(scores, labels, {"a": A}, 0.25, 0.0, 4)
     # a's bound is its 25%-FPR threshold, 0.85; 2 of the 8 negatives are flagged overall: the
     # one of a above 0.85 and the highest untagged one, 0.4 (halfway to 0.3 below it).
     assert own == {"a": pytest.approx(0.85)}
@@ -100,7 +101,7 @@ def test_gap_bounded_thresholds_in_the_middle():
     flagged = pp.decisions(scores, {"a": A}, common, own)
     assert flagged.tolist() == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0]
     # A bound equal to a negative's score leaves that negative unflagged (strictly above).
-    common, own = pp.fit_gap_bounded_thresholds(scores, labels, {"a": A}, 0.5, 0.0, 4)
+    common, own = fit_gap_bounded_thresholds(scores, labels, {"a": A}, 0.5, 0.0, 4)
     assert own["a"] == pytest.approx(0.75) and common == pytest.approx(0.25)
 
 
@@ -185,15 +186,15 @@ def test_gap_bounded_thresholds_ignore_rows_labelled_one_half():
     scores = np.append(SCORES, 0.45)
     labels = np.append(LABELS, 0.5)
     tags = {"a": np.append(A, 0)}
-    assert pp.fit_gap_bounded_thresholds(scores, labels, tags, 0.25, 0.0, 4) == (
-        pp.fit_gap_bounded_thresholds(SCORES, LABELS, {"a": A}, 0.25, 0.0, 4)
+    assert fit_gap_bounded_thresholds(scores, labels, tags, 0.25, 0.0, 4) == (
+        fit_gap_bounded_thresholds(SCORES, LABELS, {"a": A}, 0.25, 0.0, 4)
     )
 
 
 def test_gap_bounded_thresholds_with_one_row_to_flag():
     # 8 non-toxic rows at target 1/8: a's bound flags none of its own, so the one flagged row
     # is the highest untagged one, 0.4 (halfway to 0.3).
-    common, _ = pp.fit_gap_bounded_thresholds(SCORES, LABELS, {"a": A}, 0.125, 0.0, 4)
+    common, _ = fit_gap_bounded_thresholds(SCORES, LABELS, {"a": A}, 0.125, 0.0, 4)
     assert common == pytest.approx(0.35)
 
 
@@ -204,7 +205,7 @@ def test_a_negative_at_its_groups_bound_is_not_eligible():
     scores = np.array([x, y, 0.5, 0.4, 0.3, 0.2, 0.1])
     labels = np.array([0, 0, 1, 0, 0, 0, 0.0])
     tags = {"a": np.array([1, 1, 1, 0, 0, 0, 0])}
-    common, own = pp.fit_gap_bounded_thresholds(scores, labels, tags, 0.25, 0.25, 2)
+    common, own = fit_gap_bounded_thresholds(scores, labels, tags, 0.25, 0.25, 2)
     assert own["a"] == y
     assert common == pytest.approx(0.35)
 

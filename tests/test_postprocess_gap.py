@@ -1,10 +1,12 @@
-"""Post-processing with a gap bound: each judged group's FPR at most the overall FPR plus a
-bound, the overall FPR at the target, groups within the bound left at the common threshold."""
+"""The benchmarks' post-processing with a gap bound (bench/gap_thresholds.py): each judged
+group's FPR at most the overall FPR plus a bound, the overall FPR at the target, groups within the
+bound left at the common threshold."""
 
 import numpy as np
 import pytest
 
 import rates
+from bench.gap_thresholds import fit_gap_bounded_thresholds
 from trainer_modules import operating_point as op
 from trainer_modules import postprocess
 
@@ -30,7 +32,7 @@ def _fprs(scores, labels, tags, common, own):
 @pytest.mark.parametrize("gap", [0.0, 0.02, 0.05, 0.1])
 def test_every_judged_group_is_within_the_bound_at_the_target_overall_fpr(gap):
     scores, labels, tags = _validation()
-    common, own = postprocess.fit_gap_bounded_thresholds(scores, labels, tags, 0.05, gap, 30)
+    common, own = fit_gap_bounded_thresholds(scores, labels, tags, 0.05, gap, 30)
     assert "disability" not in own and {"race", "religion", "gender"} == set(own)
     overall, groups = _fprs(scores, labels, tags, common, own)
     assert overall == pytest.approx(0.05, abs=0.001)
@@ -42,7 +44,7 @@ def test_every_judged_group_is_within_the_bound_at_the_target_overall_fpr(gap):
 
 def test_a_group_within_the_bound_keeps_the_common_threshold():
     scores, labels, tags = _validation(seed=1)
-    common, own = postprocess.fit_gap_bounded_thresholds(scores, labels, tags, 0.05, 0.05, 30)
+    common, own = fit_gap_bounded_thresholds(scores, labels, tags, 0.05, 0.05, 30)
     assert own["gender"] == common and own["race"] > common
     _, groups = _fprs(scores, labels, tags, common, own)
     assert groups["gender"] < 0.08  # its own rate at the common threshold, not raised to 0.10
@@ -50,7 +52,7 @@ def test_a_group_within_the_bound_keeps_the_common_threshold():
 
 def test_a_bound_no_group_exceeds_is_the_single_threshold():
     scores, labels, tags = _validation(seed=2)
-    common, own = postprocess.fit_gap_bounded_thresholds(scores, labels, tags, 0.05, 1.0, 30)
+    common, own = fit_gap_bounded_thresholds(scores, labels, tags, 0.05, 1.0, 30)
     assert common == rates.threshold_at_fpr(scores, op.toxic(labels), 0.05)
     assert all(t == common for t in own.values())
 
@@ -58,4 +60,4 @@ def test_a_bound_no_group_exceeds_is_the_single_threshold():
 def test_a_negative_bound_is_refused():
     scores, labels, tags = _validation(n=1000)
     with pytest.raises(ValueError, match="max_gap"):
-        postprocess.fit_gap_bounded_thresholds(scores, labels, tags, 0.05, -0.01, 30)
+        fit_gap_bounded_thresholds(scores, labels, tags, 0.05, -0.01, 30)

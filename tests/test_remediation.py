@@ -7,14 +7,17 @@ from tensorflow_model_remediation import min_diff as library
 
 from contract import TOKENS_KEY, identity_feature
 from tests import synthetic as syn
-from trainer_modules import augmentation, baseline, common, min_diff, tfco, tfco_compat
+from trainer_modules import augmentation, baseline, min_diff, tfco, tfco_compat
+from trainer_modules.datasets import concat_inputs
+from trainer_modules.groups import non_toxic_rows_by_group, remediated_groups
+from trainer_modules.model import build_model
 from trainer_modules.settings import SettingsError
 
 
 def _train(module, **overrides):
     settings = syn.settings(**overrides)
     tf.keras.utils.set_random_seed(settings.seed)
-    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    model = build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     train = syn.dataset(*syn.make_examples(4000, seed=0), settings.batch_size, settings.seed)
     extra = module.fit(model, train, settings, [])
     return syn.evaluate(model, *syn.make_examples(2000, seed=1)), extra
@@ -99,21 +102,21 @@ def _with_race(features, labels, clean_rows: int, toxic_rows: int):
 def test_default_target_groups_are_the_groups_with_enough_non_toxic_training_rows():
     features, labels = syn.make_examples(400, seed=7)
     train = syn.dataset(_with_race(features, labels, 12, 40), labels, 64)
-    counts = common.non_toxic_rows_by_group(train)
+    counts = non_toxic_rows_by_group(train)
     religion = int(((features[identity_feature("religion")] > 0) & (labels < 0.5)).sum())
     assert counts == {"gender": 0, "sexual_orientation": 0, "religion": religion, "race": 12,
                       "disability": 0}  # fmt: skip
     assert religion >= 30
     # Toxic race rows do not count: 12 non-toxic ones are below the default minimum of 30.
-    assert common.remediated_groups(train, syn.settings()) == ("religion",)
+    assert remediated_groups(train, syn.settings()) == ("religion",)
     lowered = syn.settings(target_group_min_rows=12)
-    assert common.remediated_groups(train, lowered) == ("religion", "race")
+    assert remediated_groups(train, lowered) == ("religion", "race")
     # --target-groups narrows the choice, even to a group below the minimum.
-    assert common.remediated_groups(train, syn.settings(target_groups=("race",))) == ("race",)
+    assert remediated_groups(train, syn.settings(target_groups=("race",))) == ("race",)
     with pytest.raises(SettingsError, match=r"\['gender'\] have no non-toxic training"):
-        common.remediated_groups(train, syn.settings(target_groups=("gender", "race")))
+        remediated_groups(train, syn.settings(target_groups=("gender", "race")))
     with pytest.raises(SettingsError, match="no identity group has 1000 non-toxic"):
-        common.remediated_groups(train, syn.settings(target_group_min_rows=1000))
+        remediated_groups(train, syn.settings(target_group_min_rows=1000))
 
 
 @pytest.mark.parametrize(
@@ -186,7 +189,7 @@ class _CountingModel(tf.keras.Model):
 
 def test_min_diff_step_makes_one_forward_pass_over_the_batch_and_its_min_diff_rows():
     settings = syn.settings(min_diff_batch_size=8)
-    counting = _CountingModel(common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings))
+    counting = _CountingModel(build_model(syn.VOCAB, syn.MAX_TOKENS, settings))
     batch = _min_diff_batches(settings)
     inputs, labels, sensitive, nonsensitive = batch
     assert set(inputs) == set(sensitive) == set(nonsensitive) == {TOKENS_KEY}
@@ -209,13 +212,13 @@ def test_min_diff_term_is_the_library_mmd_weighted_as_min_diff_model_weights_it(
     # No dropout: the step's training-mode predictions equal the inference-mode ones below.
     settings = syn.settings(min_diff_batch_size=8, dropout=0.0, min_diff_kernel=kernel)
     tf.keras.utils.set_random_seed(settings.seed)
-    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    model = build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     # Untrained scores sit near 0.5 for every row; spread them so the MMD is far from 0.
     logits = model.get_layer("logits")
     kernel_weights, bias = logits.get_weights()
     logits.set_weights([kernel_weights * 30, bias])
     tokens, labels, sensitive, nonsensitive = _min_diff_batches(settings)
-    group_rows = common.concat_inputs(sensitive, nonsensitive)
+    group_rows = concat_inputs(sensitive, nonsensitive)
     membership = tf.constant([[1.0]] * 8 + [[0.0]] * 8)
     predictions = model(group_rows)
     kernel_class = min_diff.KERNELS[kernel]
@@ -254,7 +257,7 @@ def test_tfco_group_stream_draws_only_non_toxic_group_examples():
 
 def _small_problem(**overrides):
     settings = syn.settings(**overrides)
-    model = common.build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
+    model = build_model(syn.VOCAB, syn.MAX_TOKENS, settings)
     features, labels = syn.make_examples(256, seed=2)
     train = syn.dataset(features, labels, 64)
     problem = tfco.ConstrainedProblem(model, settings, ("religion",))

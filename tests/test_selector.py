@@ -93,8 +93,8 @@ def candidate_inputs(tmp_path, name, report):
                         blessed=int(report["blessed"]), current_model=str(model),
                         current_model_id=len(name))  # fmt: skip
     return {
-        f"report_{name}": [artifact(gate.GateReport, reports)],
-        f"blessing_{name}": [blessing],
+        selector.report_key(name): [artifact(gate.GateReport, reports)],
+        selector.blessing_key(name): [blessing],
     }
 
 

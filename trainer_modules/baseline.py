@@ -1,10 +1,11 @@
-"""Baseline trainer: the shared model (common.build_model) with binary cross-entropy, no
+"""Baseline trainer: the shared model (model.build_model) with binary cross-entropy, no
 remediation."""
 
 import tensorflow as tf
 from tfx import v1 as tfx
 
-from trainer_modules import common
+from trainer_modules import training
+from trainer_modules.datasets import model_inputs
 
 
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
@@ -13,9 +14,9 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.AUC(name="auc")],
     )
-    model.fit(common.model_inputs(train), epochs=settings.epochs, callbacks=callbacks, verbose=2)
+    model.fit(model_inputs(train), epochs=settings.epochs, callbacks=callbacks, verbose=2)
     return {}
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    common.run(fn_args, fit)
+    training.run(fn_args, fit, __name__)

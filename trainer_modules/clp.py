@@ -39,7 +39,9 @@ from tensorflow_model_remediation import counterfactual
 from tfx import v1 as tfx
 
 from contract import IDENTITY_KEYWORDS, TOKENS_KEY, VOCAB_NAME
-from trainer_modules import common
+from trainer_modules import training
+from trainer_modules.model import logits_of
+from trainer_modules.settings import TrainerSettings
 
 
 def identity_token_ids(vocabulary, oov: str = "swap") -> np.ndarray:
@@ -137,7 +139,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks, term
     )
     # The logits view shares its weights with `model`, which is what gets exported.
     wrapped = PairedLogitsModel(
-        common.logits_of(model), counterfactual.losses.PairwiseMSELoss(), settings.clp_weight
+        logits_of(model), counterfactual.losses.PairwiseMSELoss(), settings.clp_weight
     )
     wrapped.compile(
         optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
@@ -153,5 +155,6 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks, term
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     vocabulary = tft.TFTransformOutput(fn_args.transform_output).vocabulary_by_name(VOCAB_NAME)
-    oov = common.settings_from_config(fn_args.custom_config).clp_oov
-    common.run(fn_args, functools.partial(fit, term_ids=identity_token_ids(vocabulary, oov)))
+    oov = TrainerSettings.from_custom_config(fn_args.custom_config).clp_oov
+    term_ids = identity_token_ids(vocabulary, oov)
+    training.run(fn_args, functools.partial(fit, term_ids=term_ids), __name__)

@@ -19,8 +19,10 @@ from tensorflow_model_remediation import min_diff
 from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
-from trainer_modules import common
+from trainer_modules import training
+from trainer_modules.datasets import concat_inputs, input_signature, inputs_of
 from trainer_modules.early_stopping import end_epoch
+from trainer_modules.groups import identity_mask, remediated_groups
 
 KERNELS = {"gaussian": min_diff.losses.GaussianKernel, "laplacian": min_diff.losses.LaplacianKernel}
 
@@ -32,11 +34,11 @@ def min_diff_masks(features: dict, label, target_groups, reference: str = "all")
     examples of the reference group, or with reference "all", every other non-toxic example.
     """
     non_toxic = tf.reshape(label, [-1]) < 0.5
-    in_targets = common.identity_mask(features, tuple(target_groups))
+    in_targets = identity_mask(features, tuple(target_groups))
     if reference == "all":
         others = tf.logical_not(in_targets)
     else:
-        others = common.identity_mask(features, (reference,))
+        others = identity_mask(features, (reference,))
     return tf.logical_and(non_toxic, in_targets), tf.logical_and(non_toxic, others)
 
 
@@ -47,7 +49,7 @@ def min_diff_pools(train: tf.data.Dataset, target_groups, reference: str = "all"
     sensitive, nonsensitive = [], []
     for features, label in train:
         in_sensitive, in_nonsensitive = min_diff_masks(features, label, target_groups, reference)
-        inputs = common.inputs_of(features)
+        inputs = inputs_of(features)
         sensitive.append({k: tf.boolean_mask(v, in_sensitive) for k, v in inputs.items()})
         nonsensitive.append({k: tf.boolean_mask(v, in_nonsensitive) for k, v in inputs.items()})
     pools = tuple({k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
@@ -96,7 +98,7 @@ class MinDiffStep:
         self.optimizer.build(model.trainable_variables)
         self.min_diff_sum = tf.Variable(0.0, trainable=False)
         self.steps = tf.Variable(0.0, trainable=False)
-        inputs = common.input_signature(model)
+        inputs = input_signature(model)
         signature = [inputs, tf.TensorSpec([None, 1], tf.float32), inputs, inputs]
         self.step = tf.function(self._step, input_signature=signature)
 
@@ -111,7 +113,7 @@ class MinDiffStep:
         return cross_entropy, self.weight * self.mmd(membership, group_predictions)
 
     def _step(self, inputs, labels, sensitive, nonsensitive):
-        rows = common.concat_inputs(common.concat_inputs(inputs, sensitive), nonsensitive)
+        rows = concat_inputs(concat_inputs(inputs, sensitive), nonsensitive)
         with tf.GradientTape() as tape:
             predictions = self.model(rows, training=True)
             cross_entropy, min_diff_loss = self.losses(
@@ -139,7 +141,7 @@ class MinDiffStep:
 def main_batches(train: tf.data.Dataset) -> tf.data.Dataset:
     """The training batches as (model inputs, [batch, 1] labels)."""
     return train.map(
-        lambda f, y: (common.inputs_of(f), tf.cast(tf.reshape(y, [-1, 1]), tf.float32))
+        lambda f, y: (inputs_of(f), tf.cast(tf.reshape(y, [-1, 1]), tf.float32))
     ).prefetch(2)
 
 
@@ -147,7 +149,7 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     step = MinDiffStep(model, settings)
     # A reference group is compared with, not remediated.
     groups = tuple(
-        g for g in common.remediated_groups(train, settings) if g != settings.min_diff_reference
+        g for g in remediated_groups(train, settings) if g != settings.min_diff_reference
     )
     # One iterator over every epoch: the MinDiff streams go on where they stopped.
     group_rows = iter(group_batches(train, groups, settings))
@@ -163,4 +165,4 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    common.run(fn_args, fit)
+    training.run(fn_args, fit, __name__)

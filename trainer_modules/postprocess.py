@@ -20,10 +20,12 @@ least). This uses identity terms at inference time; docs/postprocessing.md gives
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import rates
-from trainer_modules.operating_point import toxic
+from trainer_modules.operating_point import OperatingPoint, toxic
 
 
 def fit_group_thresholds(
@@ -99,37 +101,24 @@ def decisions(scores, tags: dict[str, np.ndarray], rest: float, own: dict[str, f
     return scores > thresholds
 
 
-def fit_gap_bounded_thresholds(
-    scores, labels, tags: dict[str, np.ndarray], target_fpr: float, max_gap: float, min_rows: int
-) -> tuple[float, dict[str, float]]:
-    """(common threshold, {group: own threshold}) on validation scores: the overall FPR is the
-    target, and each group with at least `min_rows` non-toxic rows has FPR <= target + max_gap.
-
-    A group's own threshold is the common one, raised to its (target + max_gap)-FPR threshold
-    only where the common one flags more than that; the common threshold is then the one at
-    which the overall FPR, under these decisions, is the target. With `decisions`, a row is
-    flagged when it is above the common threshold and above its groups' bound thresholds, so
-    the common threshold is the target's quantile of the negatives above their bounds.
-    """
-    if max_gap < 0:
-        raise ValueError(f"max_gap must be >= 0, got {max_gap}")
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+def group_threshold_point(
+    point: OperatingPoint, scores, labels, tags: dict, target_fpr: float, min_rows: int
+) -> OperatingPoint:
+    """The post-processed operating point, a new record on `point` (the base model's own): the
+    untagged rows' threshold, each group's, how each was set, and the validation rates of the
+    post-processed decisions rather than of the base threshold."""
+    base = point.threshold
+    rest, own = fit_group_thresholds(scores, labels, tags, target_fpr, min_rows, base)
+    flagged = decisions(scores, tags, rest, own)
     negative = np.asarray(labels).reshape(-1) < 0.5
-    masks = _fitted_groups(tags, negative, min_rows)
-    bound_fpr = min(target_fpr + max_gap, 1.0 - 1e-9)
-    bounds = {
-        g: rates.threshold_at_fpr(scores[m], ~negative[m], bound_fpr) for g, m in masks.items()
-    }
-    floor = np.full(len(scores), -np.inf)
-    for g, bound in bounds.items():
-        floor = np.where(masks[g], np.maximum(floor, bound), floor)
-    eligible = np.sort(scores[negative & (scores > floor)])[::-1]
-    k = int(round(target_fpr * int(negative.sum())))
-    if k <= 0:
-        common = float(np.nextafter(scores.max(), np.inf))
-    elif k >= len(eligible):
-        # The bounds flag fewer than the target: the common threshold flags everything else.
-        common = float(np.nextafter(scores.min(), -np.inf))
-    else:
-        common = rates.threshold_at_fpr(eligible, np.zeros(len(eligible), bool), k / len(eligible))
-    return common, {g: max(common, bound) for g, bound in bounds.items()}
+    return dataclasses.replace(
+        point,
+        threshold=rest,
+        postprocess="group_thresholds",
+        group_thresholds=own,
+        base_threshold=base,
+        fitted_groups=fitted_groups(tags, labels, min_rows),
+        threshold_notes=threshold_notes(tags, labels, min_rows, own, base, rest),
+        validation_fpr=float(flagged[negative].mean()),
+        validation_tpr=float(flagged[~negative].mean()),
+    )

@@ -221,6 +221,16 @@ class TrainerSettings:
         config["target_groups"] = list(self.target_groups)
         return config
 
+    @classmethod
+    def from_custom_config(cls, custom_config: dict | None) -> TrainerSettings:
+        """The settings a Trainer's custom_config carries; other keys (e.g. the ai_platform_*
+        keys of Vertex training) belong to the executor."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        config = {k: v for k, v in (custom_config or {}).items() if k in fields}
+        if "target_groups" in config:
+            config["target_groups"] = tuple(config["target_groups"])
+        return cls(**config)
+
     def remediated_groups(self, non_toxic_rows: Mapping[str, int]) -> tuple[str, ...]:
         """The groups MinDiff and TFCO remediate, given each group's non-toxic training rows:
         `target_groups` when set, else every group with at least `target_group_min_rows`."""

@@ -20,9 +20,12 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from contract import TOKENS_KEY
-from trainer_modules import common
+from trainer_modules import training
 from trainer_modules.augmentation import AUGMENTED_KEY
+from trainer_modules.datasets import concat_inputs, input_signature, inputs_of
 from trainer_modules.early_stopping import end_epoch
+from trainer_modules.groups import group_tags, remediated_groups
+from trainer_modules.model import logits_of
 from trainer_modules.tfco_compat import import_tfco
 
 
@@ -37,9 +40,9 @@ def main_stream(train: tf.data.Dataset, groups) -> tf.data.Dataset:
     """The training batches as (model inputs, labels, group tags, real rows)."""
     return train.map(
         lambda f, y: (
-            common.inputs_of(f),
+            inputs_of(f),
             tf.cast(tf.reshape(y, [-1]), tf.float32),
-            common.group_tags(f, groups),
+            group_tags(f, groups),
             real_rows(f),
         )
     )
@@ -54,14 +57,14 @@ def group_stream(
     groups = tuple(groups)
 
     def wanted(features, label):
-        in_groups = tf.reduce_any(common.group_tags(features, groups))
+        in_groups = tf.reduce_any(group_tags(features, groups))
         if real_only and AUGMENTED_KEY in features:
             in_groups = tf.logical_and(in_groups, tf.logical_not(features[AUGMENTED_KEY]))
         return tf.logical_and(tf.reshape(label, []) < 0.5, in_groups)
 
     return (
         examples.filter(wanted)
-        .map(lambda f, y: (common.inputs_of(f), tf.reshape(common.group_tags(f, groups), [-1])))
+        .map(lambda f, y: (inputs_of(f), tf.reshape(group_tags(f, groups), [-1])))
         .cache()
         .shuffle(4096, seed=seed)
         .repeat()
@@ -123,7 +126,7 @@ class ConstrainedProblem:
         tfco = import_tfco()
         self.settings = settings
         self.groups = tuple(groups)
-        self.logits_model = common.logits_of(model)
+        self.logits_model = logits_of(model)
         self.model_weights = model.trainable_weights
         fixed = settings.decision_threshold
         # With an explicit decision threshold the operating point is fixed: no band to hold.
@@ -240,7 +243,7 @@ class ConstrainedProblem:
         if self.settings.tfco_constraint_rows != "real":
             real = tf.ones_like(real)
         self.counted = tf.concat([real, tf.ones([group_rows], tf.bool)], 0)
-        rows = common.concat_inputs(inputs, group_inputs)
+        rows = concat_inputs(inputs, group_inputs)
         self.held = held_out_rows(rows[TOKENS_KEY], self.settings.tfco_constraint_holdout)
         with tf.GradientTape() as tape:
             logits = self.logits_model(rows, training=True)
@@ -276,7 +279,7 @@ class Stepper:
 
     def __init__(self, problem: ConstrainedProblem):
         self.problem = problem
-        inputs = common.input_signature(problem.logits_model)
+        inputs = input_signature(problem.logits_model)
         tags = tf.TensorSpec([None, len(problem.groups)], tf.bool)
         rows = tf.TensorSpec([None], tf.bool)
         signature = [inputs, tf.TensorSpec([None], tf.float32), tags, rows, inputs, tags]
@@ -298,7 +301,7 @@ class Stepper:
 
 
 def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> dict:
-    groups = common.remediated_groups(train, settings)
+    groups = remediated_groups(train, settings)
     problem = ConstrainedProblem(model, settings, groups)
     step = Stepper(problem)
     real_only = settings.tfco_constraint_rows == "real"
@@ -308,8 +311,8 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
     batches = tf.data.Dataset.zip((main_stream(train, groups), negatives)).prefetch(2)
     history = []
     for epoch in range(settings.epochs):
-        for main, (group_inputs, group_tags) in batches:
-            step(*main, group_inputs, group_tags)
+        for main, group_batch in batches:
+            step(*main, *group_batch)
         history.append(problem.epoch_summary())
         print(f"TFCO epoch {epoch + 1}/{settings.epochs}: {history[-1]}", flush=True)
         if end_epoch(callbacks, epoch):
@@ -325,4 +328,4 @@ def fit(model: tf.keras.Model, train: tf.data.Dataset, settings, callbacks) -> d
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    common.run(fn_args, fit)
+    training.run(fn_args, fit, __name__)
